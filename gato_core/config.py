@@ -1,0 +1,225 @@
+"""RunConfig: everything that defines a GATO run, validated with messages a physicist reads."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from .scenarios import MASS_CENTER, MASS_RANGE, SCENARIOS
+from .schedules import SCHEDULES
+
+MODELS = ("gmm", "sigmoid_cuts")
+MAX_TOTAL_EVENTS = 5_000_000
+
+
+class ConfigError(ValueError):
+    """Raised with one message per problem; ``problems`` maps field name -> message."""
+
+    def __init__(self, problems: dict[str, str]):
+        self.problems = dict(problems)
+        super().__init__("; ".join(self.problems.values()))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    scenario: str = "one_d"
+    model: str = "gmm"
+    n_signal: int = 100_000
+    n_bkg: int = 300_000
+    noise: float = 0.3
+    seed: int = 42
+    n_cats: tuple[int, ...] = (5, 10, 20)
+    epochs: int = 300
+    lr_initial: float = 0.1
+    lr_final: float = 0.001
+    lr_schedule: str = "cosine"
+    t_initial: float = 1.0
+    t_final: float = 0.05
+    t_schedule: str = "cosine"
+    # Steepness of the sigmoid-cut model, annealed upward with ``t_schedule``.
+    steepness_initial: float = 20.0
+    steepness_final: float = 2000.0
+    lam_yield: float = 0.0
+    thr_yield: float = 5.0
+    lam_unc: float = 0.0
+    thr_unc: float = 0.2
+    mass_sigma: float = 1.5
+    rewt_interval: int = 50
+    snapshot_interval: int = 10
+
+    # ----- construction -------------------------------------------------------------
+    @classmethod
+    def defaults(cls, scenario: str = "one_d", **overrides) -> "RunConfig":
+        """The reference workflow's settings for ``scenario``, then ``overrides``."""
+        if scenario not in SCENARIOS:
+            raise ConfigError({"scenario": _scenario_message(scenario)})
+        info = SCENARIOS[scenario]
+        base = cls(
+            scenario=scenario,
+            n_signal=info.n_signal,
+            n_bkg=info.n_bkg,
+            noise=info.noise,
+            n_cats=info.n_cats,
+            epochs=info.epochs,
+            lr_initial=info.lr_initial,
+            lr_final=info.lr_final,
+            t_initial=info.t_initial,
+            t_final=info.t_final,
+            thr_yield=info.thr_yield,
+            thr_unc=info.thr_unc,
+        )
+        return base.updated(**overrides) if overrides else base.validated()
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunConfig":
+        """Build from loosely typed values (form fields, JSON, query strings) and validate.
+
+        Missing keys take the scenario's defaults.
+        """
+        if not isinstance(data, dict):
+            raise ConfigError({"config": "a run configuration must be a mapping of settings"})
+        scenario = data.get("scenario", "one_d")
+        if scenario not in SCENARIOS:
+            raise ConfigError({"scenario": _scenario_message(scenario)})
+        return cls.defaults(scenario).updated(
+            **{k: v for k, v in data.items() if k != "scenario"}
+        )
+
+    def updated(self, **changes) -> "RunConfig":
+        """A copy with ``changes`` coerced to the right types and validated."""
+        known = {f.name: f for f in fields(self)}
+        problems = {}
+        coerced = {}
+        for key, raw in changes.items():
+            if key not in known:
+                problems[key] = f"unknown setting {key!r}"
+                continue
+            try:
+                coerced[key] = _coerce(key, known[key].type, raw)
+            except ValueError as exc:
+                problems[key] = str(exc)
+        if problems:
+            raise ConfigError(problems)
+        return replace(self, **coerced).validated()
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["n_cats"] = list(self.n_cats)
+        return out
+
+    # ----- validation ---------------------------------------------------------------
+    def problems(self) -> dict[str, str]:
+        """Field -> message for every problem; empty when the configuration is valid."""
+        p: dict[str, str] = {}
+        if self.scenario not in SCENARIOS:
+            p["scenario"] = _scenario_message(self.scenario)
+            return p
+        info = SCENARIOS[self.scenario]
+        if self.model not in MODELS:
+            p["model"] = f"model must be one of {', '.join(MODELS)}, got {self.model!r}"
+        elif self.model == "sigmoid_cuts" and info.dim != 1:
+            p["model"] = "the sigmoid-cut model exists only for the 1-D scenario"
+        _range(p, "n_signal", self.n_signal, 100, MAX_TOTAL_EVENTS, "signal events")
+        _range(p, "n_bkg", self.n_bkg, 1_000, MAX_TOTAL_EVENTS, "background events")
+        total = self.n_signal * len(info.signals) + self.n_bkg
+        if "n_signal" not in p and "n_bkg" not in p and total > MAX_TOTAL_EVENTS:
+            p["n_bkg"] = (
+                f"at most {MAX_TOTAL_EVENTS:,} events in total (signal + background), "
+                f"got {total:,}"
+            )
+        _range(p, "noise", self.noise, 0.0, 1.0, "detector smearing")
+        _range(p, "seed", self.seed, 0, 2**31 - 1, "seed")
+        if not self.n_cats:
+            p["n_cats"] = "give at least one number of categories"
+        elif len(self.n_cats) > 8:
+            p["n_cats"] = f"at most 8 category counts per run, got {len(self.n_cats)}"
+        elif any(not 2 <= k <= 50 for k in self.n_cats):
+            bad = [k for k in self.n_cats if not 2 <= k <= 50]
+            p["n_cats"] = f"number of categories must be between 2 and 50, got {bad[0]}"
+        elif len(set(self.n_cats)) != len(self.n_cats):
+            p["n_cats"] = "each number of categories may appear only once"
+        _range(p, "epochs", self.epochs, 1, 100_000, "epochs")
+        for name in ("lr_initial", "lr_final"):
+            _range(p, name, getattr(self, name), 1e-7, 10.0, "learning rate", open_low=False)
+        for name in ("t_initial", "t_final"):
+            _range(p, name, getattr(self, name), 1e-4, 100.0, "temperature")
+        for name in ("steepness_initial", "steepness_final"):
+            _range(p, name, getattr(self, name), 0.1, 1e6, "steepness")
+        for name in ("lr_schedule", "t_schedule"):
+            if getattr(self, name) not in SCHEDULES:
+                p[name] = (
+                    f"schedule must be one of {', '.join(SCHEDULES)}, got {getattr(self, name)!r}"
+                )
+        _range(p, "lam_yield", self.lam_yield, 0.0, 1e6, "low-background penalty λ")
+        _range(p, "lam_unc", self.lam_unc, 0.0, 1e6, "MC-uncertainty penalty λ")
+        _range(p, "thr_yield", self.thr_yield, 0.0, 1e9, "background-yield threshold")
+        _range(p, "thr_unc", self.thr_unc, 1e-6, 10.0, "relative-uncertainty threshold")
+        max_sigma = min(MASS_CENTER - MASS_RANGE[0], MASS_RANGE[1] - MASS_CENTER)
+        _range(p, "mass_sigma", self.mass_sigma, 0.1, max_sigma, "mass resolution σm (GeV)")
+        _range(p, "rewt_interval", self.rewt_interval, 1, 100_000, "reweight interval (epochs)")
+        _range(p, "snapshot_interval", self.snapshot_interval, 1, 100_000,
+               "snapshot interval (epochs)")
+        return p
+
+    def validated(self) -> "RunConfig":
+        problems = self.problems()
+        if problems:
+            raise ConfigError(problems)
+        return self
+
+    @property
+    def info(self):
+        return SCENARIOS[self.scenario]
+
+
+def _scenario_message(value) -> str:
+    return f"scenario must be one of {', '.join(SCENARIOS)}, got {value!r}"
+
+
+def _range(problems, name, value, lo, hi, label, open_low=False):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        problems[name] = f"{label} must be a number, got {value!r}"
+    elif not lo <= value <= hi:
+        problems[name] = f"{label} must be between {lo:g} and {hi:g}, got {value:g}"
+
+
+def _coerce(key: str, type_name, raw):
+    """Turn form/JSON/query values into the field's type, with a readable message if not."""
+    type_name = str(type_name)
+    if type_name.startswith("tuple"):
+        if isinstance(raw, str):
+            parts = [x for x in raw.replace(",", " ").split() if x]
+        elif isinstance(raw, (list, tuple)):
+            parts = list(raw)
+        else:
+            parts = [raw]
+        out = []
+        for part in parts:
+            out.append(_as_int(key, part))
+        return tuple(out)
+    if type_name == "int":
+        return _as_int(key, raw)
+    if type_name == "float":
+        if isinstance(raw, bool) or raw is None or raw == "":
+            raise ValueError(f"{key} needs a number")
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"{key} must be a number, got {raw!r}") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{key} must be a finite number, got {raw!r}")
+        return value
+    if raw is None:
+        raise ValueError(f"{key} needs a value")
+    return str(raw)
+
+
+def _as_int(key, raw) -> int:
+    if isinstance(raw, bool) or raw is None or raw == "":
+        raise ValueError(f"{key} needs a whole number")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} must be a whole number, got {raw!r}") from None
+    if not math.isfinite(value) or value != int(value):
+        raise ValueError(f"{key} must be a whole number, got {raw!r}")
+    return int(value)

@@ -1,0 +1,85 @@
+"""Plain records that training yields; every field is JSON-safe after ``to_dict()``."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class RunInfo:
+    """Yielded once, before the first epoch: the data and the reference numbers."""
+
+    kind = "run_info"
+    scenario: str
+    n_events: int
+    process_names: list[str]
+    signal_names: list[str]
+    yields: dict[str, float]  # process -> total weight
+    #: signal -> {n_categories: Z}; for 2-D scenarios keyed by 2n+1
+    baselines: dict[str, dict[int, float]]
+    #: 1-D only: {K: exact optimum Z over 1500 fine bins}
+    optimum_1d: dict[int, float] | None
+    #: the equidistant/argmax baseline as geometric mean (2 signals) or Z, keyed like baselines
+    baseline_objective: dict[int, float]
+    data_seconds: float
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["kind"] = self.kind
+        return d
+
+
+@dataclass
+class EpochRecord:
+    """One training epoch of one category count."""
+
+    kind = "epoch"
+    n_cats: int
+    epoch: int  # 0-based
+    epochs: int
+    loss: float  # -Z (one signal) or -sqrt(Z1 Z2), soft, without penalties
+    total_loss: float
+    significance: dict[str, float]  # soft Z per signal
+    penalty_yield: float
+    penalty_unc: float
+    temperature: float  # for the sigmoid-cut model: 1 / steepness
+    learning_rate: float
+    epoch_ms: float
+    elapsed_s: float  # since this K started (includes compilation)
+    #: snapshot epochs only (every snapshot_interval and the last epoch)
+    mean_abs_bias: float | None = None
+    hard_significance: dict[str, float] | None = None
+    snapshot: dict | None = None  # see training.snapshot_layout
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["kind"] = self.kind
+        return d
+
+
+@dataclass
+class TrainingResult:
+    """Final, hard-assignment numbers for one category count."""
+
+    kind = "result"
+    n_cats: int
+    status: str  # "finished" | "cancelled" | "diverged"
+    message: str
+    epochs_done: int
+    significance: dict[str, float]  # hard Z per signal
+    objective: float  # Z, or geometric mean of the two
+    #: one entry per displayed category (1-D: left to right; 2-D: most significant first)
+    categories: list[dict]
+    #: display number of each model component (components[k] -> category index)
+    order: list[int]
+    boundaries: list[float] | None  # 1-D only
+    snapshot: dict  # final layout, same form as EpochRecord.snapshot
+    mass_histograms: dict | None  # bump hunt only
+    parameters: dict  # restorable with gato_core.model.from_parameters
+    epoch_ms_median: float
+    reweight_factors: list[float] | None = None  # bump hunt, per component
+    components: list[dict] = field(default_factory=list)  # learned Gaussians (display)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["kind"] = self.kind
+        return d
