@@ -21,6 +21,8 @@ class RunInfo:
     #: the equidistant/argmax baseline as geometric mean (2 signals) or Z, keyed like baselines
     baseline_objective: dict[int, float]
     data_seconds: float
+    #: small inclusive histograms, see evaluation.inclusive_summary
+    inclusive: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)

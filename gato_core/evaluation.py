@@ -1,0 +1,200 @@
+"""Hard-assignment evaluation, category layouts and data summaries (numpy only).
+
+Everything here runs without TensorFlow so the web process can use it safely.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import geometry, massfit
+from .baselines import category_yields
+from .scenarios import MASS_RANGE, EventSample, mass_window
+from .significance import asimov_z, objective_value, significance_per_signal
+
+MAP_GRID = 120
+BOUNDARY_SCAN_POINTS = 20_001
+MASS_HIST_BINS = 40
+
+
+def hard_assign(parameters: dict, scores: np.ndarray) -> np.ndarray:
+    """Component index per event: argmax_k (log N + log pi), or the bin of the cut model."""
+    scores = np.asarray(scores)
+    if parameters["model"] == "sigmoid_cuts":
+        return np.searchsorted(geometry.cut_positions(parameters), scores[:, 0], side="right")
+    return np.argmax(geometry.gmm_log_scores(parameters, scores), axis=1)
+
+
+def boundaries_1d(parameters: dict, score_range=(0.0, 1.0)) -> list[float]:
+    """Where the hard category changes along the discriminant (a fine scan, as in §2)."""
+    if parameters["model"] == "sigmoid_cuts":
+        return [float(c) for c in np.sort(geometry.cut_positions(parameters))]
+    grid = np.linspace(*score_range, BOUNDARY_SCAN_POINTS)
+    cat = hard_assign(parameters, grid[:, None])
+    change = np.nonzero(np.diff(cat))[0]
+    return [float(0.5 * (grid[i] + grid[i + 1])) for i in change]
+
+
+def segment_index(scores_1d: np.ndarray, boundaries) -> np.ndarray:
+    return np.searchsorted(np.asarray(boundaries, dtype=np.float64), scores_1d, side="right")
+
+
+def category_map(parameters: dict, grid: int = MAP_GRID) -> list[int]:
+    """Hard component per cell of a grid over the (p1, p2) simplex, -1 outside it."""
+    centres = (np.arange(grid) + 0.5) / grid
+    x, y = np.meshgrid(centres, centres)  # row index = y
+    cells = np.column_stack([x.ravel(), y.ravel()])
+    cat = hard_assign(parameters, cells)
+    cat[cells.sum(axis=1) > 1.0] = -1
+    return cat.astype(int).tolist()
+
+
+def snapshot_layout(parameters: dict, dim: int, epoch: int, temperature: float,
+                    score_range=(0.0, 1.0)) -> dict:
+    layout = {"epoch": int(epoch), "temperature": float(temperature)}
+    if dim == 1:
+        layout["boundaries"] = boundaries_1d(parameters, score_range)
+    else:
+        layout["grid"] = MAP_GRID
+        layout["categories"] = category_map(parameters)
+    return layout
+
+
+def _process_yields(events: EventSample, category: np.ndarray, n_cats: int) -> np.ndarray:
+    """[K, P] hard yields per process (mass window applied for the bump hunt)."""
+    keep = (category >= 0) & events.in_window()
+    flat = category[keep] * len(events.process_names) + events.process[keep]
+    counts = np.bincount(flat, weights=events.weight[keep].astype(np.float64),
+                         minlength=n_cats * len(events.process_names))
+    return counts.reshape(n_cats, len(events.process_names))
+
+
+def mass_histograms(events: EventSample, category: np.ndarray, n_cats: int,
+                    order: list[int]) -> dict:
+    """Per displayed category, per process mass histograms plus the exponential background fit."""
+    edges = np.linspace(MASS_RANGE[0], MASS_RANGE[1], MASS_HIST_BINS + 1)
+    bins = np.clip(np.searchsorted(edges, events.mass, side="right") - 1, 0, MASS_HIST_BINS - 1)
+    n_proc = len(events.process_names)
+    flat = (category * n_proc + events.process) * MASS_HIST_BINS + bins
+    counts = np.bincount(flat, weights=events.weight.astype(np.float64),
+                         minlength=n_cats * n_proc * MASS_HIST_BINS)
+    counts = counts.reshape(n_cats, n_proc, MASS_HIST_BINS)
+    fit_edges = np.linspace(MASS_RANGE[0], MASS_RANGE[1], massfit.FIT_BINS + 1)
+    is_bkg = events.background_mask()
+    bkg_counts = np.zeros((n_cats, massfit.FIT_BINS))
+    fit_bins = np.clip(np.searchsorted(fit_edges, events.mass[is_bkg], side="right") - 1, 0,
+                       massfit.FIT_BINS - 1)
+    np.add.at(bkg_counts, (category[is_bkg], fit_bins), events.weight[is_bkg])
+    amplitude, slope, ok = massfit.fit_exponential(bkg_counts, fit_edges)
+    by_display = sorted(range(n_cats), key=lambda comp: order[comp])
+    return {
+        "edges": edges.tolist(),
+        "processes": list(events.process_names),
+        "signals": list(events.signal_names),
+        "window": list(mass_window(events.mass_sigma)),
+        "counts": [np.round(counts[c], 6).tolist() for c in by_display],
+        "fits": [
+            {"A": float(amplitude[c]), "B": float(slope[c])} if ok[c] else None
+            for c in by_display
+        ],
+    }
+
+
+def evaluate(parameters: dict, events: EventSample, score_range=(0.0, 1.0)) -> dict:
+    """Hard-assignment results of a trained categoriser (the numbers that count).
+
+    1-D: categories are the segments between the effective boundaries, left to right.
+    2-D: categories are the model components, numbered by significance (most first).
+    """
+    n_comp = int(parameters["n_cats"])
+    component = hard_assign(parameters, events.scores)
+    boundaries = None
+    if events.dim == 1:
+        boundaries = boundaries_1d(parameters, score_range)
+        category = segment_index(events.scores[:, 0].astype(np.float64), boundaries)
+        n_cats = len(boundaries) + 1
+    else:
+        category, n_cats = component, n_comp
+    signal, background, sum_w2 = category_yields(events, category, n_cats)
+    total_signal = signal.sum(axis=0)
+    z_cat = np.stack([asimov_z(row, background + total_signal - row) for row in signal])
+    if events.dim == 1:
+        order = list(range(n_cats))
+    else:
+        rank = np.argsort(-(z_cat ** 2).sum(axis=0), kind="stable")
+        order = [0] * n_cats
+        for display, comp in enumerate(rank):
+            order[int(comp)] = display
+    process_yields = _process_yields(events, category, n_cats)
+    edges = [score_range[0]] + list(boundaries or []) + [score_range[1]]
+    categories = []
+    for display, comp in sorted((order[c], c) for c in range(n_cats)):
+        entry = {
+            "index": display,
+            "component": int(comp),
+            "signal": {s: float(signal[j, comp]) for j, s in enumerate(events.signal_names)},
+            "background": float(background[comp]),
+            "bkg_sum_w2": float(sum_w2[comp]),
+            "rel_unc": float(np.sqrt(sum_w2[comp]) / background[comp]) if background[comp] > 0 else None,
+            "z": {s: float(z_cat[j, comp]) for j, s in enumerate(events.signal_names)},
+            "process_yields": {p: float(process_yields[comp, i])
+                               for i, p in enumerate(events.process_names)},
+        }
+        if events.dim == 1:
+            entry["range"] = [float(edges[comp]), float(edges[comp + 1])]
+        categories.append(entry)
+    z = significance_per_signal(signal, background)
+    significance = {s: float(z[j]) for j, s in enumerate(events.signal_names)}
+    out = {
+        "significance": significance,
+        "objective": objective_value(z),
+        "categories": categories,
+        "order": order,
+        "boundaries": boundaries,
+        "mass_histograms": None,
+        "components": geometry.components(parameters),
+    }
+    if events.mass is not None:
+        out["mass_histograms"] = mass_histograms(events, category, n_cats, order)
+    return out
+
+
+def inclusive_summary(events: EventSample) -> dict:
+    """Small weighted histograms of the inclusive data for previews and reports."""
+    out = {"processes": list(events.process_names), "signals": list(events.signal_names)}
+    w = events.weight.astype(np.float64)
+    names = events.process_names
+    if events.dim == 1:
+        edges = np.linspace(0.0, 1.0, 51)
+        out["score_hist"] = {
+            "edges": edges.tolist(),
+            "counts": {
+                p: np.histogram(events.scores[events.process == i, 0], edges,
+                                weights=w[events.process == i])[0].tolist()
+                for i, p in enumerate(names)
+            },
+        }
+    else:
+        grid = 40
+        ix = np.clip((events.scores[:, 0] * grid).astype(int), 0, grid - 1)
+        iy = np.clip((events.scores[:, 1] * grid).astype(int), 0, grid - 1)
+        cell = iy * grid + ix
+        out["score_density"] = {
+            "grid": grid,
+            "counts": {
+                p: np.bincount(cell[events.process == i], weights=w[events.process == i],
+                               minlength=grid * grid).tolist()
+                for i, p in enumerate(names)
+            },
+        }
+    if events.mass is not None:
+        edges = np.linspace(MASS_RANGE[0], MASS_RANGE[1], 81)
+        out["mass_hist"] = {
+            "edges": edges.tolist(),
+            "counts": {
+                p: np.histogram(events.mass[events.process == i], edges,
+                                weights=w[events.process == i])[0].tolist()
+                for i, p in enumerate(names)
+            },
+            "window": list(mass_window(events.mass_sigma)),
+        }
+    return out

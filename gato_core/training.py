@@ -1,0 +1,265 @@
+"""Training as a stream of per-epoch records (ALGORITHM §2-§3).
+
+``train(config)`` yields a RunInfo, then EpochRecords and one TrainingResult per category
+count. The hot path is one XLA-compiled step over flat tensors: a single [N, S+2] x [N, K]
+matmul gives every soft yield, so nothing loops over processes or components in Python.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, Iterator
+
+import numpy as np
+import tensorflow as tf
+
+from . import baselines, evaluation, massfit, schedules
+from .config import RunConfig
+from .data import load_events
+from .model import build
+from .objective import (high_uncertainty_penalty, low_background_penalty, objective_loss,
+                        significance_per_signal)
+from .records import EpochRecord, RunInfo, TrainingResult
+from .scenarios import EventSample, mass_window
+
+RMS_RHO = 0.9
+RMS_EPS = 1e-7
+
+
+def role_weights(events: EventSample) -> np.ndarray:
+    """[N, S+2]: per-signal weights (zero outside the mass window), background weights, and
+    background weights squared (for the MC-uncertainty penalty)."""
+    w = events.weight.astype(np.float32)
+    in_window = events.in_window()
+    columns = [w * (events.signal_mask(s) & in_window) for s in events.signal_names]
+    is_bkg = events.background_mask()
+    columns += [w * is_bkg, w * w * is_bkg]
+    return np.stack(columns, axis=1).astype(np.float32)
+
+
+def optimum_table(events: EventSample, ks) -> dict[int, float]:
+    """Exact 1-D optimum for every K in ``ks`` (one DP pass up to max K)."""
+    return {int(k): baselines.optimum_1d(events, int(k))[0] for k in ks}
+
+
+def run_info(config: RunConfig, events: EventSample, data_seconds: float) -> RunInfo:
+    info = config.info
+    ref = baselines.reference_baselines(events, info.baseline_bins)
+    yields = {p: float(events.weight[events.process == i].sum())
+              for i, p in enumerate(events.process_names)}
+    return RunInfo(
+        scenario=config.scenario,
+        n_events=events.n_events,
+        process_names=list(events.process_names),
+        signal_names=list(events.signal_names),
+        yields=yields,
+        baselines=ref["per_signal"],
+        optimum_1d=optimum_table(events, config.n_cats) if events.dim == 1 else None,
+        baseline_objective=ref["objective"],
+        data_seconds=data_seconds,
+        inclusive=evaluation.inclusive_summary(events),
+    )
+
+
+class _Trainer:
+    """Compiled step and diagnostics for one model; TF state lives here.
+
+    Compiling the step takes seconds, so it happens on a background thread while the first
+    epochs run eagerly (same maths, slower per epoch): the first record comes out in well
+    under a second and nothing waits for the compiler.
+    """
+
+    def __init__(self, model, n_signals: int, jit_compile: bool = True):
+        self.model = model
+        self.n_signals = n_signals
+        self.slots = [tf.Variable(tf.zeros_like(v)) for v in model.variables_list]
+        self.factors = tf.Variable(tf.ones(model.n_cats), dtype=tf.float32)
+        self._compiled_step = tf.function(self._step, jit_compile=jit_compile)
+        self._compiled_diagnostics = tf.function(self._diagnostics, jit_compile=jit_compile)
+        self._compiled_hard = tf.function(self._hard, jit_compile=jit_compile)
+        self.ready = threading.Event()
+        self.compile_seconds = None
+        self.compile_error = None
+
+    def compile_in_background(self, inputs, roles, all_weights, penalties):
+        def compile_all():
+            tick = time.perf_counter()
+            try:
+                t = tf.constant(1.0)
+                # apply=False: a full step that changes no variable
+                self._compiled_step(inputs, roles, tf.constant(0.0), t, *penalties,
+                                    tf.constant(False))
+                self._compiled_diagnostics(inputs, roles, all_weights, t)
+                self._compiled_hard(inputs)
+                self.compile_seconds = time.perf_counter() - tick
+            except Exception as exc:  # keep training eagerly rather than fail the run
+                self.compile_error = repr(exc)
+            finally:
+                self.ready.set()
+
+        threading.Thread(target=compile_all, name="gato-compile", daemon=True).start()
+
+    def uses_compiled(self) -> bool:
+        return self.ready.is_set() and self.compile_error is None
+
+    def step(self, *args):
+        fn = self._compiled_step if self.uses_compiled() else self._step
+        return fn(*args, tf.constant(True))
+
+    def diagnostics(self, *args):
+        fn = self._compiled_diagnostics if self.uses_compiled() else self._diagnostics
+        return fn(*args)
+
+    def hard(self, inputs):
+        fn = self._compiled_hard if self.uses_compiled() else self._hard
+        return fn(inputs)
+
+    def _hard(self, inputs):
+        return tf.argmax(self.model.log_scores(inputs), axis=1, output_type=tf.int32)
+
+    def _yields(self, membership, roles):
+        yields = tf.matmul(roles, membership, transpose_a=True)  # [S+2, K]
+        signal = yields[: self.n_signals]
+        background = yields[self.n_signals] * self.factors
+        sum_w2 = yields[self.n_signals + 1] * self.factors ** 2
+        return signal, background, sum_w2
+
+    def _step(self, scores, roles, lr, temperature, lam_yield, thr_yield, lam_unc, thr_unc, apply):
+        variables = self.model.variables_list
+        with tf.GradientTape() as tape:
+            membership = self.model.soft_membership(scores, temperature)
+            signal, background, sum_w2 = self._yields(membership, roles)
+            z = significance_per_signal(signal, background)
+            loss = objective_loss(z)
+            pen_yield = low_background_penalty(background, thr_yield)
+            pen_unc = high_uncertainty_penalty(sum_w2, background, thr_unc)
+            total = loss + lam_yield * pen_yield + lam_unc * pen_unc
+        grads = tape.gradient(total, variables)
+        finite = tf.math.is_finite(total)
+        for g in grads:
+            finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
+        update = tf.logical_and(finite, apply)
+        for var, slot, g in zip(variables, self.slots, grads):
+            # a non-finite step leaves parameters and optimiser state untouched
+            g = tf.where(update, g, tf.zeros_like(g))
+            new_slot = RMS_RHO * slot + (1.0 - RMS_RHO) * g * g
+            slot.assign(tf.where(update, new_slot, slot))
+            var.assign_sub(tf.where(update, lr * g / (tf.sqrt(new_slot) + RMS_EPS), tf.zeros_like(g)))
+        return total, loss, z, pen_yield, pen_unc, finite
+
+    def _diagnostics(self, scores, roles, all_weights, temperature):
+        soft = self.model.soft_membership(scores, temperature)
+        hard = tf.one_hot(tf.argmax(self.model.log_scores(scores), axis=1), self.model.n_cats)
+        b_soft = tf.linalg.matvec(soft, all_weights, transpose_a=True)
+        b_hard = tf.linalg.matvec(hard, all_weights, transpose_a=True)
+        signal, background, _ = self._yields(hard, roles)
+        return b_soft, b_hard, significance_per_signal(signal, background)
+
+
+def _temperature(config: RunConfig, epoch: int) -> float:
+    if config.model == "sigmoid_cuts":
+        steep = schedules.value(config.t_schedule, config.steepness_initial,
+                                config.steepness_final, epoch, config.epochs)
+        return 1.0 / steep
+    return schedules.value(config.t_schedule, config.t_initial, config.t_final, epoch, config.epochs)
+
+
+def train(
+    config: RunConfig,
+    events: EventSample | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    cache_dir=None,
+) -> Iterator[RunInfo | EpochRecord | TrainingResult]:
+    """Train every K of ``config`` in turn, yielding records as they happen."""
+    config = config.validated()
+    should_stop = should_stop or (lambda: False)
+    t0 = time.perf_counter()
+    if events is None:
+        events = load_events(config, cache_dir)
+    yield run_info(config, events, time.perf_counter() - t0)
+
+    scores = events.scores
+    roles = tf.constant(role_weights(events))
+    all_weights = tf.constant(events.weight, dtype=tf.float32)
+    for n_cats in config.n_cats:
+        result = yield from _train_one(config, events, n_cats, scores, roles, all_weights, should_stop)
+        if result.status != "finished":
+            return
+
+
+def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop):
+    info = config.info
+    signals = list(events.signal_names)
+    model = build(config.model, n_cats, events.dim, info.mean_mode, info.score_range,
+                  seed=config.seed + 1000 * n_cats)
+    trainer = _Trainer(model, len(signals))
+    inputs = model.prepare_inputs(scores)
+    window = mass_window(config.mass_sigma)
+    is_bkg = events.background_mask()
+    start = time.perf_counter()
+    epoch_ms, status, message, epochs_done = [], "finished", "", 0
+    penalties = [tf.constant(v, tf.float32) for v in
+                 (config.lam_yield, config.thr_yield, config.lam_unc, config.thr_unc)]
+    temperature = _temperature(config, 0)
+    for epoch in range(config.epochs):
+        if should_stop():
+            status, message = "cancelled", f"cancelled at epoch {epoch}"
+            break
+        if events.mass is not None and epoch % config.rewt_interval == 0:
+            component = trainer.hard(inputs).numpy()
+            trainer.factors.assign(massfit.reweight_factors(
+                component, events.mass, events.weight, is_bkg, n_cats, window).astype(np.float32))
+        lr = schedules.value(config.lr_schedule, config.lr_initial, config.lr_final,
+                             epoch, config.epochs)
+        temperature = _temperature(config, epoch)
+        compiled = trainer.uses_compiled()
+        tick = time.perf_counter()
+        total, loss, z, pen_y, pen_u, finite = trainer.step(
+            inputs, roles, tf.constant(lr, tf.float32), tf.constant(temperature, tf.float32),
+            *penalties)
+        z = z.numpy()
+        ms = 1000.0 * (time.perf_counter() - tick)
+        if epoch == 0:
+            # after the first (eager) epoch, so the compiler's tracing does not delay it
+            trainer.compile_in_background(inputs, roles, all_weights, penalties)
+        if not bool(finite):
+            status, message = "diverged", f"diverged at epoch {epoch}"
+            break
+        if compiled:
+            epoch_ms.append(ms)
+        epochs_done = epoch + 1
+        record = EpochRecord(
+            n_cats=n_cats, epoch=epoch, epochs=config.epochs, loss=float(loss),
+            total_loss=float(total), significance={s: float(z[j]) for j, s in enumerate(signals)},
+            penalty_yield=float(pen_y), penalty_unc=float(pen_u), temperature=float(temperature),
+            learning_rate=float(lr), epoch_ms=ms, elapsed_s=time.perf_counter() - start,
+        )
+        if epoch % config.snapshot_interval == 0 or epoch == config.epochs - 1:
+            b_soft, b_hard, z_hard = (t.numpy() for t in trainer.diagnostics(
+                inputs, roles, all_weights, tf.constant(temperature, tf.float32)))
+            filled = b_hard > 0
+            bias = (b_hard[filled] - b_soft[filled]) / b_hard[filled]
+            record.mean_abs_bias = float(np.mean(np.abs(bias))) if bias.size else None
+            record.hard_significance = {s: float(z_hard[j]) for j, s in enumerate(signals)}
+            record.snapshot = evaluation.snapshot_layout(
+                model.parameters(), events.dim, epoch, temperature, info.score_range)
+        yield record
+
+    parameters = model.parameters()
+    evaluated = evaluation.evaluate(parameters, events, info.score_range)
+    steady = epoch_ms  # compiled epochs only: the eager warm-up ones are not steady state
+    result = TrainingResult(
+        n_cats=n_cats, status=status, message=message, epochs_done=epochs_done,
+        significance=evaluated["significance"], objective=evaluated["objective"],
+        categories=evaluated["categories"], order=evaluated["order"],
+        boundaries=evaluated["boundaries"],
+        snapshot=evaluation.snapshot_layout(parameters, events.dim, max(epochs_done - 1, 0),
+                                            temperature, info.score_range),
+        mass_histograms=evaluated["mass_histograms"], parameters=parameters,
+        epoch_ms_median=float(np.median(steady)) if steady else 0.0,
+        reweight_factors=trainer.factors.numpy().astype(float).tolist()
+        if events.mass is not None else None,
+        components=evaluated["components"],
+    )
+    yield result
+    return result
