@@ -197,7 +197,7 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop):
     window = mass_window(config.mass_sigma)
     is_bkg = events.background_mask()
     start = time.perf_counter()
-    epoch_ms, status, message, epochs_done = [], "finished", "", 0
+    compiled_ms, eager_ms, status, message, epochs_done = [], [], "finished", "", 0
     penalties = [tf.constant(v, tf.float32) for v in
                  (config.lam_yield, config.thr_yield, config.lam_unc, config.thr_unc)]
     temperature = _temperature(config, 0)
@@ -225,8 +225,7 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop):
         if not bool(finite):
             status, message = "diverged", f"diverged at epoch {epoch}"
             break
-        if compiled:
-            epoch_ms.append(ms)
+        (compiled_ms if compiled else eager_ms).append(ms)
         epochs_done = epoch + 1
         record = EpochRecord(
             n_cats=n_cats, epoch=epoch, epochs=config.epochs, loss=float(loss),
@@ -247,7 +246,8 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop):
 
     parameters = model.parameters()
     evaluated = evaluation.evaluate(parameters, events, info.score_range)
-    steady = epoch_ms  # compiled epochs only: the eager warm-up ones are not steady state
+    # steady state means the compiled step; a run too short to use it reports the eager one
+    steady = compiled_ms or eager_ms
     result = TrainingResult(
         n_cats=n_cats, status=status, message=message, epochs_done=epochs_done,
         significance=evaluated["significance"], objective=evaluated["objective"],

@@ -1,0 +1,129 @@
+"""Training as a stream: record order, hard results, cancellation, divergence, quality."""
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from gato_core.baselines import category_yields
+from gato_core.config import RunConfig
+from gato_core.evaluation import segment_index
+from gato_core.scenarios import generate
+from gato_core.significance import significance_per_signal
+from gato_core.training import train
+
+
+def run(config, events=None, should_stop=None):
+    return list(train(config, events=events, should_stop=should_stop))
+
+
+@pytest.fixture(scope="module")
+def one_d_small():
+    return RunConfig.defaults("one_d", n_signal=5000, n_bkg=15000, epochs=60, n_cats=[3, 4],
+                              snapshot_interval=20)
+
+
+def test_stream_order_snapshots_and_hard_result(one_d_small):
+    records = run(one_d_small)
+    kinds = [r.kind for r in records]
+    assert kinds[0] == "run_info"
+    assert kinds == ["run_info"] + (["epoch"] * 60 + ["result"]) * 2
+    epochs = [r for r in records if r.kind == "epoch" and r.n_cats == 3]
+    assert [r.epoch for r in epochs] == list(range(60))
+    snaps = [r.epoch for r in epochs if r.snapshot is not None]
+    assert snaps == [0, 20, 40, 59]
+    assert all(r.mean_abs_bias is not None for r in epochs if r.snapshot)
+    temps = [r.temperature for r in epochs]
+    assert temps[0] == pytest.approx(1.0) and temps == sorted(temps, reverse=True)
+    # the reported hard significance is an independent numpy re-computation away
+    result = records[61]
+    events = generate("one_d", 5000, 15000, seed=42, noise=0.3)
+    category = segment_index(events.scores[:, 0].astype(np.float64), result.boundaries)
+    s, b, _ = category_yields(events, category, len(result.boundaries) + 1)
+    assert result.significance["signal"] == pytest.approx(significance_per_signal(s, b)[0], rel=1e-9)
+    assert result.status == "finished" and result.epochs_done == 60
+    info = records[0]
+    assert set(info.optimum_1d) == {3, 4}
+    assert result.objective <= info.optimum_1d[3] * (1 + 1e-9)  # nothing beats the exact optimum
+
+
+def test_training_raises_the_significance(one_d_small):
+    epochs = [r for r in run(one_d_small.updated(n_cats=[3])) if r.kind == "epoch"]
+    first, last = epochs[0], epochs[-1]
+    assert last.significance["signal"] > 1.3 * first.significance["signal"]
+    assert last.hard_significance["signal"] > first.hard_significance["signal"]
+
+
+def test_cancel_between_epochs_keeps_what_was_trained(one_d_small):
+    seen = []
+
+    def stop():
+        return len(seen) >= 7
+
+    results = []
+    for record in train(one_d_small, should_stop=stop):
+        if record.kind == "epoch":
+            seen.append(record)
+        elif record.kind == "result":
+            results.append(record)
+    assert len(seen) == 7 and len(results) == 1  # no second K after a cancel
+    assert results[0].status == "cancelled" and results[0].message == "cancelled at epoch 7"
+    assert results[0].epochs_done == 7 and results[0].significance["signal"] > 0
+
+
+def test_non_finite_loss_stops_with_diverged(one_d_small):
+    events = generate("one_d", 2000, 6000, seed=1)
+    events.weight[5] = np.nan
+    records = run(one_d_small.updated(n_cats=[3], epochs=10), events=events)
+    result = records[-1]
+    assert result.kind == "result" and result.status == "diverged"
+    assert result.message == "diverged at epoch 0"
+    assert np.all(np.isfinite(np.asarray(result.parameters["raw_means"])))
+
+
+def test_bump_hunt_stream_has_reweighting_and_mass_histograms():
+    cfg = RunConfig.defaults("bump_hunt", n_signal=3000, n_bkg=30000, epochs=30, n_cats=[3],
+                             rewt_interval=10, snapshot_interval=10)
+    records = run(cfg)
+    result = records[-1]
+    assert result.kind == "result" and len(result.reweight_factors) == 3
+    assert all(0 < f < 1 for f in result.reweight_factors)
+    hist = result.mass_histograms
+    assert len(hist["counts"]) == 3 and len(hist["edges"]) == 41
+    # categories ordered by significance, most significant first
+    z2 = [sum(v ** 2 for v in c["z"].values()) for c in result.categories]
+    assert z2 == sorted(z2, reverse=True)
+    assert sorted(result.order) == [0, 1, 2]
+    snap = [r for r in records if r.kind == "epoch" and r.snapshot][0].snapshot
+    assert len(snap["categories"]) == snap["grid"] ** 2
+    assert min(snap["categories"]) == -1  # cells outside the simplex
+
+
+def test_sigmoid_cut_model_trains():
+    cfg = RunConfig.defaults("one_d", model="sigmoid_cuts", n_signal=5000, n_bkg=15000,
+                             epochs=80, n_cats=[4])
+    records = run(cfg)
+    epochs = [r for r in records if r.kind == "epoch"]
+    assert epochs[-1].significance["signal"] > epochs[0].significance["signal"]
+    assert len(records[-1].boundaries) == 3 and records[-1].components == []
+
+
+@pytest.mark.slow
+def test_reference_quality_1d():
+    """Seed settings: GATO reaches 98 % of the exact optimum and beats equal binning."""
+    records = run(RunConfig.defaults("one_d"))
+    info = records[0]
+    for result in (r for r in records if r.kind == "result"):
+        k = result.n_cats
+        assert result.objective >= 0.98 * info.optimum_1d[k], (k, result.objective, info.optimum_1d[k])
+        for n_bins, z in info.baselines["signal"].items():
+            if n_bins <= k:
+                assert result.objective > z
+
+
+@pytest.mark.slow
+def test_reference_quality_bump_hunt():
+    records = run(RunConfig.defaults("bump_hunt"))
+    info = records[0]
+    for result in (r for r in records if r.kind == "result"):
+        best = max(z for n, z in info.baseline_objective.items() if n <= result.n_cats)
+        assert result.objective > best, (result.n_cats, result.objective, best)
