@@ -8,6 +8,10 @@ from .significance import asimov_z, objective_value, significance_per_signal
 
 ARGMAX_LOW_EDGE = 0.33
 FINE_BINS = 1500
+#: A category of the 1-D optimum must hold at least this many background MC events.
+#: Without it, on small samples, the optimum isolates fine bins with signal and (almost) no
+#: simulated background and claims a meaningless Z; at the default sizes it never binds.
+MIN_BKG_EVENTS = 10
 
 
 def category_yields(events: EventSample, category: np.ndarray, n_cats: int, use_window=True):
@@ -65,17 +69,22 @@ def argmax_baseline(events: EventSample, n_bins: int) -> dict[str, float]:
 
 
 def fine_histograms(events: EventSample, n_fine: int = FINE_BINS, score_range=(0.0, 1.0)):
+    """Signal and background yields, and background MC event counts, in equal fine bins."""
     edges = np.linspace(*score_range, n_fine + 1)
     category = np.clip(np.searchsorted(edges, events.scores[:, 0], side="right") - 1, 0, n_fine - 1)
     signal, background, _ = category_yields(events, category, n_fine)
-    return signal[0], background, edges
+    keep = events.background_mask() & events.in_window()
+    counts = np.bincount(category[keep], minlength=n_fine)
+    return signal[0], background, edges, counts
 
 
-def optimal_partition(signal: np.ndarray, background: np.ndarray, n_cats: int):
-    """Exact best split of ordered fine bins into ``n_cats`` contiguous, non-empty segments.
+def optimal_partition(signal: np.ndarray, background: np.ndarray, n_cats: int,
+                      bkg_events: np.ndarray | None = None, min_bkg_events: int = 0):
+    """Exact best split of ordered fine bins into ``n_cats`` contiguous, non-empty segments,
+    each with at least ``min_bkg_events`` background MC events (counts in ``bkg_events``).
 
     Dynamic programming: best[k][j] = max_i best[k-1][i] + Z^2(i..j), O(K N^2) with prefix
-    sums. Returns (Z, cut indices into the fine-bin edges).
+    sums. Returns (Z, cut indices into the fine-bin edges); Z is nan if no split qualifies.
     """
     s_cum = np.concatenate([[0.0], np.cumsum(signal, dtype=np.float64)])
     b_cum = np.concatenate([[0.0], np.cumsum(background, dtype=np.float64)])
@@ -87,6 +96,9 @@ def optimal_partition(signal: np.ndarray, background: np.ndarray, n_cats: int):
     seg_b = b_cum[None, :] - b_cum[:, None]
     z2 = asimov_z(np.maximum(seg_s, 0), np.maximum(seg_b, 0)) ** 2
     z2[np.tril_indices(n + 1)] = -np.inf  # i >= j is no segment
+    if min_bkg_events > 0:
+        n_cum = np.concatenate([[0], np.cumsum(bkg_events)])
+        z2[(n_cum[None, :] - n_cum[:, None]) < min_bkg_events] = -np.inf
     best = z2[0].copy()  # one segment from edge 0 to edge j
     choices = []
     for _ in range(1, n_cats):
@@ -99,13 +111,17 @@ def optimal_partition(signal: np.ndarray, background: np.ndarray, n_cats: int):
     for arg in reversed(choices):
         j = int(arg[j])
         cuts.append(j)
+    if not np.isfinite(best[n]):
+        return float("nan"), []
     return float(np.sqrt(best[n])), sorted(cuts)
 
 
-def optimum_1d(events: EventSample, n_cats: int, n_fine: int = FINE_BINS, score_range=(0.0, 1.0)):
-    """(Z, boundaries) of the best K-category split over ``n_fine`` equal fine bins."""
-    signal, background, edges = fine_histograms(events, n_fine, score_range)
-    z, cuts = optimal_partition(signal, background, n_cats)
+def optimum_1d(events: EventSample, n_cats: int, n_fine: int = FINE_BINS, score_range=(0.0, 1.0),
+               min_bkg_events: int = MIN_BKG_EVENTS):
+    """(Z, boundaries) of the best K-category split over ``n_fine`` equal fine bins, every
+    category holding at least ``min_bkg_events`` background MC events."""
+    signal, background, edges, counts = fine_histograms(events, n_fine, score_range)
+    z, cuts = optimal_partition(signal, background, n_cats, counts, min_bkg_events)
     return z, [float(edges[c]) for c in cuts]
 
 

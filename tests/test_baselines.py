@@ -9,14 +9,17 @@ from gato_core.scenarios import EventSample, generate
 from gato_core.significance import asimov_z, combined_z
 
 
-def brute_force(signal, background, n_cats):
+def brute_force(signal, background, n_cats, counts=None, min_count=0):
     n = len(signal)
-    best = -1.0
+    best = float("nan")
     for cuts in itertools.combinations(range(1, n), n_cats - 1):
         edges = (0,) + cuts + (n,)
+        if counts is not None and min(counts[a:b].sum() for a, b in zip(edges[:-1], edges[1:])) < min_count:
+            continue
         s = [signal[a:b].sum() for a, b in zip(edges[:-1], edges[1:])]
         b = [background[a:b].sum() for a, b in zip(edges[:-1], edges[1:])]
-        best = max(best, combined_z(s, b))
+        z = combined_z(s, b)
+        best = z if not best >= z else best
     return best
 
 
@@ -35,6 +38,28 @@ def test_dynamic_programming_equals_brute_force(seed):
         s = [signal[a:b].sum() for a, b in zip(edges[:-1], edges[1:])]
         b = [background[a:b].sum() for a, b in zip(edges[:-1], edges[1:])]
         assert combined_z(s, b) == pytest.approx(z, rel=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_minimum_background_events_constraint_equals_brute_force(seed):
+    rng = np.random.default_rng(100 + seed)
+    n = 10
+    signal = rng.exponential(1.0, n)
+    counts = rng.integers(0, 6, n)
+    background = counts * 0.7
+    for n_cats in (2, 3):
+        z, cuts = optimal_partition(signal, background, n_cats, counts, 5)
+        expected = brute_force(signal, background, n_cats, counts, 5)
+        if np.isnan(expected):
+            assert np.isnan(z)
+        else:
+            assert z == pytest.approx(expected, rel=1e-10)
+
+
+def test_small_sample_optimum_is_not_inflated_by_empty_background_bins():
+    events = generate("one_d", 2000, 6000, seed=42)
+    z3, _ = optimum_1d(events, 3)
+    assert z3 < 2.0 * equidistant_1d(events, 5)  # was 6.8 vs 1.03 without the constraint
 
 
 def _toy(scores, process, weight, signals=("signal",), names=("signal", "bkg1")):
