@@ -1,0 +1,40 @@
+"""Serve the GATO Dashboard: ``python app.py [--host 127.0.0.1] [--port 8050] [--data-dir DIR]``.
+
+The data folder (default ./gato_data, or $GATO_DATA_DIR) holds the run store and the job
+cache; runs survive restarts there.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Serve the GATO Dashboard.")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="interface to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8050)
+    parser.add_argument("--data-dir", default=None,
+                        help="run store and caches (default $GATO_DATA_DIR or ./gato_data)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not one line per poll
+
+    from gato_dash.app import configure_tensorflow, create_app, resolve_data_dir
+    from gato_dash.jobs import warm_up_fork_server
+
+    data_dir = resolve_data_dir(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    configure_tensorflow(data_dir)  # environment first: the fork server inherits it
+    app = create_app(data_dir)
+    # Training processes fork from a server that imports TensorFlow once; start it now so
+    # the first Run does not wait for that import.
+    warm_up_fork_server()
+    print(f"GATO Dashboard on http://{args.host}:{args.port}/  (data: {data_dir})", flush=True)
+    app.run(host=args.host, port=args.port, debug=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

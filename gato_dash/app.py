@@ -1,0 +1,140 @@
+"""The Dash app factory and the per-process runtime (data folder, run store, job manager).
+
+``create_app(data_dir)`` wires Dash Pages (gato_dash/pages), the Bootstrap theme from
+assets/ (no CDN: the app must work offline) and a DiskcacheManager whose job processes
+train the runs. The data folder holds:
+
+- ``runs.sqlite``  the run store (gato_dash.store)
+- ``jobs/``        diskcache of the background-callback manager
+- ``events/``      generated event samples, cached by the engine
+- ``xla/``         TensorFlow's persistent XLA compilation cache (see configure_tensorflow)
+
+The web process itself never imports TensorFlow: jobs come from a fork server that has
+(gato_dash.jobs), and everything the pages compute is numpy.
+- ``runs/<id>/``   files belonging to one run (removed with the run)
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+import diskcache
+from dash import DiskcacheManager, dcc, html
+
+from .jobs import use_fork_server
+from .store import RunStore
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = Path(__file__).resolve().parent
+DEFAULT_DATA_DIR = "gato_data"
+STORE_FILE = "runs.sqlite"
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """What the pages need from the running app; set once by ``create_app``."""
+
+    data_dir: Path | None = None
+    store: RunStore | None = None
+
+
+def data_dir() -> Path:
+    if Runtime.data_dir is None:
+        raise RuntimeError("create_app() has not been called in this process")
+    return Runtime.data_dir
+
+
+def store() -> RunStore:
+    if Runtime.store is None:
+        raise RuntimeError("create_app() has not been called in this process")
+    return Runtime.store
+
+
+def resolve_data_dir(value=None) -> Path:
+    """--data-dir, else $GATO_DATA_DIR, else ./gato_data."""
+    return Path(value or os.environ.get("GATO_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
+
+
+def configure_tensorflow(data_dir: Path) -> None:
+    """Environment for the TensorFlow that training jobs will use (before it is imported).
+
+    The persistent XLA cache lets a job reuse the compiled training step of an earlier run
+    with the same shapes, which takes seconds off the click-to-first-epoch time.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    xla_dir = data_dir / "xla"
+    xla_dir.mkdir(parents=True, exist_ok=True)
+    flag = f"--tf_xla_persistent_cache_directory={xla_dir}"
+    existing = os.environ.get("TF_XLA_FLAGS", "")
+    if "tf_xla_persistent_cache_directory" not in existing:
+        os.environ["TF_XLA_FLAGS"] = f"{existing} {flag}".strip()
+
+
+def create_app(data_dir=None) -> dash.Dash:
+    data_dir = resolve_data_dir(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    Runtime.data_dir = data_dir
+    Runtime.store = RunStore(data_dir / STORE_FILE)
+    # Training jobs start from a clean fork server, never from this threaded process.
+    use_fork_server(data_dir)
+    manager = DiskcacheManager(diskcache.Cache(str(data_dir / "jobs")))
+
+    app = dash.Dash(
+        "gato_dash",  # a package name, so pages import as gato_dash.pages.<name>
+        use_pages=True,
+        pages_folder=str(PACKAGE / "pages"),
+        assets_folder=str(REPO / "assets"),
+        background_callback_manager=manager,
+        suppress_callback_exceptions=True,  # page components come and go
+        title="GATO Dashboard",
+        update_title=None,  # no "Updating..." flicker in the tab title while polling
+        serve_locally=True,
+    )
+    _import_optional_sections()
+    app.layout = _shell
+    return app
+
+
+def _import_optional_sections() -> None:
+    """Modules other people add to pages/ without register_page (so Dash does not import
+    them): import them here so their callbacks exist before the first request."""
+    try:
+        import gato_dash.pages.run_results  # noqa: F401
+    except ModuleNotFoundError as exc:
+        if exc.name != "gato_dash.pages.run_results":
+            log.exception("importing the results section failed")
+    except Exception:
+        log.exception("importing the results section failed")
+
+
+def _nav_links() -> list:
+    registered = {page["path"] for page in dash.page_registry.values()}
+    links = [dbc.NavItem(dbc.NavLink("Home", href="/", active="exact")),
+             dbc.NavItem(dbc.NavLink("New run", href="/new", active="exact"))]
+    if "/runs" in registered:
+        links.append(dbc.NavItem(dbc.NavLink("Runs", href="/runs", active="exact")))
+    if "/compare" in registered:
+        links.append(dbc.NavItem(dbc.NavLink("Compare", href="/compare", active="partial")))
+    return links
+
+
+def _shell():
+    # A function, so the navigation reflects every page registered by then.
+    return html.Div([
+        dbc.Navbar(
+            dbc.Container([
+                dcc.Link("GATO Dashboard", href="/", className="navbar-brand"),
+                dbc.Nav(_nav_links(), navbar=True),
+            ], fluid=True),
+            color="dark", dark=True, className="mb-3",
+        ),
+        dbc.Container(dash.page_container, fluid=True, className="pb-5"),
+    ])
+
+
+#: The name other modules (pages/run_results.py) use for ``store()``.
+get_store = store

@@ -1,0 +1,175 @@
+"""The training job: drives ``gato_core.training.train`` and writes every record to the store.
+
+``start_training_job`` is the body of the run page's Dash background callback. Dash's
+DiskcacheManager starts it in its own process, so the browser can close without stopping
+it. That process comes from a *fork server* (see ``use_fork_server``), not from the web
+process: forking the multi-threaded web server copies locks other threads hold at that
+moment (seen here: SQLite's allocator mutex, held by a polling request), and the child
+then hangs forever. The fork server is a clean single-threaded process that has imported
+TensorFlow once (import only), so each job starts with TF loaded and nothing else.
+
+The store is the only channel back to the web process: records as they happen, a
+heartbeat, and a cancel flag read between epochs.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .store import RunStore
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_INTERVAL_S = 2.0
+#: should_stop() is called once per epoch; epochs can take a millisecond, so the store is
+#: read at most this often (well inside the 2 s cancel budget).
+CANCEL_POLL_S = 0.1
+
+
+class CancelFlag:
+    """``should_stop`` for the engine: True once the store says cancel (or the run is gone)."""
+
+    def __init__(self, store: RunStore, run_id: str, poll_s: float = CANCEL_POLL_S):
+        self.store, self.run_id, self.poll_s = store, run_id, poll_s
+        self._checked = 0.0
+        self._stop = False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if not self._stop and now - self._checked >= self.poll_s:
+            self._checked = now
+            try:
+                self._stop = self.store.cancel_requested(self.run_id)
+            except Exception:  # a busy database must not kill the training
+                log.exception("reading the cancel flag of %s failed", self.run_id)
+        return self._stop
+
+
+class Heartbeat:
+    """Background thread that keeps the run's heartbeat fresh while a long step runs
+    (data generation, XLA compilation), so the run is not mistaken for interrupted."""
+
+    def __init__(self, store: RunStore, run_id: str, interval_s: float = HEARTBEAT_INTERVAL_S):
+        self.store, self.run_id, self.interval_s = store, run_id, interval_s
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id}", daemon=True)
+
+    def _beat(self):
+        while not self._done.wait(self.interval_s):
+            try:
+                self.store.heartbeat(self.run_id)
+            except Exception:
+                log.exception("heartbeat of %s failed", self.run_id)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join(timeout=5)
+        return False
+
+
+def final_status(results: list[dict], cancel_requested: bool) -> tuple[str, str]:
+    """(status, message) of a whole run from its per-K results."""
+    for result in results:
+        if result.get("status") == "cancelled":
+            return "cancelled", _with_k(result, f"cancelled at epoch {result.get('epochs_done', 0)}")
+    diverged = [r for r in results if r.get("status") == "diverged"]
+    if diverged:
+        return "diverged", "; ".join(_with_k(r, r.get("message") or "diverged") for r in diverged)
+    if cancel_requested:
+        # Cancelled before the first K produced a result (e.g. during data generation).
+        return "cancelled", "cancelled at epoch 0 (before training started)"
+    return "finished", ""
+
+
+def _with_k(result: dict, message: str) -> str:
+    return f"{message} (K={result.get('n_cats')})"
+
+
+#: Imported once by the fork server; every job process starts with them loaded. Dash and
+#: diskcache are what unpickling Dash's job function pulls in (~1 s if not preloaded).
+FORK_SERVER_PRELOAD = ["dash", "diskcache", "gato_dash.jobs", "gato_dash.store", "tensorflow",
+                       "gato_core.training"]
+
+
+def use_fork_server(data_dir) -> None:
+    """Make Dash's job processes come from a fork server (call before any job starts).
+
+    The environment is inherited when the fork server starts: the data folder travels to
+    the jobs as $GATO_DATA_DIR.
+    """
+    import multiprocess
+
+    os.environ["GATO_DATA_DIR"] = str(data_dir)
+    multiprocess.set_start_method("forkserver", force=True)
+    multiprocess.set_forkserver_preload(FORK_SERVER_PRELOAD)
+
+
+def warm_up_fork_server() -> None:
+    """Start the fork server now (it imports TensorFlow, ~5 s) instead of at the first Run."""
+    import multiprocess.forkserver
+
+    multiprocess.forkserver.ensure_running()
+
+
+def start_training_job(job: dict) -> str:
+    """Body of the run page's background callback; ``job`` = {"run": id, "load": token}.
+
+    Lives here (an importable module without Dash pages) because the fork server unpickles
+    it by reference.
+    """
+    data_dir = Path(os.environ.get("GATO_DATA_DIR") or "gato_data")
+    return run_training(data_dir / "runs.sqlite", job["run"], data_dir / "events")
+
+
+def run_training(store_path, run_id: str, cache_dir=None,
+                 train: Callable[..., Iterable] | None = None) -> str:
+    """Claim the queued run and train it to the end; returns the final status.
+
+    Returns "not-claimed" without doing anything if another job already has the run (the
+    run page was opened twice) or it is no longer queued.
+    """
+    store = RunStore(store_path)
+    if not store.claim(run_id, os.getpid()):
+        return "not-claimed"
+    run = store.get_run(run_id)
+    if run is None:
+        return "not-claimed"
+    stop = CancelFlag(store, run_id)
+    results: list[dict] = []
+    try:
+        with Heartbeat(store, run_id):
+            from gato_core.config import RunConfig
+
+            config = RunConfig.from_dict(run["config"])
+            if train is None:
+                # TensorFlow is usually imported already (the web process preloads it), so
+                # this costs nothing on the click-to-first-epoch path.
+                from gato_core.training import train
+            if cache_dir is not None:
+                Path(cache_dir).mkdir(parents=True, exist_ok=True)
+            for record in train(config, should_stop=stop, cache_dir=cache_dir):
+                data = record.to_dict()
+                kind = data.get("kind")
+                if kind == "epoch":
+                    if store.append_epoch(run_id, data) is None:
+                        return "deleted"
+                elif kind == "run_info":
+                    store.set_run_info(run_id, data)
+                elif kind == "result":
+                    store.put_result(run_id, data)
+                    results.append(data)
+        status, message = final_status(results, store.cancel_requested(run_id))
+    except Exception as exc:  # the user sees one line; the server log gets the traceback
+        log.error("run %s failed:\n%s", run_id, traceback.format_exc())
+        status, message = "failed", f"training failed: {type(exc).__name__}: {exc}"[:500]
+    store.set_status(run_id, status, message)
+    return status

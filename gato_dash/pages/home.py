@@ -1,0 +1,78 @@
+"""Home: the list of runs (newest first) and a button to start a new one."""
+from __future__ import annotations
+
+import time
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, callback, dcc, html
+
+from gato_core.scenarios import SCENARIOS
+from gato_dash import app as runtime
+
+dash.register_page(__name__, path="/", title="GATO Dashboard", name="Home", order=0)
+
+STATUS_COLOURS = {
+    "queued": "secondary", "running": "primary", "finished": "success",
+    "cancelled": "warning", "diverged": "danger", "failed": "danger",
+    "interrupted": "dark",
+}
+
+
+def status_badge(status: str):
+    return dbc.Badge(status, color=STATUS_COLOURS.get(status, "secondary"),
+                     className="status-badge")
+
+
+def fmt_time(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "–"
+
+
+def runs_table(runs: list[dict]):
+    if not runs:
+        return dbc.Alert("No runs yet. Start one with “New run”.", color="light",
+                         id="home-no-runs")
+    rows = []
+    for run in runs:
+        scenario = SCENARIOS.get(run["scenario"])
+        rows.append(html.Tr([
+            # run names are user text: plain strings, which Dash renders as text, never HTML
+            html.Td(dcc.Link(run["name"] or run["id"], href=f"/runs/{run['id']}",
+                             className="run-link")),
+            html.Td(scenario.title if scenario else run["scenario"]),
+            html.Td(status_badge(run["status"])),
+            html.Td(", ".join(str(k) for k in run["n_cats"])),
+            html.Td(fmt_time(run["created"])),
+        ], id={"type": "home-run-row", "run": run["id"]}))
+    return dbc.Table(
+        [html.Thead(html.Tr([html.Th(h) for h in ("Run", "Scenario", "Status", "K", "Created")])),
+         html.Tbody(rows)],
+        hover=True, size="sm", responsive=True, id="home-runs-table",
+    )
+
+
+def layout(**_query):
+    runs = runtime.store().list_runs()
+    return html.Div([
+        html.Div([
+            html.H3("Runs", className="me-auto mb-0"),
+            dbc.Button("New run", href="/new", color="primary", id="home-new-run"),
+        ], className="d-flex align-items-center mb-3"),
+        html.P("GATO optimises analysis categories with gradient descent. Configure a run, "
+               "watch it train live, and keep every result here.", className="text-muted"),
+        html.Div(runs_table(runs), id="home-runs"),
+        # refresh while something is queued or running, so statuses do not go stale
+        dcc.Interval(id="home-refresh", interval=3000,
+                     disabled=not any(r["status"] in ("queued", "running") for r in runs)),
+    ])
+
+
+@callback(
+    Output("home-runs", "children"),
+    Output("home-refresh", "disabled"),
+    Input("home-refresh", "n_intervals"),
+    prevent_initial_call=True,
+)
+def refresh_runs(_n):
+    runs = runtime.store().list_runs()
+    return runs_table(runs), not any(r["status"] in ("queued", "running") for r in runs)

@@ -1,0 +1,427 @@
+"""/new: pick a scenario, set every RunConfig field, press Run.
+
+The engine is the single judge of a configuration: every change is validated with
+``RunConfig.from_dict`` and its messages appear next to the fields (Run stays disabled
+until there are none). The form state is mirrored into the URL query string, so a link
+reproduces the form; a bad value in a link is shown as a marked field, never a crash.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from dataclasses import fields
+from urllib.parse import urlencode
+
+import dash
+import dash_bootstrap_components as dbc
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+
+from gato_core.config import MODELS, ConfigError, RunConfig
+from gato_core.scenarios import SCENARIOS, generate
+from gato_core.schedules import SCHEDULES
+from gato_dash import app as runtime
+
+log = logging.getLogger(__name__)
+
+dash.register_page(__name__, path="/new", title="New run · GATO Dashboard", name="New run",
+                   order=1)
+
+# ----- the form's fields ------------------------------------------------------------------
+#: (field, label, help). Every RunConfig field but ``scenario`` (the picker) appears once.
+GROUPS = [
+    ("Data", [
+        ("n_signal", "Signal events (per signal)", "generated events of each signal process"),
+        ("n_bkg", "Background events", "generated background events, split by cross section"),
+        ("noise", "Detector smearing", "relative smearing of the classifier inputs (0-1)"),
+        ("seed", "Seed", "same seed, same events and same initial model"),
+        ("mass_sigma", "Mass resolution σm (GeV)", "bump hunt: signal width and window 125 ± σm"),
+    ]),
+    ("Model and training", [
+        ("model", "Model", "Gaussian mixture (all scenarios) or sigmoid cuts (1-D only)"),
+        ("n_cats", "Numbers of categories K", "one training per K, e.g. 5, 10, 20"),
+        ("epochs", "Epochs", "per K"),
+        ("snapshot_interval", "Snapshot every (epochs)", "category map and hard Z recorded"),
+        ("rewt_interval", "Reweight every (epochs)", "bump hunt: background refit interval"),
+    ]),
+    ("Learning rate", [
+        ("lr_initial", "Initial", ""),
+        ("lr_final", "Final", ""),
+        ("lr_schedule", "Schedule", ""),
+    ]),
+    ("Temperature", [
+        ("t_initial", "Initial", "soft assignment temperature (Gaussian mixture)"),
+        ("t_final", "Final", ""),
+        ("t_schedule", "Schedule", "also anneals the sigmoid steepness"),
+        ("steepness_initial", "Sigmoid steepness, initial", "sigmoid-cut model only"),
+        ("steepness_final", "Sigmoid steepness, final", "sigmoid-cut model only"),
+    ]),
+    ("Penalties", [
+        ("lam_yield", "Low-background λ", "0 switches the penalty off"),
+        ("thr_yield", "Background-yield threshold", "penalise categories below this yield"),
+        ("lam_unc", "MC-uncertainty λ", "0 switches the penalty off"),
+        ("thr_unc", "Relative-uncertainty threshold", "penalise categories above this"),
+    ]),
+]
+FORM_FIELDS = [name for _, items in GROUPS for name, _, _ in items]
+SELECTS = {"model": MODELS, "lr_schedule": SCHEDULES, "t_schedule": SCHEDULES}
+DEFAULT_SCENARIO = "one_d"
+
+#: "Quick demo": small samples, few epochs, one K: done in well under 20 s end to end.
+QUICK_DEMO = {
+    "one_d": {"n_signal": 5000, "n_bkg": 15000, "epochs": 80, "n_cats": "5",
+              "snapshot_interval": 10},
+    "three_class": {"n_signal": 5000, "n_bkg": 50000, "epochs": 60, "n_cats": "3",
+                    "snapshot_interval": 10},
+    "bump_hunt": {"n_signal": 5000, "n_bkg": 50000, "epochs": 60, "n_cats": "3",
+                  "snapshot_interval": 10, "rewt_interval": 20},
+}
+#: Preview samples: big enough for smooth histograms, small enough for ~0.5 s of numpy.
+PREVIEW_SIZES = {"one_d": (20_000, 60_000), "three_class": (20_000, 200_000),
+                 "bump_hunt": (20_000, 200_000)}
+
+
+def form_values(config: RunConfig) -> dict[str, str]:
+    """The form's text for each field of ``config``."""
+    data = config.to_dict()
+    out = {}
+    for name in FORM_FIELDS:
+        value = data[name]
+        if name == "n_cats":
+            out[name] = ", ".join(str(k) for k in value)
+        elif isinstance(value, float):
+            out[name] = f"{value:g}"
+        else:
+            out[name] = str(value)
+    return out
+
+
+def preset_values(scenario: str, preset: str) -> dict[str, str]:
+    config = RunConfig.defaults(scenario)
+    if preset == "quick":
+        config = config.updated(**QUICK_DEMO[scenario])
+    return form_values(config)
+
+
+def values_from_query(query: dict) -> tuple[str, dict[str, str], str, list[str]]:
+    """(scenario, field texts, run name, notices) from a URL query; never raises."""
+    notices = []
+    scenario = _one(query.get("scenario")) or DEFAULT_SCENARIO
+    if scenario not in SCENARIOS:
+        notices.append(f"The link names an unknown scenario ({scenario!r}); showing "
+                       f"{SCENARIOS[DEFAULT_SCENARIO].title} instead.")
+        scenario = DEFAULT_SCENARIO
+    values = form_values(RunConfig.defaults(scenario))
+    unknown = []
+    for key, raw in query.items():
+        if key in ("scenario", "name"):
+            continue
+        if key in values:
+            values[key] = _one(raw) or ""  # kept as typed: validation marks bad values
+        else:
+            unknown.append(key)
+    if unknown:
+        notices.append("Ignored settings in the link that do not exist: "
+                       + ", ".join(sorted(unknown)) + ".")
+    return scenario, values, _one(query.get("name")) or "", notices
+
+
+def _one(value):
+    if isinstance(value, list):
+        return value[-1] if value else None
+    return value
+
+
+def validate(scenario: str, values: dict[str, str]) -> tuple[RunConfig | None, dict[str, str]]:
+    """The engine's verdict on the form: (config, {}) or (None, {field: message})."""
+    try:
+        return RunConfig.from_dict({"scenario": scenario, **values}), {}
+    except ConfigError as exc:
+        return None, dict(exc.problems)
+    except Exception as exc:  # should not happen; never let it reach the user as a 500
+        log.exception("validating %r failed", values)
+        return None, {"config": f"could not check this configuration ({type(exc).__name__})"}
+
+
+def query_string(scenario: str, values: dict[str, str], name: str) -> str:
+    items = [("scenario", scenario)] + [(k, values.get(k, "")) for k in FORM_FIELDS]
+    if name:
+        items.append(("name", name))
+    return "?" + urlencode(items)
+
+
+# ----- preview of the inclusive data (numpy only) -----------------------------------------
+@functools.lru_cache(maxsize=8)
+def inclusive(scenario: str) -> dict:
+    n_signal, n_bkg = PREVIEW_SIZES[scenario]
+    events = generate(scenario, n_signal, n_bkg, seed=42)
+    try:
+        from gato_core.evaluation import inclusive_summary
+    except ImportError:  # older engine: nothing to preview
+        return {}
+    return inclusive_summary(events)
+
+
+def warm_previews() -> None:
+    """Fill the preview cache in the background so the first visit is instant."""
+    def work():
+        for key in SCENARIOS:
+            try:
+                inclusive(key)
+            except Exception:
+                log.exception("preview of %s failed", key)
+    threading.Thread(target=work, name="warm-previews", daemon=True).start()
+
+
+PROCESS_COLOURS = {"signal": "#d62728", "signal1": "#d62728", "signal2": "#ff7f0e",
+                   "bkg1": "#1f77b4", "bkg2": "#6baed6", "bkg3": "#2ca02c", "bkg4": "#98df8a",
+                   "bkg5": "#9467bd"}
+
+
+def preview_figure(scenario: str, log_scale: bool = True) -> go.Figure:
+    summary = inclusive(scenario)
+    if "mass_hist" in summary:
+        fig = _stacked(summary["mass_hist"], summary, "diphoton mass m (GeV)", log_scale)
+        lo, hi = summary["mass_hist"]["window"]
+        fig.add_vrect(x0=lo, x1=hi, fillcolor="#ffd54f", opacity=0.3, line_width=0,
+                      annotation_text="signal window", annotation_position="top left")
+        title = "Inclusive diphoton mass spectrum"
+    elif "score_hist" in summary:
+        fig = _stacked(summary["score_hist"], summary, "discriminant", log_scale)
+        title = "Inclusive discriminant, stacked"
+    elif "score_density" in summary:
+        fig = _densities(summary, log_scale)
+        title = "Score density on the (p1, p2) simplex"
+    else:
+        fig = go.Figure()
+        title = "No preview available"
+    fig.update_layout(title={"text": title, "font": {"size": 14}}, height=330,
+                      margin={"l": 55, "r": 15, "t": 40, "b": 45}, template="plotly_white",
+                      legend={"font": {"size": 10}})
+    return fig
+
+
+def _stacked(hist: dict, summary: dict, xlabel: str, log_scale: bool) -> go.Figure:
+    edges = np.asarray(hist["edges"])
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    widths = np.diff(edges)
+    fig = go.Figure()
+    # backgrounds first (bottom of the stack), signals on top
+    order = [p for p in summary["processes"] if p not in summary["signals"]] + summary["signals"]
+    for process in order:
+        fig.add_trace(go.Bar(x=centres, y=np.round(hist["counts"][process], 4), width=widths,
+                             name=process, marker_color=PROCESS_COLOURS.get(process),
+                             marker_line_width=0))
+    fig.update_layout(barmode="stack", bargap=0, xaxis_title=xlabel, yaxis_title="events",
+                      yaxis_type="log" if log_scale else "linear")
+    return fig
+
+
+def _densities(summary: dict, log_scale: bool) -> go.Figure:
+    density = summary["score_density"]
+    n = density["grid"]
+    centres = (np.arange(n) + 0.5) / n
+    inside = centres[None, :] + centres[:, None] <= 1.0  # [iy, ix]: the simplex
+    panels = [(s, np.asarray(density["counts"][s], float)) for s in summary["signals"]]
+    bkg = sum(np.asarray(density["counts"][p], float) for p in summary["processes"]
+              if p not in summary["signals"])
+    panels.append(("background", bkg))
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p for p, _ in panels],
+                        horizontal_spacing=0.06)
+    for col, (name, counts) in enumerate(panels, start=1):
+        z = counts.reshape(n, n)
+        z = np.where(inside & (z > 0), z, np.nan)
+        if log_scale:
+            z = np.log10(z)
+        fig.add_trace(go.Heatmap(x=centres, y=centres, z=np.round(z, 4), showscale=False,
+                                 colorscale="Viridis", name=name,
+                                 hovertemplate="p1 %{x:.2f}, p2 %{y:.2f}: %{z:.3g}<extra>"
+                                               + name + "</extra>"), row=1, col=col)
+        fig.update_xaxes(title_text="p1", range=[0, 1], row=1, col=col)
+        fig.update_yaxes(range=[0, 1], row=1, col=col, scaleanchor=f"x{col if col > 1 else ''}")
+    fig.update_yaxes(title_text="p2", row=1, col=1)
+    return fig
+
+
+# ----- layout ------------------------------------------------------------------------------
+def _field(name: str, label: str, help_text: str, value: str):
+    field_id = {"type": "cfg", "name": name}
+    if name in SELECTS:
+        control = dbc.Select(id=field_id, value=value, size="sm",
+                             options=[{"label": o, "value": o} for o in SELECTS[name]])
+    else:
+        control = dbc.Input(id=field_id, value=value, type="text", size="sm",
+                            autoComplete="off", debounce=False)
+    return dbc.Col([
+        dbc.Label(label, html_for=f"cfg-{name}", className="small mb-0"),
+        control,
+        dbc.FormFeedback(id={"type": "cfg-msg", "name": name}, type="invalid"),
+        dbc.FormText(help_text, className="small") if help_text else None,
+    ], md=6, lg=4, className="mb-2")
+
+
+def layout(**query):
+    scenario, values, name, notices = values_from_query(query)
+    return html.Div([
+        html.H3("New run"),
+        *[dbc.Alert(n, color="warning", className="py-2", dismissable=True) for n in notices],
+        dbc.Row([
+            dbc.Col([
+                html.H5("Scenario"),
+                dbc.RadioItems(
+                    id="new-scenario", value=scenario,
+                    options=[{"label": SCENARIOS[k].title, "value": k} for k in SCENARIOS],
+                ),
+                html.P(SCENARIOS[scenario].description, id="new-scenario-description",
+                       className="text-muted small mt-2"),
+                html.Div([
+                    dbc.Button("Quick demo", id="preset-quick", color="secondary",
+                               outline=True, size="sm", className="me-2"),
+                    dbc.Button("Reference", id="preset-reference", color="secondary",
+                               outline=True, size="sm"),
+                ], className="mb-1"),
+                dbc.FormText("Presets and a new scenario load that scenario's settings. "
+                             "Quick demo: small samples, one K, done in seconds. "
+                             "Reference: the reference workflow's settings."),
+            ], lg=4),
+            dbc.Col([
+                dcc.Graph(id="new-preview", config={"displaylogo": False},
+                          figure=go.Figure(layout={"height": 330, "template": "plotly_white"})),
+                dbc.Switch(id="new-preview-log", label="log scale", value=True),
+            ], lg=8),
+        ], className="mb-3"),
+        dbc.Form([
+            html.Div([
+                html.H6(group, className="mt-2 text-secondary"),
+                dbc.Row([_field(n, label, help_text, values[n]) for n, label, help_text in items]),
+            ])
+            for group, items in GROUPS
+        ]),
+        dbc.Row([
+            dbc.Col([
+                dbc.Label("Run name (optional)", html_for="new-name", className="small mb-0"),
+                dbc.Input(id="new-name", value=name, type="text", size="sm", maxLength=200,
+                          placeholder="e.g. 1-D, strong penalty"),
+            ], md=6, lg=4),
+            dbc.Col(dbc.Button("Run", id="new-run-button", color="primary", className="px-5",
+                               disabled=True), className="d-flex align-items-end"),
+        ], className="mt-2 mb-2"),
+        html.Div(id="new-problems"),
+        dcc.Store(id="new-query"),
+        dcc.Store(id="new-url-synced"),
+        dcc.Location(id="new-redirect", refresh="callback-nav"),
+    ])
+
+
+# ----- callbacks ---------------------------------------------------------------------------
+@callback(
+    Output({"type": "cfg", "name": ALL}, "value"),
+    Input("new-scenario", "value"),
+    Input("preset-quick", "n_clicks"),
+    Input("preset-reference", "n_clicks"),
+    State({"type": "cfg", "name": ALL}, "id"),
+    prevent_initial_call=True,
+)
+def load_preset(scenario, _quick, _reference, ids):
+    """A new scenario or a preset button fills every field with that scenario's values."""
+    if scenario not in SCENARIOS:
+        raise dash.exceptions.PreventUpdate
+    preset = "quick" if ctx.triggered_id == "preset-quick" else "reference"
+    values = preset_values(scenario, preset)
+    return [values[i["name"]] for i in ids]
+
+
+@callback(
+    Output("new-scenario-description", "children"),
+    Output("new-preview", "figure"),
+    Input("new-scenario", "value"),
+    Input("new-preview-log", "value"),
+)
+def show_scenario(scenario, log_scale):
+    if scenario not in SCENARIOS:
+        raise dash.exceptions.PreventUpdate
+    try:
+        figure = preview_figure(scenario, bool(log_scale))
+    except Exception:
+        log.exception("preview of %s failed", scenario)
+        figure = go.Figure(layout={"title": "The preview could not be drawn", "height": 330})
+    return SCENARIOS[scenario].description, figure
+
+
+@callback(
+    Output({"type": "cfg", "name": ALL}, "invalid"),
+    Output({"type": "cfg-msg", "name": ALL}, "children"),
+    Output("new-run-button", "disabled"),
+    Output("new-problems", "children"),
+    Output("new-query", "data"),
+    Input({"type": "cfg", "name": ALL}, "value"),
+    Input("new-scenario", "value"),
+    Input("new-name", "value"),
+    State({"type": "cfg", "name": ALL}, "id"),
+)
+def check_form(raw_values, scenario, name, ids):
+    names = [i["name"] for i in ids]
+    values = {n: ("" if v is None else str(v)) for n, v in zip(names, raw_values)}
+    config, problems = validate(scenario, values)
+    invalid = [n in problems for n in names]
+    messages = [problems.get(n, "") for n in names]
+    other = [f"{k}: {m}" for k, m in problems.items() if k not in names]
+    alert = dbc.Alert([html.Div(m) for m in other], color="danger", className="py-2") \
+        if other else None
+    return invalid, messages, config is None, alert, query_string(scenario, values, name or "")
+
+
+# Mirror the form into the address bar without a navigation (replaceState does not notify
+# dcc.Location, so the page is not re-rendered while the user types).
+clientside_callback(
+    """
+    function(query) {
+        if (query && window.location.pathname.endsWith('/new')
+                && window.location.search !== query) {
+            window.history.replaceState(window.history.state, '', window.location.pathname + query);
+        }
+        return window.dash_clientside.no_update;
+    }
+    """,
+    Output("new-url-synced", "data"),
+    Input("new-query", "data"),
+)
+
+
+@callback(
+    Output("new-redirect", "href"),
+    Output("new-problems", "children", allow_duplicate=True),
+    Input("new-run-button", "n_clicks"),
+    State({"type": "cfg", "name": ALL}, "value"),
+    State({"type": "cfg", "name": ALL}, "id"),
+    State("new-scenario", "value"),
+    State("new-name", "value"),
+    prevent_initial_call=True,
+)
+def start_run(n_clicks, raw_values, ids, scenario, name):
+    if not n_clicks:
+        raise dash.exceptions.PreventUpdate
+    values = {i["name"]: ("" if v is None else str(v)) for i, v in zip(ids, raw_values)}
+    config, problems = validate(scenario, values)
+    if config is None:
+        return no_update, dbc.Alert("Fix the marked settings first.", color="danger")
+    try:
+        run_id = runtime.store().create_run(config.to_dict(), name=(name or "").strip() or None)
+    except Exception:
+        log.exception("creating a run failed")
+        return no_update, dbc.Alert("The run could not be stored; try again.", color="danger")
+    return f"/runs/{run_id}", no_update
+
+
+def _check_coverage():
+    # Every engine setting must be on the form (a new RunConfig field must not be missed).
+    missing = {f.name for f in fields(RunConfig)} - set(FORM_FIELDS) - {"scenario"}
+    if missing:
+        log.warning("RunConfig fields missing from the new-run form: %s", sorted(missing))
+
+
+_check_coverage()
+warm_previews()

@@ -1,0 +1,261 @@
+"""/runs/<run_id>: watch a run train live, cancel it, pick a finished K, see its results.
+
+Two mechanisms, deliberately separate:
+
+- The training job is a Dash background callback (DiskcacheManager: a forked process) that
+  the page fires once when it opens a *queued* run. Its ids and arguments carry the run id
+  and a per-page-load token, so no two launches share a cache key or an output; the
+  renderer therefore never treats a launch as a re-trigger of another (which would cancel
+  that other job). The job claims the run atomically, so a page opened twice trains once,
+  and it keeps running when the browser goes away.
+- What the browser shows comes from the run store, polled every POLL_MS by a plain
+  callback that fetches only the epochs after the last one drawn (gato_dash.live), and
+  appends them with dcc.Graph.extendData. Nothing depends on Dash's progress channel,
+  which keeps only the latest value.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from urllib.parse import urlencode
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import MATCH, Input, Output, State, callback, ctx, dcc, html, no_update
+
+from gato_core.scenarios import SCENARIOS
+from gato_dash import app as runtime
+from gato_dash import live
+from gato_dash.figures import history
+from gato_dash.jobs import start_training_job
+from gato_dash.pages.home import fmt_time, status_badge
+
+log = logging.getLogger(__name__)
+
+dash.register_page(__name__, path_template="/runs/<run_id>", title="Run · GATO Dashboard",
+                   name="Run")
+
+POLL_MS = 400
+GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
+ALERT_COLOURS = {"cancelled": "warning", "diverged": "danger", "failed": "danger",
+                 "interrupted": "secondary", "finished": "success", "missing": "secondary"}
+
+
+# ----- layout ------------------------------------------------------------------------------
+def not_found(run_id) -> html.Div:
+    return html.Div([
+        html.H3("No such run"),
+        # the id comes from the URL: shown as text, never interpreted
+        html.P(["There is no run with the id ", html.Code(str(run_id)),
+                ". It may have been deleted."]),
+        dcc.Link("Back to the list of runs", href="/", id="run-not-found-home"),
+    ], id="run-not-found")
+
+
+def layout(run_id=None, **_query):
+    try:
+        run = runtime.store().get_run(run_id) if run_id else None
+    except Exception:
+        log.exception("reading run %s failed", run_id)
+        return dbc.Alert("The run store could not be read; try again in a moment.",
+                         color="danger")
+    if run is None:
+        return not_found(run_id)
+
+    scenario = SCENARIOS.get(run["scenario"])
+    signals = live.signals_of(run)
+    k_first = run["current_k"] or (run["n_cats"] or [None])[0]
+    empty = history.history_figures([], signals, live.epochs_total(run), k_first)
+    token = uuid.uuid4().hex  # this page load
+    children = [
+        html.Div([
+            html.H3(run["name"] or f"Run {run['id']}", id="run-title", className="me-3 mb-0"),
+            status_badge(run["status"]),
+            dbc.Button("Cancel", id="run-cancel", color="warning", outline=True, size="sm",
+                       className="ms-auto", disabled=run["status"] not in live.ACTIVE),
+        ], className="d-flex align-items-center mb-1"),
+        html.Div([
+            html.Span(f"id {run['id']} · "),
+            html.Span(scenario.title if scenario else run["scenario"]),
+            html.Span(f" · created {fmt_time(run['created'])} · "),
+            dcc.Link("configure a similar run", href="/new?" + urlencode(_config_query(run))),
+        ], className="text-muted small mb-2"),
+        html.Div(live.status_text(run), id="run-status", className="run-status mb-1"),
+        dbc.Progress(id="run-progress", value=live.progress(run)[0], striped=True,
+                     animated=run["status"] in live.ACTIVE, className="mb-2",
+                     style={"height": "1.2rem"}),
+        html.Div(id="run-alert"),
+        html.Div(id="run-cancel-feedback", className="small text-muted"),
+        html.Div([
+            html.Span("Show K: ", className="me-2"),
+            dbc.RadioItems(id="run-k", options=[], value=None, inline=True),
+        ], className="d-flex align-items-center mb-2"),
+        dbc.Row([
+            dbc.Col(dcc.Graph(id=f"run-fig-{kind}", figure=empty[kind], config=GRAPH_CONFIG),
+                    lg=6, className="mb-2")
+            for kind in history.FIGURES
+        ]),
+        html.Div(id="run-results", className="mt-3"),
+        dcc.Store(id="run-state", data=live.initial_state(run["id"])),
+        # Self-paced polling: max_intervals=0 means "no tick"; each poll's response allows
+        # exactly one more tick POLL_MS later (see poll_run). A fixed-rate interval would
+        # fire again while a slow response is still on its way, and Dash drops the older
+        # response, so on a busy machine the page could stop updating altogether.
+        dcc.Interval(id="run-poll", interval=POLL_MS, max_intervals=0),
+    ]
+    if run["status"] == "queued":
+        # Fires start_training once for this page load (see the module docstring).
+        job_id = {"run": run["id"], "load": token}
+        children += [dcc.Store(id={"type": "run-job", **job_id}, data=job_id),
+                     dcc.Store(id={"type": "run-job-result", **job_id})]
+    return html.Div(children, id="run-page")
+
+
+def _config_query(run: dict) -> dict:
+    config = dict(run["config"])
+    if isinstance(config.get("n_cats"), (list, tuple)):
+        config["n_cats"] = ",".join(str(k) for k in config["n_cats"])
+    return config
+
+
+# ----- the training job ---------------------------------------------------------------------
+callback(
+    Output({"type": "run-job-result", "run": MATCH, "load": MATCH}, "data"),
+    Input({"type": "run-job", "run": MATCH, "load": MATCH}, "data"),
+    background=True,
+    interval=2000,  # only how often the renderer asks "done?"; the page polls the store
+)(start_training_job)
+
+
+# ----- polling -----------------------------------------------------------------------------
+FIGURE_OUTPUTS = [Output(f"run-fig-{kind}", "figure") for kind in history.FIGURES]
+EXTEND_OUTPUTS = [Output(f"run-fig-{kind}", "extendData") for kind in history.FIGURES]
+
+
+@callback(
+    Output("run-state", "data"),
+    Output("run-status", "children"),
+    Output("run-progress", "value"),
+    Output("run-progress", "label"),
+    Output("run-progress", "animated"),
+    Output("run-k", "options"),
+    Output("run-k", "value"),
+    Output("run-cancel", "disabled"),
+    Output("run-alert", "children"),
+    Output("run-poll", "max_intervals"),
+    Output("run-results", "children"),
+    *FIGURE_OUTPUTS,
+    *EXTEND_OUTPUTS,
+    Input("run-poll", "n_intervals"),
+    Input("run-k", "value"),
+    State("run-state", "data"),
+)
+def poll_run(n_intervals, k_value, state):
+    if not state:
+        raise dash.exceptions.PreventUpdate
+    n_intervals = n_intervals or 0
+    selected = k_value if ctx.triggered_id == "run-k" else None
+    try:
+        update = live.poll(runtime.store(), state, selected)
+    except Exception:
+        # e.g. the database is locked for longer than the busy timeout: say so, retry
+        log.exception("polling run %s failed", state.get("run"))
+        return (no_update, "Could not read the run store; retrying…", *([no_update] * 7),
+                n_intervals + 1, no_update,
+                *([no_update] * len(FIGURE_OUTPUTS)), *([no_update] * len(EXTEND_OUTPUTS)))
+    return render_update(update, n_intervals)
+
+
+def render_update(update: live.LiveUpdate, n_intervals: int = 0) -> tuple:
+    """Map a LiveUpdate onto the poll callback's outputs (in their order)."""
+    figures = ([update.figures[kind] for kind in history.FIGURES] if update.figures
+               else [no_update] * len(history.FIGURES))
+    extends = [update.extends.get(kind, no_update) for kind in history.FIGURES]
+    results = no_update
+    if update.results_changed and update.status != "missing":
+        # nothing to show before the first K has a result
+        results = results_block(update.state["run"]) if update.state["n_results"] else None
+    return (
+        update.state,
+        update.status_text,
+        update.progress,
+        update.progress_label,
+        update.status in live.ACTIVE,
+        update.k_options,
+        update.k_value,
+        not update.cancellable,
+        alert_for(update.status, update.status_text),
+        n_intervals if update.done else n_intervals + 1,  # one more tick, or none
+        results,
+        *figures,
+        *extends,
+    )
+
+
+def alert_for(status: str, text: str):
+    if status in ("cancelled", "diverged", "failed", "interrupted", "missing"):
+        return dbc.Alert(text, color=ALERT_COLOURS[status], className="py-2",
+                         id="run-alert-message")
+    return None
+
+
+# ----- cancel ------------------------------------------------------------------------------
+@callback(
+    Output("run-cancel-feedback", "children"),
+    Input("run-cancel", "n_clicks"),
+    State("run-state", "data"),
+    prevent_initial_call=True,
+)
+def cancel_run(n_clicks, state):
+    if not n_clicks or not state:
+        raise dash.exceptions.PreventUpdate
+    if runtime.store().request_cancel(state["run"]):
+        return "Cancel requested: the run stops after the current epoch."
+    return "The run had already ended."
+
+
+# ----- results -----------------------------------------------------------------------------
+def results_block(run_id: str):
+    """The results section (gato_dash.pages.run_results) or, without it, a summary table."""
+    try:
+        from gato_dash.pages.run_results import results_section
+    except ModuleNotFoundError as exc:
+        if exc.name != "gato_dash.pages.run_results":
+            log.exception("the results section could not be imported")
+        return results_table(run_id)
+    except Exception:
+        log.exception("the results section could not be imported")
+        return results_table(run_id)
+    try:
+        return results_section(run_id)
+    except Exception:
+        log.exception("results_section(%s) failed", run_id)
+        return html.Div([dbc.Alert("The detailed results could not be drawn; here is the "
+                                   "summary.", color="warning"), results_table(run_id)])
+
+
+def results_table(run_id: str):
+    results = runtime.store().results(run_id)
+    if not results:
+        return None
+    signals = sorted({s for r in results for s in (r.get("significance") or {})})
+    header = ["K", "status", "epochs"] + [f"Z {s} (hard)" for s in signals]
+    rows = []
+    for r in results:
+        z = r.get("significance") or {}
+        rows.append(html.Tr(
+            [html.Td(r.get("n_cats")), html.Td(r.get("status")), html.Td(r.get("epochs_done"))]
+            + [html.Td(_fmt_z(z.get(s))) for s in signals]))
+    return html.Div([
+        html.H4("Results"),
+        dbc.Table([html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(rows)],
+                  size="sm", bordered=False, hover=True, id="run-results-table",
+                  style={"maxWidth": "48rem"}),
+    ])
+
+
+def _fmt_z(value) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.3f}"

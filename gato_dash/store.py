@@ -1,0 +1,402 @@
+"""The run store: every run's config, live epochs, results and status in one SQLite file.
+
+The web process, the training job processes it forks and the test process all open the
+same file, so every method opens (or reuses, per process and thread) its own connection,
+keeps transactions short and waits on a busy timeout instead of failing. WAL mode lets
+readers (the browser's polling) proceed while a job writes.
+
+Status lifecycle: queued -> running (atomic ``claim``) -> finished | cancelled | diverged |
+failed. A running run whose job stopped sending heartbeats (server restart, killed
+process) is turned into "interrupted" the next time anyone reads it, and stays so.
+
+Times are unix seconds (float). Configs and records are the engine's ``to_dict()`` forms.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+
+STATUSES = ("queued", "running", "finished", "cancelled", "diverged", "failed", "interrupted")
+TERMINAL = frozenset({"finished", "cancelled", "diverged", "failed", "interrupted"})
+#: A running run without a heartbeat for this long has lost its job process.
+HEARTBEAT_TIMEOUT_S = 15.0
+BUSY_TIMEOUT_S = 15.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    name TEXT,
+    note TEXT NOT NULL DEFAULT '',
+    tags TEXT NOT NULL DEFAULT '[]',
+    scenario TEXT NOT NULL,
+    status TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    config TEXT NOT NULL,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    heartbeat REAL,
+    run_info TEXT,
+    current_k INTEGER,
+    epochs_done INTEGER NOT NULL DEFAULT 0,
+    k_elapsed REAL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    job_pid INTEGER
+);
+CREATE TABLE IF NOT EXISTS epochs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    n_cats INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    snapshot TEXT
+);
+CREATE INDEX IF NOT EXISTS epochs_by_run_k ON epochs(run_id, n_cats, seq);
+CREATE INDEX IF NOT EXISTS epochs_by_run ON epochs(run_id, seq);
+CREATE TABLE IF NOT EXISTS results (
+    run_id TEXT NOT NULL,
+    n_cats INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (run_id, n_cats)
+);
+"""
+
+# Columns of the light run dicts (list_runs, run_status): everything but run_info.
+_LIGHT = ("id, name, note, tags, scenario, status, message, config, created, started, "
+          "finished, heartbeat, current_k, epochs_done, k_elapsed, cancel_requested, job_pid")
+
+
+class RunStore:
+    """All access to the run database. Cheap to construct; safe from several processes."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        # executescript() manages its own transaction; CREATE ... IF NOT EXISTS is safe to
+        # run from several processes at once.
+        self._conn().executescript(_SCHEMA)
+
+    # ----- connections -----------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        # A connection must never cross a fork: key the cached one by process id.
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                   check_same_thread=True)
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._local.conn = conn
+            self._local.pid = os.getpid()
+        return conn
+
+    def _write(self):
+        return _Transaction(self._conn())
+
+    def data_dir(self) -> Path:
+        return self.path.parent
+
+    def run_dir(self, run_id: str) -> Path:
+        """Folder for a run's files (reports, exports); removed by ``delete``."""
+        return self.data_dir() / "runs" / _safe_id(run_id)
+
+    # ----- creating and reading runs -------------------------------------------------
+    def create_run(self, config: dict, name: str | None = None) -> str:
+        """Store a new queued run; returns its new unique id."""
+        scenario = str(config.get("scenario", "one_d"))
+        name = (name or "").strip() or None
+        blob = _dumps(config)
+        now = time.time()
+        for _ in range(5):
+            run_id = uuid.uuid4().hex[:10]
+            try:
+                with self._write() as conn:
+                    conn.execute(
+                        "INSERT INTO runs (id, name, scenario, status, config, created) "
+                        "VALUES (?, ?, ?, 'queued', ?, ?)",
+                        (run_id, name, scenario, blob, now),
+                    )
+                return run_id
+            except sqlite3.IntegrityError:  # id collision: draw another
+                continue
+        raise RuntimeError("could not allocate a run id")
+
+    def get_run(self, run_id: str) -> dict | None:
+        self._mark_interrupted()
+        row = self._conn().execute(
+            f"SELECT {_LIGHT}, run_info FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
+        return _run_dict(row, heavy=True) if row else None
+
+    def run_status(self, run_id: str) -> dict | None:
+        """Like ``get_run`` without ``run_info``: cheap enough to poll twice a second."""
+        self._mark_interrupted()
+        row = self._conn().execute(f"SELECT {_LIGHT} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _run_dict(row, heavy=False) if row else None
+
+    def list_runs(self) -> list[dict]:
+        """Every run, newest first, without ``run_info``; ``n_cats`` added from the config."""
+        self._mark_interrupted()
+        rows = self._conn().execute(
+            f"SELECT {_LIGHT} FROM runs ORDER BY created DESC, rowid DESC"
+        ).fetchall()
+        return [_run_dict(r, heavy=False) for r in rows]
+
+    # ----- the job's side ----------------------------------------------------------------
+    def claim(self, run_id: str, pid: int | None = None) -> bool:
+        """queued -> running, atomically: True for exactly one caller per run."""
+        now = time.time()
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE runs SET status = 'running', started = ?, heartbeat = ?, job_pid = ?, "
+                "message = '' WHERE id = ? AND status = 'queued' AND cancel_requested = 0",
+                (now, now, pid or os.getpid(), run_id),
+            )
+            return cur.rowcount == 1
+
+    def heartbeat(self, run_id: str) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET heartbeat = ? WHERE id = ? AND status = 'running'",
+                         (time.time(), run_id))
+
+    def set_run_info(self, run_id: str, info: dict) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET run_info = ?, heartbeat = ? WHERE id = ?",
+                         (_dumps(info), time.time(), run_id))
+
+    def append_epoch(self, run_id: str, record: dict) -> int | None:
+        """Store one EpochRecord dict; returns its seq (None if the run was deleted)."""
+        record = dict(record)
+        snapshot = record.pop("snapshot", None)
+        record.pop("seq", None)
+        k, epoch = int(record["n_cats"]), int(record["epoch"])
+        now = time.time()
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO epochs (run_id, n_cats, epoch, record, snapshot) "
+                "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM runs WHERE id = ?)",
+                (run_id, k, epoch, _dumps(record),
+                 None if snapshot is None else _dumps(snapshot), run_id),
+            )
+            if cur.rowcount != 1:
+                return None
+            conn.execute(
+                "UPDATE runs SET current_k = ?, epochs_done = ?, k_elapsed = ?, heartbeat = ? "
+                "WHERE id = ?",
+                (k, epoch + 1, record.get("elapsed_s"), now, run_id),
+            )
+            return cur.lastrowid
+
+    def epochs(self, run_id: str, n_cats: int | None = None, after_seq: int = 0,
+               snapshots: bool = True, limit: int | None = None) -> list[dict]:
+        """EpochRecord dicts in training order, each with its ``seq``.
+
+        ``after_seq`` returns only newer ones (incremental reads); ``snapshots=False`` leaves
+        out the (large) snapshot layouts, ``limit`` caps how many are returned.
+        """
+        cols = "seq, record, snapshot" if snapshots else "seq, record"
+        sql = f"SELECT {cols} FROM epochs WHERE run_id = ? AND seq > ?"
+        args: list = [run_id, int(after_seq or 0)]
+        if n_cats is not None:
+            sql += " AND n_cats = ?"
+            args.append(int(n_cats))
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        out = []
+        for row in self._conn().execute(sql, args):
+            rec = json.loads(row["record"])
+            rec["seq"] = row["seq"]
+            if snapshots:
+                rec["snapshot"] = json.loads(row["snapshot"]) if row["snapshot"] else None
+            out.append(rec)
+        return out
+
+    def put_result(self, run_id: str, result: dict) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO results (run_id, n_cats, record) "
+                "SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM runs WHERE id = ?)",
+                (run_id, int(result["n_cats"]), _dumps(result), run_id),
+            )
+            conn.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", (time.time(), run_id))
+
+    def results(self, run_id: str) -> list[dict]:
+        rows = self._conn().execute(
+            "SELECT record FROM results WHERE run_id = ? ORDER BY n_cats", (run_id,)
+        ).fetchall()
+        return [json.loads(r["record"]) for r in rows]
+
+    def result_ks(self, run_id: str) -> list[int]:
+        """The category counts that have a result, ascending (cheap: no records read)."""
+        rows = self._conn().execute(
+            "SELECT n_cats FROM results WHERE run_id = ? ORDER BY n_cats", (run_id,)).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def set_status(self, run_id: str, status: str, message: str = "") -> None:
+        """Set the status; a terminal status also stamps ``finished``."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE runs SET status = ?, message = ?, heartbeat = ?, "
+                "finished = CASE WHEN ? THEN ? ELSE finished END WHERE id = ?",
+                (status, message, now, status in TERMINAL, now, run_id),
+            )
+
+    # ----- cancel --------------------------------------------------------------------------
+    def request_cancel(self, run_id: str) -> bool:
+        """Ask the run's job to stop after the current epoch; a queued run is cancelled now.
+
+        Returns False when the run does not exist or has already ended.
+        """
+        now = time.time()
+        with self._write() as conn:
+            row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None or row["status"] in TERMINAL:
+                return False
+            conn.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
+            if row["status"] == "queued":
+                conn.execute(
+                    "UPDATE runs SET status = 'cancelled', message = 'cancelled before it "
+                    "started', finished = ? WHERE id = ?", (now, run_id))
+            return True
+
+    def cancel_requested(self, run_id: str) -> bool:
+        """True if cancel was asked for, or the run no longer exists (deleted mid-run)."""
+        row = self._conn().execute(
+            "SELECT cancel_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return row is None or bool(row["cancel_requested"])
+
+    # ----- user edits -------------------------------------------------------------------
+    def rename(self, run_id: str, name: str | None) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET name = ? WHERE id = ?",
+                         ((name or "").strip() or None, run_id))
+
+    def set_note(self, run_id: str, note: str) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET note = ? WHERE id = ?", (note or "", run_id))
+
+    def set_tags(self, run_id: str, tags) -> None:
+        clean = sorted({str(t).strip() for t in (tags or []) if str(t).strip()})
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET tags = ? WHERE id = ?", (json.dumps(clean), run_id))
+
+    def delete(self, run_id: str) -> bool:
+        """Remove the run, its epochs, results and files; a running job stops by itself
+        (its ``cancel_requested`` turns True and its writes are dropped)."""
+        with self._write() as conn:
+            cur = conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            conn.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
+        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+        return cur.rowcount == 1
+
+    # ----- interrupted runs -------------------------------------------------------------
+    def _mark_interrupted(self) -> None:
+        """Turn running runs whose job is gone into "interrupted" (persisted).
+
+        Gone = no heartbeat for HEARTBEAT_TIMEOUT_S, or its job process no longer exists on
+        this machine (seen right after a server restart). A cheap read first, so polling does
+        not take the write lock when nothing is wrong.
+        """
+        now = time.time()
+        rows = self._conn().execute(
+            "SELECT id, heartbeat, job_pid, current_k, epochs_done FROM runs "
+            "WHERE status = 'running'").fetchall()
+        lost = [r for r in rows
+                if (r["heartbeat"] or 0) < now - HEARTBEAT_TIMEOUT_S or not _pid_alive(r["job_pid"])]
+        for r in lost:
+            where = (f" at epoch {r['epochs_done']} of K={r['current_k']}"
+                     if r["current_k"] is not None else " before its first epoch")
+            message = f"interrupted{where}: the training process stopped (server restart?)"
+            with self._write() as conn:
+                # Re-check inside the transaction: the job may have just finished.
+                conn.execute(
+                    "UPDATE runs SET status = 'interrupted', message = ?, finished = ? "
+                    "WHERE id = ? AND status = 'running' AND (heartbeat IS NULL OR heartbeat = ?)",
+                    (message, now, r["id"], r["heartbeat"]),
+                )
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT: takes the write lock up front so it never deadlocks."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb):
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False
+
+
+def _pid_alive(pid) -> bool:
+    if not pid:
+        return True  # unknown: rely on the heartbeat alone
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _safe_id(run_id: str) -> str:
+    # Run ids are ours (hex), but never let one escape the runs folder.
+    return "".join(c for c in str(run_id) if c.isalnum() or c in "-_") or "_"
+
+
+def _dumps(obj) -> str:
+    return json.dumps(obj, default=_json_default, separators=(",", ":"))
+
+
+def _json_default(obj):
+    # numpy scalars/arrays sneak in from the engine now and then
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"cannot store {type(obj).__name__}")
+
+
+def _run_dict(row: sqlite3.Row, heavy: bool) -> dict:
+    config = json.loads(row["config"])
+    out = {
+        "id": row["id"],
+        "name": row["name"],
+        "note": row["note"],
+        "tags": json.loads(row["tags"] or "[]"),
+        "scenario": row["scenario"],
+        "status": row["status"],
+        "message": row["message"],
+        "config": config,
+        "n_cats": list(config.get("n_cats") or []),
+        "created": row["created"],
+        "started": row["started"],
+        "finished": row["finished"],
+        "heartbeat": row["heartbeat"],
+        "current_k": row["current_k"],
+        "epochs_done": row["epochs_done"],
+        "k_elapsed": row["k_elapsed"],
+        "cancel_requested": bool(row["cancel_requested"]),
+    }
+    if heavy:
+        out["run_info"] = json.loads(row["run_info"]) if row["run_info"] else None
+    return out
+

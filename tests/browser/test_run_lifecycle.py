@@ -1,0 +1,147 @@
+"""A run's life in the browser: configure, train live, cancel, survive a restart."""
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+
+pytestmark = pytest.mark.browser
+
+POINTS_JS = """() => {
+  const g = document.querySelector('#run-fig-significance .js-plotly-plot');
+  return g && g.data && g.data.length ? g.data[0].x.length : -1;
+}"""
+
+
+def points(page) -> int:
+    return page.evaluate(POINTS_JS)
+
+
+def watch_points(page, until_status: str, timeout_s: float) -> list[int]:
+    """Plotted significance points, sampled every 100 ms until the status line says so."""
+    samples = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        samples.append(points(page))
+        if page.inner_text("#run-status").startswith(until_status):
+            time.sleep(1.0)  # the last poll's points
+            samples.append(points(page))
+            return samples
+        time.sleep(0.1)
+    raise AssertionError(f"status never became {until_status!r}: "
+                         f"{page.inner_text('#run-status')!r}; points {samples[-5:]}")
+
+
+def test_quick_demo_streams_live_and_finishes(server, page):
+    external = []
+    page.on("request", lambda r: external.append(r.url)
+            if not r.url.startswith(server.url) and not r.url.startswith("data:") else None)
+    page.goto(server.url + "/new")
+    page.wait_for_selector("#new-preview .main-svg")
+    page.click("#preset-quick")
+    page.wait_for_function("() => location.search.includes('n_signal=5000')")
+    # More epochs than the preset, so that the stream is long enough to watch it grow.
+    epochs_box = page.locator("input[id*='\"name\":\"epochs\"']")
+    epochs_box.fill("600")
+    page.wait_for_function("() => location.search.includes('epochs=600')")
+    assert parse_qs(urlparse(page.url).query)["n_cats"] == ["5"]
+    page.click("#new-run-button:not([disabled])")
+    page.wait_for_url("**/runs/*")
+    run_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+
+    samples = watch_points(page, "Finished", timeout_s=180)
+    growing = [n for n in samples if 0 < n < 600]
+    assert samples == sorted(samples), "the curve lost points"
+    assert len(set(growing)) >= 3, f"no live growth seen (stream stalled?): {samples}"
+    assert samples[-1] == 600
+    run = server.store().get_run(run_id)
+    assert run["status"] == "finished" and run["config"]["n_signal"] == 5000
+    page.wait_for_selector("#run-results :text('Results')")
+    assert not external, f"requests left the machine: {external}"
+
+
+def test_cancel_stops_within_two_seconds_and_keeps_the_work(server, page, quick_config,
+                                                            wait_status):
+    run_id = server.store().create_run({**quick_config, "epochs": 100000, "n_cats": [3, 5]})
+    page.goto(f"{server.url}/runs/{run_id}")
+    page.wait_for_function(f"() => ({POINTS_JS})() >= 5", timeout=90_000)
+    t0 = time.monotonic()
+    page.click("#run-cancel")
+    wait_status(server, run_id, "cancelled", timeout_s=2.0)
+    stopped_s = time.monotonic() - t0
+    alert = page.wait_for_selector("#run-alert-message:has-text('cancelled at epoch')", timeout=3000)
+    run = server.store().get_run(run_id)
+    n = run["epochs_done"]
+    assert f"cancelled at epoch {n} (K=3)" in alert.inner_text()
+    assert stopped_s < 2.0
+    page.wait_for_function(f"() => ({POINTS_JS})() === {n}")  # every trained epoch is shown
+    assert page.is_disabled("#run-cancel")
+    assert server.store().result_ks(run_id) == [3]
+
+
+def test_two_tabs_two_runs_and_one_run_opened_twice(server, browser, quick_config, wait_status):
+    store = server.store()
+    a = store.create_run(quick_config, name="tab A")
+    b = store.create_run(quick_config, name="tab B")  # identical config, separate run
+    pages = [browser.new_page() for _ in range(3)]
+    try:
+        for pg, run_id in zip(pages, (a, b, a)):  # run A is opened in two tabs
+            pg.goto(f"{server.url}/runs/{run_id}")
+        for run_id in (a, b):
+            wait_status(server, run_id, "finished", timeout_s=120)
+        for run_id in (a, b):
+            epochs = store.epochs(run_id)
+            assert [r["epoch"] for r in epochs] == list(range(30)), "trained twice or partly"
+            assert store.result_ks(run_id) == [3]
+        for pg in pages:
+            pg.wait_for_function(f"() => ({POINTS_JS})() === 30")
+    finally:
+        for pg in pages:
+            pg.close()
+
+
+def test_restart_keeps_the_finished_run(server, page, run_quick):
+    run_id = run_quick(page, server, name="<b>kept</b>")
+    before = server.store().get_run(run_id)
+    assert before["status"] == "finished"
+    server.restart()
+    page.goto(server.url + "/")
+    link = page.wait_for_selector(f"a[href='/runs/{run_id}']")
+    assert link.inner_text() == "<b>kept</b>"  # user text shown as text, not HTML
+    link.click()
+    page.wait_for_selector("#run-status:has-text('Finished')")
+    page.wait_for_function(f"() => ({POINTS_JS})() === 30")
+    page.wait_for_selector("#run-results :text('Results')")
+    after = server.store().get_run(run_id)
+    assert after["status"] == "finished" and after["finished"] == before["finished"]
+
+
+def test_unknown_run_is_a_friendly_page(server, page):
+    response = page.goto(server.url + "/runs/xyz")
+    assert response.status == 200
+    page.wait_for_selector("#run-not-found:has-text('No such run')")
+    assert "Traceback" not in page.content()
+    page.click("#run-not-found-home")
+    page.wait_for_url(server.url + "/")
+
+
+def test_bad_link_values_are_marked_not_fatal(server, page):
+    page.goto(server.url + "/new?scenario=one_d&epochs=abc&n_cats=1&bogus=3")
+    page.wait_for_selector("text=Ignored settings in the link that do not exist: bogus.")
+    epochs_box = page.locator("input[id*='\"name\":\"epochs\"']")
+    n_cats_box = page.locator("input[id*='\"name\":\"n_cats\"']")
+    # The engine reports type errors first, then range errors: one marked field at a time.
+    page.wait_for_selector(".invalid-feedback:has-text(\"epochs must be a whole number, got 'abc'\")")
+    assert "is-invalid" in epochs_box.get_attribute("class")
+    assert page.is_disabled("#new-run-button")
+    epochs_box.fill("50")
+    page.wait_for_selector(".invalid-feedback:has-text('number of categories must be between 2')")
+    assert "is-invalid" in n_cats_box.get_attribute("class")
+    assert "is-invalid" not in epochs_box.get_attribute("class")
+    assert page.is_disabled("#new-run-button")
+    n_cats_box.fill("3, 5")
+    page.wait_for_selector("#new-run-button:not([disabled])")
+    assert page.locator("input.is-invalid").count() == 0
+    assert "n_cats=3%2C+5" in page.url and "epochs=50" in page.url  # bookmarkable

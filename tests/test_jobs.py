@@ -1,0 +1,174 @@
+"""The training job: every record reaches the store; cancel, divergence and errors end the
+run with the right status; a run is trained once. The last tests use the real engine."""
+from __future__ import annotations
+
+import multiprocessing
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from gato_dash.jobs import final_status, run_training
+from gato_dash.store import RunStore
+
+TINY = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 30, "n_cats": [3],
+        "snapshot_interval": 10}
+
+
+class Rec(SimpleNamespace):
+    def to_dict(self):
+        return dict(self.__dict__)
+
+
+def fake_train(epochs=5, ks=(3,), diverge_at=None, fail_at=None):
+    """A stand-in for gato_core.training.train with the same record stream."""
+    def train(config, should_stop=None, cache_dir=None, events=None):
+        yield Rec(kind="run_info", scenario="one_d", signal_names=["signal"])
+        for k in ks:
+            status, message, done = "finished", "", 0
+            for e in range(epochs):
+                if should_stop():
+                    status, message = "cancelled", f"cancelled at epoch {e}"
+                    break
+                if fail_at == e:
+                    raise FloatingPointError("boom")
+                if diverge_at == e:
+                    status, message = "diverged", f"diverged at epoch {e}"
+                    break
+                done = e + 1
+                yield Rec(kind="epoch", n_cats=k, epoch=e, epochs=epochs, loss=-1.0,
+                          significance={"signal": 1.0}, elapsed_s=0.01 * done, snapshot=None)
+            yield Rec(kind="result", n_cats=k, status=status, message=message, epochs_done=done)
+            if status != "finished":
+                return
+    return train
+
+
+@pytest.fixture
+def store(tmp_path):
+    return RunStore(tmp_path / "runs.sqlite")
+
+
+def test_every_record_is_stored(store, tmp_path):
+    run_id = store.create_run(TINY)
+    status = run_training(store.path, run_id, tmp_path / "events", train=fake_train(7, (3, 5)))
+    assert status == "finished"
+    run = store.get_run(run_id)
+    assert run["status"] == "finished" and run["message"] == ""
+    assert run["run_info"]["scenario"] == "one_d"
+    assert [(r["n_cats"], r["epoch"]) for r in store.epochs(run_id)] == \
+        [(3, e) for e in range(7)] + [(5, e) for e in range(7)]
+    assert store.result_ks(run_id) == [3, 5]
+    assert run["started"] <= run["finished"]
+
+
+def test_trained_once(store):
+    run_id = store.create_run(TINY)
+    assert run_training(store.path, run_id, train=fake_train()) == "finished"
+    assert run_training(store.path, run_id, train=fake_train()) == "not-claimed"
+    assert len(store.epochs(run_id)) == 5
+
+
+def test_cancel_between_epochs(store):
+    run_id = store.create_run(TINY)
+    calls = {"n": 0}
+
+    def train(config, should_stop=None, cache_dir=None):
+        def stop_after_three():
+            calls["n"] += 1
+            if calls["n"] == 4:
+                store.request_cancel(run_id)
+                time.sleep(0.15)  # let the job's throttled flag read see it
+            return should_stop()
+        return fake_train(50)(config, should_stop=stop_after_three)
+
+    assert run_training(store.path, run_id, train=train) == "cancelled"
+    run = store.get_run(run_id)
+    assert run["status"] == "cancelled"
+    assert run["message"] == "cancelled at epoch 3 (K=3)"
+    assert len(store.epochs(run_id)) == 3 and store.result_ks(run_id) == [3]  # work kept
+
+
+def test_diverged(store):
+    run_id = store.create_run(TINY)
+    assert run_training(store.path, run_id, train=fake_train(10, (3, 5), diverge_at=4)) == "diverged"
+    run = store.get_run(run_id)
+    assert run["message"] == "diverged at epoch 4 (K=3)"
+
+
+def test_failure_is_one_line_for_the_user(store):
+    run_id = store.create_run(TINY)
+    assert run_training(store.path, run_id, train=fake_train(10, fail_at=2)) == "failed"
+    run = store.get_run(run_id)
+    assert run["status"] == "failed"
+    assert run["message"] == "training failed: FloatingPointError: boom"
+    assert "Traceback" not in run["message"]
+
+
+def test_invalid_stored_config_fails_cleanly(store):
+    run_id = store.create_run({"scenario": "one_d", "epochs": -3})
+    assert run_training(store.path, run_id, train=fake_train()) == "failed"
+    assert "epochs" in store.get_run(run_id)["message"]
+
+
+def test_deleted_mid_run_stops(store):
+    run_id = store.create_run(TINY)
+
+    def train(config, should_stop=None, cache_dir=None):
+        for rec in fake_train(100)(config, should_stop=should_stop):
+            if rec.kind == "epoch" and rec.epoch == 2:
+                store.delete(run_id)
+            yield rec
+
+    assert run_training(store.path, run_id, train=train) == "deleted"
+    assert store.get_run(run_id) is None and store.epochs(run_id) == []
+
+
+def test_final_status():
+    assert final_status([{"status": "finished", "n_cats": 3}], False) == ("finished", "")
+    assert final_status([], True)[0] == "cancelled"
+    assert final_status([{"status": "finished", "n_cats": 3},
+                         {"status": "cancelled", "n_cats": 5, "epochs_done": 7}], True) == \
+        ("cancelled", "cancelled at epoch 7 (K=5)")
+
+
+# ----- the real engine ----------------------------------------------------------------------
+def test_real_engine_tiny_run(store, tmp_path):
+    pytest.importorskip("tensorflow")
+    run_id = store.create_run(TINY)
+    assert run_training(store.path, run_id, tmp_path / "events") == "finished"
+    epochs = store.epochs(run_id)
+    assert [r["epoch"] for r in epochs] == list(range(30))
+    assert all(r["n_cats"] == 3 for r in epochs)
+    snapshots = [r["epoch"] for r in epochs if r["snapshot"]]
+    assert snapshots == [0, 10, 20, 29]
+    (result,) = store.results(run_id)
+    assert result["status"] == "finished" and result["significance"]["signal"] > 0
+    assert store.get_run(run_id)["run_info"]["optimum_1d"]
+    assert any((tmp_path / "events").iterdir())  # events cached for the next run
+
+
+def test_real_engine_cancel_within_two_seconds(store, tmp_path):
+    pytest.importorskip("tensorflow")
+    run_id = store.create_run({**TINY, "epochs": 100000, "n_cats": [3, 5]})
+    # A process of its own from a fork server, as in the app. (A "spawn" child that ran TF
+    # and was cancelled aborts in interpreter finalisation; fork-server children end with
+    # os._exit and never finalise.)
+    job = multiprocessing.get_context("forkserver").Process(
+        target=run_training, args=(store.path, run_id, tmp_path / "events"))
+    job.start()
+    deadline = time.monotonic() + 120
+    while store.run_status(run_id)["epochs_done"] < 5:
+        assert time.monotonic() < deadline, "no epoch within 120 s"
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    store.request_cancel(run_id)
+    while store.run_status(run_id)["status"] == "running":
+        assert time.monotonic() - t0 < 2.0, "cancel took longer than 2 s"
+        time.sleep(0.02)
+    job.join(30)
+    run = store.get_run(run_id)
+    assert job.exitcode == 0 and run["status"] == "cancelled"
+    n = run["epochs_done"]
+    assert run["message"] == f"cancelled at epoch {n} (K=3)"
+    assert store.result_ks(run_id) == [3]  # the partial training is kept

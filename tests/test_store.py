@@ -1,0 +1,218 @@
+"""Run store: lifecycle, incremental reads, several processes at once, interrupted runs, delete."""
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from gato_dash import store as store_module
+from gato_dash.store import RunStore
+
+CONFIG = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 30, "n_cats": [3, 5]}
+
+
+def epoch_record(k: int, epoch: int, snapshot: bool = False) -> dict:
+    rec = {"kind": "epoch", "n_cats": k, "epoch": epoch, "epochs": 30, "loss": -1.0 - epoch / 100,
+           "total_loss": -1.0, "significance": {"signal": 1.0 + epoch / 100},
+           "penalty_yield": 0.0, "penalty_unc": 0.0, "temperature": 1.0, "learning_rate": 0.1,
+           "epoch_ms": 3.0, "elapsed_s": 0.01 * (epoch + 1), "mean_abs_bias": None,
+           "hard_significance": None, "snapshot": None}
+    if snapshot:
+        rec.update(mean_abs_bias=0.1, hard_significance={"signal": 1.2},
+                   snapshot={"epoch": epoch, "temperature": 1.0, "boundaries": [0.2, 0.5]})
+    return rec
+
+
+@pytest.fixture
+def store(tmp_path):
+    return RunStore(tmp_path / "runs.sqlite")
+
+
+def test_create_get_list(store):
+    a = store.create_run(CONFIG, name="  first  ")
+    b = store.create_run(CONFIG)  # same config: a separate run
+    assert a != b
+    run = store.get_run(a)
+    assert run["status"] == "queued" and run["name"] == "first"
+    assert run["config"] == CONFIG and run["scenario"] == "one_d"
+    assert run["run_info"] is None and run["epochs_done"] == 0
+    listed = store.list_runs()
+    assert [r["id"] for r in listed] == [b, a]  # newest first
+    assert "run_info" not in listed[0] and listed[0]["n_cats"] == [3, 5]
+    assert store.get_run("nope") is None and store.run_status("nope") is None
+
+
+def test_epochs_incremental_and_results(store):
+    run_id = store.create_run(CONFIG)
+    assert store.claim(run_id)
+    seqs = [store.append_epoch(run_id, epoch_record(3, e, snapshot=e % 10 == 0)) for e in range(12)]
+    seqs += [store.append_epoch(run_id, epoch_record(5, e)) for e in range(4)]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 16
+    all_k3 = store.epochs(run_id, n_cats=3)
+    assert [r["epoch"] for r in all_k3] == list(range(12))
+    assert all_k3[0]["snapshot"]["boundaries"] == [0.2, 0.5]
+    newer = store.epochs(run_id, n_cats=3, after_seq=all_k3[7]["seq"])
+    assert [r["epoch"] for r in newer] == [8, 9, 10, 11]
+    light = store.epochs(run_id, n_cats=3, snapshots=False, limit=5)
+    assert len(light) == 5 and "snapshot" not in light[0]
+    assert len(store.epochs(run_id)) == 16
+    status = store.run_status(run_id)
+    assert status["current_k"] == 5 and status["epochs_done"] == 4
+
+    store.put_result(run_id, {"kind": "result", "n_cats": 5, "status": "finished"})
+    store.put_result(run_id, {"kind": "result", "n_cats": 3, "status": "finished"})
+    assert [r["n_cats"] for r in store.results(run_id)] == [3, 5]
+    assert store.result_ks(run_id) == [3, 5]
+
+
+def test_claim_is_atomic(store):
+    run_id = store.create_run(CONFIG)
+    assert store.claim(run_id) is True
+    assert store.claim(run_id) is False  # the run page opened twice: trains once
+    assert store.get_run(run_id)["status"] == "running"
+
+
+def test_cancel(store):
+    queued = store.create_run(CONFIG)
+    assert store.request_cancel(queued)
+    run = store.get_run(queued)
+    assert run["status"] == "cancelled" and not store.claim(queued)
+
+    running = store.create_run(CONFIG)
+    store.claim(running)
+    assert not store.cancel_requested(running)
+    assert store.request_cancel(running)
+    assert store.cancel_requested(running)
+    assert store.get_run(running)["status"] == "running"  # the job ends it
+    store.set_status(running, "cancelled", "cancelled at epoch 4 (K=3)")
+    assert not store.request_cancel(running)  # already over
+    assert store.get_run(running)["finished"] is not None
+
+
+def test_stale_heartbeat_becomes_interrupted(store, monkeypatch):
+    run_id = store.create_run(CONFIG)
+    store.claim(run_id, pid=None)  # our own (live) pid: only the heartbeat decides
+    store.append_epoch(run_id, epoch_record(3, 0))
+    assert store.get_run(run_id)["status"] == "running"
+    with sqlite3.connect(store.path) as raw:  # the job went silent 20 s ago
+        raw.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", (time.time() - 20, run_id))
+    run = store.get_run(run_id)
+    assert run["status"] == "interrupted"
+    assert "epoch 1" in run["message"] and "K=3" in run["message"]
+    with sqlite3.connect(store.path) as raw:  # persisted, not just reported
+        assert raw.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0] == \
+            "interrupted"
+
+
+def test_fresh_heartbeat_stays_running(store):
+    run_id = store.create_run(CONFIG)
+    store.claim(run_id)
+    store.heartbeat(run_id)
+    assert [r["status"] for r in store.list_runs()] == ["running"]
+
+
+def test_dead_job_process_is_interrupted_at_once(store):
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    dead_pid = int(finished.stdout)
+    run_id = store.create_run(CONFIG)
+    store.claim(run_id, pid=dead_pid)  # e.g. the server (and its jobs) restarted
+    assert store.run_status(run_id)["status"] == "interrupted"
+    assert "before its first epoch" in store.get_run(run_id)["message"]
+
+
+def test_delete_removes_rows_and_files(store):
+    run_id = store.create_run(CONFIG)
+    other = store.create_run(CONFIG)
+    store.claim(run_id)
+    store.append_epoch(run_id, epoch_record(3, 0))
+    store.append_epoch(other, epoch_record(3, 0))
+    store.put_result(run_id, {"kind": "result", "n_cats": 3, "status": "finished"})
+    folder = store.run_dir(run_id)
+    folder.mkdir(parents=True)
+    (folder / "report.html").write_text("x")
+    assert store.delete(run_id)
+    assert store.get_run(run_id) is None and not folder.exists()
+    with sqlite3.connect(store.path) as raw:
+        for table in ("epochs", "results"):
+            n = raw.execute(f"SELECT COUNT(*) FROM {table} WHERE run_id = ?", (run_id,)).fetchone()[0]
+            assert n == 0, table
+    # a job still running for it stops and its late writes are dropped
+    assert store.cancel_requested(run_id)
+    assert store.append_epoch(run_id, epoch_record(3, 1)) is None
+    store.put_result(run_id, {"kind": "result", "n_cats": 3})
+    assert store.results(run_id) == []
+    assert len(store.epochs(other)) == 1  # others untouched
+    assert not store.delete(run_id)
+
+
+def test_user_edits(store):
+    run_id = store.create_run(CONFIG, name="a")
+    store.rename(run_id, "<script>alert(1)</script>")
+    store.set_note(run_id, "note")
+    store.set_tags(run_id, ["b", "a", "b", " "])
+    run = store.get_run(run_id)
+    assert run["name"] == "<script>alert(1)</script>"  # stored verbatim; pages render as text
+    assert run["note"] == "note" and run["tags"] == ["a", "b"]
+
+
+# ----- several processes --------------------------------------------------------------------
+def _writer(path, run_id, k, n):
+    s = RunStore(path)
+    for e in range(n):
+        s.append_epoch(run_id, epoch_record(k, e))
+        if e % 10 == 0:
+            s.heartbeat(run_id)
+
+
+def _claimer(path, run_id, out):
+    out.put(RunStore(path).claim(run_id))
+
+
+def test_two_processes_write_one_reads(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    store = RunStore(path)
+    a, b = store.create_run(CONFIG), store.create_run(CONFIG)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(path, a, 3, 300)),
+             ctx.Process(target=_writer, args=(path, b, 3, 300)),
+             ctx.Process(target=_writer, args=(path, a, 5, 300))]
+    for p in procs:
+        p.start()
+    seen = 0
+    last_seq = 0
+    while any(p.is_alive() for p in procs):  # read while they write, incrementally
+        new = store.epochs(a, after_seq=last_seq, snapshots=False)
+        if new:
+            assert new[0]["seq"] > last_seq
+            last_seq = new[-1]["seq"]
+            seen += len(new)
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    seen += len(store.epochs(a, after_seq=last_seq))
+    assert seen == 600  # nothing lost, nothing twice
+    assert len(store.epochs(b)) == 300
+    assert [r["epoch"] for r in store.epochs(a, n_cats=5)] == list(range(300))
+
+
+def test_claim_race_between_processes(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    run_id = RunStore(path).create_run(CONFIG)
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_claimer, args=(path, run_id, out)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    wins = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(60)
+    assert sorted(wins) == [False, False, False, True]
+
+
+def test_heartbeat_timeout_is_about_15_s():
+    assert 10 <= store_module.HEARTBEAT_TIMEOUT_S <= 20
