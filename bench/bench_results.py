@@ -1,0 +1,157 @@
+"""Payload sizes and build/draw times of the results figures for a finished bump-hunt run.
+
+    python bench/bench_results.py            # figure JSON sizes and build times
+    python bench/bench_results.py --browser  # + the results section in headless Chromium
+
+The run is synthesized (tests/results_fixtures.py) at the size the issue names: bump hunt,
+two K (5 and 8), 400 epochs with a snapshot every 10 (41 snapshots per K) on the engine's
+120 x 120 grid. No TensorFlow needed.
+
+What is measured
+- "page data": what the browser receives from the results callbacks when it opens the
+  run page on the default K (the run-level figures, that K's figures, the log-able ones).
+  Only the selected K travels; the other K costs the same again when selected.
+- gzip sizes, for a server that compresses responses (Dash does not by default).
+- build: server CPU time to build the figures (before they are cached per run and K).
+- --browser: the results section alone in a bare Dash app (same callbacks as the run
+  page), opened cold (plotly.js parsed, figures built) and warm (server cache hot);
+  "drawn" = every results graph has drawn, measured from navigation start.
+  The machine's load average is printed with it: these runs share 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+import plotly.io as pio  # noqa: E402
+
+import results_fixtures as rf  # noqa: E402
+from gato_dash.figures import results as figs  # noqa: E402
+
+DATA_LIMIT_BYTES = 3_000_000
+
+
+def kb(n: int) -> str:
+    return f"{n / 1000:8.1f} KB"
+
+
+def _timed(build):
+    """(figure, CPU milliseconds to build it)."""
+    t0 = time.process_time()
+    fig = build()
+    return fig, (time.process_time() - t0) * 1000
+
+
+def figure_sizes() -> int:
+    run, epochs, results = rf.run_record("bump_hunt", n_cats=(5, 8), epochs=400,
+                                         snapshot_interval=10, grid=120)
+    info = run["run_info"]
+    snapshots = [sum(1 for e in epochs if e["n_cats"] == r["n_cats"] and e["snapshot"])
+                 for r in results]
+    print(f"synthetic bump-hunt run: K = {[r['n_cats'] for r in results]}, snapshots per K "
+          f"= {snapshots}, grid 120 x 120, {len(epochs)} epoch records")
+    print(f"{'figure':34s} {'JSON':>11s} {'gzip':>11s} {'build':>10s}")
+    default_k = max(r["n_cats"] for r in results)
+
+    rows = [("significance_comparison", None,
+             lambda: figs.significance_comparison(info, results)),
+            ("inclusive_mass", None, lambda: figs.inclusive_mass_spectrum(info))]
+    for result in results:
+        k = result["n_cats"]
+        rows += [
+            ("category_map", k, lambda r=result: figs.category_map_animation(epochs, r, info)),
+            ("components", k, lambda r=result: figs.gaussian_components_2d(r, info)),
+            ("mass_spectra", k, lambda r=result: figs.category_mass_spectra(r)),
+            ("category_statistics", k,
+             lambda r=result: figs.category_statistics(r, thresholds=run["config"])),
+            ("bias_history", k, lambda k=k: figs.bias_temperature_history(epochs, k)),
+        ]
+    page_json = page_gzip = 0
+    for name, k, build in rows:
+        fig, ms = _timed(build)
+        text = pio.json.to_json_plotly(fig).encode()
+        size, packed = len(text), len(gzip.compress(text))
+        label = name if k is None else f"K={k} {name}"
+        print(f"{label:34s} {kb(size)} {kb(packed)} {ms:7.0f} ms")
+        if k in (None, default_k):
+            page_json, page_gzip = page_json + size, page_gzip + packed
+    print(f"\npage data, default K = {default_k} + run-level figures: {kb(page_json)} JSON, "
+          f"{kb(page_gzip)} gzip   (issue limit {DATA_LIMIT_BYTES / 1e6:.0f} MB)")
+    return page_json
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-dev-shm-usage"]
+
+
+def browser_timing(rounds: int = 3) -> None:
+    import tempfile
+
+    sys.path.insert(0, str(REPO / "tests" / "browser"))
+    from playwright.sync_api import sync_playwright
+
+    from test_results import SectionApp, store_synthetic_run
+
+    init = """window.__drawn = {}; setInterval(() => {
+        document.querySelectorAll('.js-plotly-plot').forEach(gd => {
+          const id = gd.parentElement.id || gd.id;
+          if (!(id in window.__drawn) && gd._fullLayout && gd.data && gd.data.length)
+            window.__drawn[id] = performance.now(); }); }, 10);"""
+    with tempfile.TemporaryDirectory() as tmp:
+        app = SectionApp(Path(tmp) / "data").start()
+        try:
+            run_id, _ = store_synthetic_run(app, "bench run")
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
+                                             headless=True, args=CHROMIUM_ARGS)
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                context.add_init_script(init)
+                page = context.new_page()
+                received = []
+                page.on("response", lambda r: received.append(r)
+                        if "_dash-update-component" in r.url else None)
+                page.goto(app.url + "/")  # Dash's bundles into the cache (not plotly.js)
+                for i in range(rounds):
+                    received.clear()
+                    page.goto(f"{app.url}/?run={run_id}")
+                    page.wait_for_function("Object.keys(window.__drawn).length >= 7",
+                                           timeout=60_000)
+                    drawn_s = page.evaluate("Math.max(...Object.values(window.__drawn))") / 1000
+                    page.wait_for_load_state("networkidle")
+                    data = sum(len(r.body()) for r in received if r.ok)
+                    plotly_js = page.evaluate(
+                        "performance.getEntriesByType('resource').filter(e => "
+                        "e.name.includes('plotly.min.js')).map(e => e.transferSize)[0] || 0")
+                    label = ("cold: figures built, plotly.js fetched" if i == 0
+                             else "warm: server cache, browser cache")
+                    print(f"{label:40s} drawn {drawn_s:5.2f} s | callback data {kb(data)} | "
+                          f"plotly.js over the wire {kb(plotly_js)} | load avg "
+                          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+                browser.close()
+        finally:
+            app.stop()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--browser", action="store_true",
+                        help="also open the results section in headless Chromium")
+    args = parser.parse_args(argv)
+    total = figure_sizes()
+    if args.browser:
+        print()
+        browser_timing()
+    return 0 if total <= DATA_LIMIT_BYTES else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,495 @@
+"""Results section of the run page: figures per trained K, the numbers, and downloads.
+
+``results_section(run_id)`` returns the component that pages/run.py places inside
+``html.Div(id="run-results")`` once the run has at least one result. This module is not a
+page of its own (the pages scanner skips files that do not register a page); its callbacks
+are registered with the global ``dash.callback`` when pages/run.py imports it.
+
+Payload: only the selected K's figures travel (the 2-D animation is ~0.9 MB for 41
+snapshots of 120 x 120, ~30 KB gzipped); the log switch re-sends only the small log-able
+figures, and the density switch patches the animation's trace visibility instead of
+re-sending it. Figures are built once per (run, K) and kept in memory: a stored result
+and the epochs of its K never change. Building starts (``prewarm``) as soon as the
+section's layout is made, while the browser is still loading plotly.js.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import re
+import threading
+from collections import OrderedDict
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, Patch, State, dcc, html
+
+from gato_dash.figures import results as figs
+
+GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+ID_PREFIX = "results"
+#: Friendlier table headings for row keys.
+HEADERS = {"n_categories": "categories", "rel_unc": "σB/B", "background": "B",
+           "category": "cat"}
+
+log = logging.getLogger(__name__)
+
+
+def current_store():
+    """The app's run store (the app shell owns where it lives)."""
+    from gato_dash.app import get_store
+
+    return get_store()
+
+
+# --------------------------------------------------------------------------------------
+# Layout
+# --------------------------------------------------------------------------------------
+
+def _graph(kind: str, name: str, figure=None, **style) -> dcc.Graph:
+    """A results graph with a pattern-matching id: kind "kfig" (per K) or "logfig"."""
+    return dcc.Graph(
+        id={"type": f"{ID_PREFIX}-{kind}", "name": name},
+        figure=figure if figure is not None else {},
+        config=GRAPH_CONFIG, className="mb-3", style=style or None,
+    )
+
+
+def _table(rows: list[dict], columns: list[str] | None = None, text_columns=("method",),
+           table_id: str | None = None):
+    if not rows:
+        return html.P("No numbers yet.", className="text-muted")
+    columns = columns or list(dict.fromkeys(k for row in rows for k in row))
+    head = html.Thead(html.Tr([html.Th(HEADERS.get(c, c)) for c in columns]))
+    body = html.Tbody([
+        html.Tr([html.Td(_cell(row.get(c)), className="text-start" if c in text_columns
+                         else "text-end") for c in columns])
+        for row in rows
+    ])
+    extra = {"id": table_id} if table_id else {}
+    return dbc.Table([head, body], size="sm", bordered=True, hover=True, striped=True,
+                     responsive=True, className="small", **extra)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _category_table(result: dict):
+    """The per-category numbers on the page; per-process yields are left to the CSV."""
+    rows = figs.category_table_rows(result)
+    columns = [c for c in dict.fromkeys(k for row in rows for k in row)
+               if not c.startswith("yield_") and c not in ("n_cats", "bkg_sum_w2")]
+    return _table(rows, columns=columns, text_columns=())
+
+
+def _k_label(result: dict) -> str:
+    status = result.get("status", "finished")
+    return f"K = {result['n_cats']}" + ("" if status == "finished" else f" ({status})")
+
+
+def default_k(results: list[dict]) -> int:
+    """The K shown first: the largest finished one (else the last stored)."""
+    finished = [r["n_cats"] for r in results if r.get("status") == "finished"]
+    return max(finished) if finished else results[-1]["n_cats"]
+
+
+def figure_names(run: dict, result: dict) -> tuple[list[str], list[str]]:
+    """(per-K figure names, log-able figure names) the section shows for this run."""
+    dim = figs.scenario_dim(run)
+    if dim == 1:
+        k_names = ["boundary_history", "components", "bias_history"]
+        log_names = ["stacked_histogram", "category_statistics"]
+    else:
+        k_names = ["category_map", "components", "bias_history"]
+        log_names = (["mass_spectra"] if result.get("mass_histograms") else []) + \
+            ["category_statistics"]
+    return k_names, log_names
+
+
+def results_section(run_id: str):
+    """The results block of one run (figures, numbers table, downloads)."""
+    store = current_store()
+    run = store.get_run(run_id)
+    results = store.results(run_id) if run else []
+    if not run or not results:
+        return html.Div(html.P("No results yet: they appear when the first category count "
+                               "has finished training.", className="text-muted"),
+                        id=f"{ID_PREFIX}-empty")
+    run_info = run.get("run_info") or {}
+    k = default_k(results)
+    prewarm(run_id, k, len(results))
+    selected = next(r for r in results if r["n_cats"] == k)
+    k_names, log_names = figure_names(run, selected)
+    two_d = figs.scenario_dim(run) == 2
+    has_mass = bool((run_info.get("inclusive") or {}).get("mass_hist"))
+
+    controls = dbc.Row([
+        dbc.Col([
+            dbc.Label("Category count", html_for=f"{ID_PREFIX}-k", className="me-2 fw-bold"),
+            dbc.RadioItems(id=f"{ID_PREFIX}-k", inline=True, value=k,
+                           options=[{"label": _k_label(r), "value": r["n_cats"]}
+                                    for r in results]),
+        ], md="auto"),
+        dbc.Col(dbc.Switch(id=f"{ID_PREFIX}-log", label="Log scale", value=False), md="auto"),
+        dbc.Col(dbc.Switch(id=f"{ID_PREFIX}-density", label="Density contours", value=False,
+                           disabled=not two_d), md="auto",
+                style=None if two_d else {"display": "none"}),
+    ], className="g-3 align-items-center mb-3")
+
+    downloads = html.Div([
+        dbc.Button("Report (HTML)", id=f"{ID_PREFIX}-dl-report-btn", color="primary",
+                   size="sm", className="me-2"),
+        dbc.Button("Results (JSON)", id=f"{ID_PREFIX}-dl-json-btn", color="secondary",
+                   outline=True, size="sm", className="me-2"),
+        dbc.Button("Categories (CSV)", id=f"{ID_PREFIX}-dl-csv-btn", color="secondary",
+                   outline=True, size="sm", className="me-2"),
+        dbc.Button(f"Parameters K = {k} (JSON)", id=f"{ID_PREFIX}-dl-params-btn",
+                   color="secondary", outline=True, size="sm", className="me-2"),
+        dcc.Download(id=f"{ID_PREFIX}-dl-report"),
+        dcc.Download(id=f"{ID_PREFIX}-dl-json"),
+        dcc.Download(id=f"{ID_PREFIX}-dl-csv"),
+        dcc.Download(id=f"{ID_PREFIX}-dl-params"),
+        html.Div(html.Small("Parameters restore the trained categoriser with "
+                            "gato_core.model.from_parameters(json.load(f)).",
+                            className="text-muted")),
+    ], className="mb-3")
+
+    # No figure is built here: this layout travels in the run page's poll response, which
+    # must stay quick and small. Every figure comes from the callbacks below.
+    overview = [
+        dbc.Row([
+            dbc.Col(dcc.Graph(id=f"{ID_PREFIX}-significance", figure={},
+                              config=GRAPH_CONFIG), lg=7),
+            dbc.Col(_table(figs.significance_table_rows(run_info, results),
+                           table_id=f"{ID_PREFIX}-significance-table"), lg=5),
+        ], className="mb-3"),
+    ]
+    if has_mass:
+        overview.append(_graph("logfig", "inclusive_mass"))
+
+    per_k = []
+    for name in k_names:
+        per_k.append(dcc.Loading(_graph("kfig", name), type="circle", delay_show=300))
+    for name in log_names:
+        per_k.append(_graph("logfig", name))
+
+    return html.Div([
+        dcc.Store(id=f"{ID_PREFIX}-run-id", data=run_id),
+        html.H3("Results", className="mt-4"),
+        controls,
+        downloads,
+        *overview,
+        html.H4(id=f"{ID_PREFIX}-k-heading", children=f"K = {k} categories",
+                className="mt-3"),
+        *per_k,
+        html.H5("Per-category numbers"),
+        html.Div(id=f"{ID_PREFIX}-category-table",
+                 children=_category_table(selected)),
+    ], id=f"{ID_PREFIX}-section")
+
+
+# --------------------------------------------------------------------------------------
+# Data access (cached: a stored result and the epochs of its K never change)
+# --------------------------------------------------------------------------------------
+
+class _FigureCache:
+    """A small LRU memo that builds each key once even when asked from several threads.
+
+    The page's callbacks run in parallel server threads, and ``prewarm`` starts building
+    before the browser asks; a per-key lock makes the second asker wait for the first
+    build instead of repeating it (``functools.lru_cache`` would build twice).
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self._values: OrderedDict = OrderedDict()
+        self._locks: dict = {}
+        self._guard = threading.Lock()
+
+    def get(self, key, build):
+        with self._guard:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._guard:
+                if key in self._values:
+                    return self._values[key]
+            value = build()
+            with self._guard:
+                self._values[key] = value
+                while len(self._values) > self.size:
+                    self._values.popitem(last=False)
+                self._locks.pop(key, None)
+            return value
+
+    def clear(self):
+        with self._guard:
+            self._values.clear()
+
+
+#: Per-K figure dicts are ~1 MB (2-D animation); a few runs' worth stays in memory.
+_CACHE = _FigureCache(size=24)
+
+
+def clear_cache() -> None:
+    _CACHE.clear()
+
+
+def prewarm(run_id: str, n_cats: int, n_results: int) -> None:
+    """Start building the figures the page will ask for first, in a background thread.
+
+    The layout reaches the browser, which then loads plotly.js (~1 s) before asking for
+    figures; building meanwhile takes that time off the page's draw time.
+    """
+    def build():
+        try:
+            _run_figures(run_id, n_results)
+            _log_figures(run_id, n_cats, False)
+            _k_figures(run_id, n_cats)
+        except Exception:  # the callbacks will retry and report; never kill a thread loudly
+            log.exception("prewarming results figures of run %s failed", run_id)
+
+    threading.Thread(target=build, name=f"results-prewarm-{run_id}", daemon=True).start()
+
+
+def _k_figures(run_id: str, n_cats: int) -> dict:
+    return _CACHE.get(("k", run_id, int(n_cats)), lambda: _build_k_figures(run_id, n_cats))
+
+
+def _log_figures(run_id: str, n_cats: int, log_scale: bool) -> dict:
+    return _CACHE.get(("log", run_id, int(n_cats), bool(log_scale)),
+                      lambda: _build_log_figures(run_id, n_cats, log_scale))
+
+
+def _run_figures(run_id: str, n_results: int) -> dict:
+    """Run-level figures; the result count is in the key because a running run gains
+    results (the section is re-rendered with one more K option when that happens)."""
+    return _CACHE.get(("run", run_id, int(n_results)), lambda: _build_run_figures(run_id))
+
+
+def _build_k_figures(run_id: str, n_cats: int) -> dict:
+    """Per-K figures that do not depend on the log switch, as plain dicts (contours hidden).
+
+    Cached: a stored result and the epochs of its K never change, and building the
+    animation takes ~0.4 s. Callers must not mutate the returned dicts.
+    """
+    store = current_store()
+    run = store.get_run(run_id)
+    result = _result(store, run_id, n_cats)
+    epochs = store.epochs(run_id, n_cats=n_cats)
+    built = figs.result_figures(run, epochs, result)
+    return {name: fig.to_plotly_json() for name, fig in built.items()}
+
+
+def _build_run_figures(run_id: str) -> dict:
+    store = current_store()
+    run = store.get_run(run_id)
+    built = figs.run_figures(run, store.results(run_id))
+    return {name: fig.to_plotly_json() for name, fig in built.items()}
+
+
+def _build_log_figures(run_id: str, n_cats: int, log: bool) -> dict:
+    store = current_store()
+    run = store.get_run(run_id)
+    result = _result(store, run_id, n_cats)
+    out = {"category_statistics": figs.category_statistics(result, log=log,
+                                                           thresholds=run.get("config"))}
+    if figs.scenario_dim(run) == 1:
+        out["stacked_histogram"] = figs.stacked_histogram_1d(result, run.get("run_info"), log=log)
+    elif result.get("mass_histograms"):
+        out["mass_spectra"] = figs.category_mass_spectra(result, log=log)
+    if ((run.get("run_info") or {}).get("inclusive") or {}).get("mass_hist"):
+        out["inclusive_mass"] = figs.inclusive_mass_spectrum(run["run_info"], log=log)
+    return {name: fig.to_plotly_json() for name, fig in out.items()}
+
+
+def _result(store, run_id: str, n_cats: int) -> dict:
+    for result in store.results(run_id):
+        if int(result["n_cats"]) == int(n_cats):
+            return result
+    raise dash.exceptions.PreventUpdate
+
+
+def _empty(name: str) -> dict:
+    return figs.message_figure(name, "Not available for this category count.").to_plotly_json()
+
+
+def _slug(run: dict) -> str:
+    """File-name-safe stem: run id plus a tidy version of the (user-typed) name."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(run.get("name") or "")).strip("-.")[:40]
+    return f"gato-{run['id']}" + (f"-{name}" if name else "")
+
+
+# --------------------------------------------------------------------------------------
+# Callbacks
+# --------------------------------------------------------------------------------------
+
+@dash.callback(
+    Output(f"{ID_PREFIX}-significance", "figure"),
+    Input(f"{ID_PREFIX}-run-id", "data"),
+    State(f"{ID_PREFIX}-k", "options"),
+)
+def show_comparison(run_id, k_options):
+    if not run_id:
+        raise dash.exceptions.PreventUpdate
+    return _run_figures(run_id, len(k_options or []))["significance_comparison"]
+
+
+@dash.callback(
+    Output({"type": f"{ID_PREFIX}-kfig", "name": ALL}, "figure"),
+    Output(f"{ID_PREFIX}-category-table", "children"),
+    Output(f"{ID_PREFIX}-k-heading", "children"),
+    Output(f"{ID_PREFIX}-dl-params-btn", "children"),
+    Input(f"{ID_PREFIX}-k", "value"),
+    Input(f"{ID_PREFIX}-density", "value"),
+    State(f"{ID_PREFIX}-run-id", "data"),
+)
+def show_k(n_cats, show_density, run_id):
+    """Per-K figures on a K change; on a density-switch change only a small patch."""
+    if n_cats is None or not run_id:
+        raise dash.exceptions.PreventUpdate
+    names = [o["id"]["name"] for o in dash.ctx.outputs_list[0]]
+    figures = _k_figures(run_id, int(n_cats))
+    if dash.ctx.triggered_id == f"{ID_PREFIX}-density":
+        # Flip the contour traces' visibility in the browser's copy of the animation
+        # instead of re-sending its frames (~1 MB).
+        updates = []
+        for name in names:
+            if name != "category_map" or name not in figures:
+                updates.append(dash.no_update)
+                continue
+            patched = Patch()
+            for i, trace in enumerate(figures[name].get("data", [])):
+                if trace.get("type") == "contour":
+                    patched["data"][i]["visible"] = True if show_density else "legendonly"
+            updates.append(patched)
+        return updates, dash.no_update, dash.no_update, dash.no_update
+    k_figures = [figures.get(name) or _empty(name) for name in names]
+    if show_density and "category_map" in names:
+        k_figures[names.index("category_map")] = _with_density(figures["category_map"])
+    result = _result(current_store(), run_id, n_cats)
+    table = _category_table(result)
+    return (k_figures, table, f"K = {n_cats} categories", f"Parameters K = {n_cats} (JSON)")
+
+
+def _with_density(figure: dict) -> dict:
+    """A copy of a cached category-map figure dict with the density contours shown."""
+    data = [dict(t, visible=True) if t.get("type") == "contour" else t for t in figure["data"]]
+    return dict(figure, data=data)
+
+
+@dash.callback(
+    Output({"type": f"{ID_PREFIX}-logfig", "name": ALL}, "figure"),
+    Input(f"{ID_PREFIX}-k", "value"),
+    Input(f"{ID_PREFIX}-log", "value"),
+    State(f"{ID_PREFIX}-run-id", "data"),
+)
+def show_log_figures(n_cats, log, run_id):
+    if n_cats is None or not run_id:
+        raise dash.exceptions.PreventUpdate
+    figures = _log_figures(run_id, int(n_cats), bool(log))
+    names = [o["id"]["name"] for o in dash.ctx.outputs_list]
+    return [figures.get(name) or _empty(name) for name in names]
+
+
+@dash.callback(
+    Output(f"{ID_PREFIX}-dl-report", "data"),
+    Input(f"{ID_PREFIX}-dl-report-btn", "n_clicks"),
+    State(f"{ID_PREFIX}-run-id", "data"),
+    prevent_initial_call=True,
+)
+def download_report(_clicks, run_id):
+    from gato_dash.report import build_report
+
+    store = current_store()
+    run = store.get_run(run_id)
+    if not run:
+        raise dash.exceptions.PreventUpdate
+    document = build_report(run, store.epochs(run_id), store.results(run_id))
+    return dict(content=document, filename=f"{_slug(run)}-report.html", type="text/html")
+
+
+@dash.callback(
+    Output(f"{ID_PREFIX}-dl-json", "data"),
+    Input(f"{ID_PREFIX}-dl-json-btn", "n_clicks"),
+    State(f"{ID_PREFIX}-run-id", "data"),
+    prevent_initial_call=True,
+)
+def download_json(_clicks, run_id):
+    store = current_store()
+    run = store.get_run(run_id)
+    if not run:
+        raise dash.exceptions.PreventUpdate
+    return dict(content=json.dumps(results_document(run, store.results(run_id)), indent=1),
+                filename=f"{_slug(run)}-results.json", type="application/json")
+
+
+@dash.callback(
+    Output(f"{ID_PREFIX}-dl-csv", "data"),
+    Input(f"{ID_PREFIX}-dl-csv-btn", "n_clicks"),
+    State(f"{ID_PREFIX}-run-id", "data"),
+    prevent_initial_call=True,
+)
+def download_csv(_clicks, run_id):
+    store = current_store()
+    run = store.get_run(run_id)
+    if not run:
+        raise dash.exceptions.PreventUpdate
+    return dict(content=categories_csv(store.results(run_id)),
+                filename=f"{_slug(run)}-categories.csv", type="text/csv")
+
+
+@dash.callback(
+    Output(f"{ID_PREFIX}-dl-params", "data"),
+    Input(f"{ID_PREFIX}-dl-params-btn", "n_clicks"),
+    State(f"{ID_PREFIX}-k", "value"),
+    State(f"{ID_PREFIX}-run-id", "data"),
+    prevent_initial_call=True,
+)
+def download_parameters(_clicks, n_cats, run_id):
+    store = current_store()
+    run = store.get_run(run_id)
+    if not run or n_cats is None:
+        raise dash.exceptions.PreventUpdate
+    result = _result(store, run_id, n_cats)
+    # Exactly the engine's parameter dict, so from_parameters(json.load(f)) restores it.
+    return dict(content=json.dumps(result["parameters"], indent=1),
+                filename=f"{_slug(run)}-K{int(n_cats)}-parameters.json",
+                type="application/json")
+
+
+# --------------------------------------------------------------------------------------
+# Download contents (plain functions, unit-tested)
+# --------------------------------------------------------------------------------------
+
+def results_document(run: dict, results: list[dict]) -> dict:
+    """Everything needed to reproduce the numbers: run metadata, config, RunInfo, results."""
+    meta_keys = ("id", "name", "note", "tags", "scenario", "status", "message", "created",
+                 "started", "finished")
+    return {
+        "format": "gato-dashboard-results/1",
+        "run": {k: run.get(k) for k in meta_keys},
+        "config": run.get("config"),
+        "run_info": run.get("run_info"),
+        "results": results,
+    }
+
+
+def categories_csv(results: list[dict]) -> str:
+    """One row per (K, category) with the per-category numbers of every result."""
+    rows = [row for result in results for row in figs.category_table_rows(result)]
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
