@@ -116,12 +116,16 @@ def run_command(args) -> int:
     print(f"wrote {out / 'result.json'} in {time.perf_counter() - start:.1f} s")
     if args.store:
         try:
-            from gato_dash.importer import import_into_data_dir
+            from gato_dash.importer import ImportProblem, import_into_data_dir
         except ImportError:
             print("error: --store needs the dashboard package (gato_dash) next to gato_core",
                   file=sys.stderr)
             return 1
-        run_id = import_into_data_dir(out, args.store)
+        try:
+            run_id = import_into_data_dir(out, args.store)
+        except (ImportProblem, OSError) as err:
+            print(f"error: the run was written to {out} but not imported: {err}", file=sys.stderr)
+            return 1
         print(f"imported into the run store at {args.store} as run {run_id}")
     return 1 if interrupted else 0
 

@@ -1,0 +1,175 @@
+"""Compare view of 6 finished runs: transfer size and open time (targets: < 2 s, <= 5 MB).
+
+Fills a scratch data folder with six finished runs of realistic size (hand-made records from
+tests/results_fixtures.py: bump hunt, K = 5 and 8, 400 epochs each, 120 x 120 category maps
+every 10 epochs), starts `python app.py` on it, and opens /compare?runs=... in headless
+Chromium. It prints, for a cold browser (nothing cached) and a warm one (static files
+cached, as on any second visit):
+
+- open time: navigation start until the parameter table and all three graphs are drawn;
+- transfer: bytes over the wire, split into the view's data (layout + callbacks) and the
+  static files (Dash / Plotly JavaScript, CSS), which the browser caches.
+
+Usage: python bench/bench_compare.py [--scenario bump_hunt|one_d|three_class] [--runs 6]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "browser"))
+
+from conftest import CHROMIUM, CHROMIUM_ARGS, GatoServer  # noqa: E402
+import results_fixtures  # noqa: E402
+
+GRAPHS = ("#compare-history-graph", "#compare-significance-graph", "#compare-categories-graph")
+
+
+def fill_store(store, scenario: str, n_runs: int) -> list[str]:
+    ks = (5, 8) if scenario != "one_d" else (5, 10, 20)
+    ids = []
+    for i in range(n_runs):
+        run, epochs, results = results_fixtures.run_record(scenario, n_cats=ks,
+                                                           name=f"bench run {i + 1}")
+        config = dict(run["config"], seed=42 + i % 2, lr_initial=0.05 * (1 + i))
+        run_id = store.create_run(config, name=run["name"])
+        store.claim(run_id)
+        store.set_run_info(run_id, run["run_info"])
+        for record in epochs:
+            store.append_epoch(run_id, record)
+        for result in results:
+            store.put_result(run_id, result)
+        store.set_status(run_id, "finished")
+        ids.append(run_id)
+    return ids
+
+
+def _cpu_seconds_by_tree() -> dict[int, float]:
+    """CPU seconds (user + system) used so far by each process, with parent links."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+    return table
+
+
+def tree_cpu(root: int, exclude: int | None = None) -> float:
+    """CPU seconds of ``root`` and its descendants, leaving out the subtree of ``exclude``."""
+    table = _cpu_seconds_by_tree()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    total, stack = 0.0, [root]
+    while stack:
+        pid = stack.pop()
+        if pid == exclude or pid not in table:
+            continue
+        total += table[pid][1]
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def open_once(context, url: str, server_pid: int) -> dict:
+    page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    urls, sizes = {}, {"data": 0, "static": 0}
+
+    def on_response(event):
+        urls[event["requestId"]] = event["response"]["url"]
+
+    def on_finished(event):
+        url_of = urls.get(event["requestId"], "")
+        is_data = "/_dash-layout" in url_of or "/_dash-update-component" in url_of \
+            or "/compare" in url_of.split("?")[0][-8:]
+        sizes["data" if is_data else "static"] += event["encodedDataLength"]
+
+    cdp.on("Network.responseReceived", on_response)
+    cdp.on("Network.loadingFinished", on_finished)
+    server_cpu0 = tree_cpu(server_pid)
+    browser_cpu0 = tree_cpu(os.getpid(), exclude=server_pid)
+    start = time.perf_counter()
+    page.goto(url)
+    page.locator("#compare-table tr").nth(3).wait_for()
+    for graph in GRAPHS:
+        page.locator(f"{graph} .main-svg").first.wait_for()
+    elapsed = time.perf_counter() - start
+    # CPU time spent on this open by the server and by the browser (+ its driver): unlike
+    # the wall clock it does not grow when other work shares the machine, so it tells what
+    # the open costs on an idle one.
+    server_cpu = tree_cpu(server_pid) - server_cpu0
+    browser_cpu = tree_cpu(os.getpid(), exclude=server_pid) - browser_cpu0
+    page.wait_for_timeout(500)  # let late responses finish so they are counted
+    page.close()
+    return {"seconds": elapsed, "server_cpu": server_cpu, "browser_cpu": browser_cpu, **sizes}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default="bump_hunt",
+                        choices=["bump_hunt", "three_class", "one_d"])
+    parser.add_argument("--runs", type=int, default=6)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="gato_bench_compare_") as scratch:
+        server = GatoServer(Path(scratch) / "data")
+        server.data_dir.mkdir(parents=True)
+        t0 = time.perf_counter()
+        ids = fill_store(server.store(), args.scenario, args.runs)
+        print(f"stored {args.runs} {args.scenario} runs in {time.perf_counter() - t0:.1f} s")
+        server.start()
+        try:
+            url = f"{server.url}/compare?runs={','.join(ids)}"
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=CHROMIUM_ARGS)
+                cold_runs, warm_runs = [], []
+                for _ in range(args.repeat):
+                    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                    # fresh profile: nothing cached; then the same again, static files cached
+                    cold_runs.append(open_once(context, url, server.proc.pid))
+                    warm_runs.append(open_once(context, url, server.proc.pid))
+                    context.close()
+                browser.close()
+        finally:
+            server.stop()
+    target_s, target_mb = 2.0, 5.0
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+          "(wall-clock times grow with it)")
+    for label, runs in (("cold browser", cold_runs), ("warm browser", warm_runs)):
+        seconds = statistics.median(r["seconds"] for r in runs)
+        data_mb = statistics.median(r["data"] for r in runs) / 1e6
+        static_mb = statistics.median(r["static"] for r in runs) / 1e6
+        total = data_mb + static_mb
+        server_cpu = statistics.median(r["server_cpu"] for r in runs)
+        browser_cpu = statistics.median(r["browser_cpu"] for r in runs)
+        print(f"{label}: open {seconds:.2f} s (target < {target_s:.0f} s: "
+              f"{'ok' if seconds < target_s else 'MISSED'}), transfer {total:.2f} MB = "
+              f"view data {data_mb:.2f} MB + static files {static_mb:.2f} MB "
+              f"(target <= {target_mb:.0f} MB: {'ok' if total <= target_mb else 'MISSED'}); "
+              f"CPU: server {server_cpu:.2f} s + browser {browser_cpu:.2f} s")
+    print("first open after server start (server cache cold): "
+          f"{cold_runs[0]['seconds']:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,472 @@
+"""Import command-line results (``python -m gato_core run ... --out DIR``) into the run store.
+
+A result folder holds ``result.json`` (config, baselines, per-K significances, 1-D optimum),
+one saved-parameters JSON file per K, and, from newer CLIs, ``records.jsonl``: every
+RunInfo / EpochRecord / TrainingResult dict, one per line. With ``records.jsonl`` the imported
+run has full histories and figures; without it, only the final numbers.
+
+Folders can be imported by path (the server's disk) or uploaded as .zip / .tar.gz archives.
+Archives are untrusted input: members are checked before anything is written (no absolute
+paths, no "..", no links or devices), and both the archive and its unpacked size are capped,
+so a crafted file cannot write outside a scratch folder or fill the disk.
+
+Also a command: ``python -m gato_dash.importer DIR_OR_ARCHIVE [--data-dir D] [--name N]``.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import gzip
+import io
+import json
+import math
+import shutil
+import stat
+import sys
+import tarfile
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path, PurePosixPath
+
+from gato_core.config import ConfigError, RunConfig
+from gato_core.scenarios import SCENARIOS
+from gato_core.significance import objective_value
+
+from .jobs import final_status
+
+RESULT_FILE = "result.json"
+RECORDS_FILE = "records.jsonl"
+MAX_ARCHIVE_BYTES = 50 * 1024 * 1024
+MAX_UNPACKED_BYTES = 400 * 1024 * 1024
+MAX_MEMBERS = 2000
+MAX_RESULT_JSON_BYTES = 20 * 1024 * 1024
+#: Subfolder of the run's folder (removed with the run) where the CLI's files are kept.
+IMPORTED_FILES_DIR = "imported"
+
+
+class ImportProblem(ValueError):
+    """An import was refused; the message says why in words a user can act on."""
+
+
+# ----- result folder -> store ------------------------------------------------------------
+def import_result_dir(result_dir, store, name: str | None = None) -> str:
+    """Validate a CLI result folder and store it as one run; returns the new run id.
+
+    Nothing is left in the store when the folder is refused (ImportProblem).
+    """
+    folder = _find_result_folder(Path(result_dir))
+    result_json = _read_result_json(folder / RESULT_FILE)
+    config = _validated_config(result_json.get("config"))
+    records_path = folder / RECORDS_FILE
+    if records_path.is_file():
+        run_info, epochs, results = _read_records(records_path, config)
+        source = f"{RESULT_FILE} + {RECORDS_FILE}"
+    else:
+        run_info = _run_info_from_result_json(result_json, config)
+        epochs, results = [], _results_from_result_json(result_json, config)
+        source = f"{RESULT_FILE} only: no per-epoch history"
+    parameter_files = _parameter_files(folder)
+    for result in results:
+        if not result.get("parameters") and int(result["n_cats"]) in parameter_files:
+            path = parameter_files[int(result["n_cats"])]
+            result["parameters"] = json.loads(path.read_text())
+    if not results:
+        raise ImportProblem(f"{RESULT_FILE} lists no trained category count (\"trainings\")")
+
+    run_name = (name or "").strip() or f"imported {folder.name}"
+    run_id = store.create_run(config.to_dict(), name=run_name[:120])
+    try:
+        # queued -> running -> terminal, the same lifecycle as a trained run.
+        store.claim(run_id)
+        store.set_run_info(run_id, run_info)
+        for record in epochs:
+            store.append_epoch(run_id, record)
+        for result in results:
+            store.put_result(run_id, result)
+        status, message = final_status(results, cancel_requested=False)
+        note = f"imported from {folder.name} ({source})"
+        store.set_status(run_id, status, f"{message}; {note}" if message else note)
+        _keep_files(folder, store.run_dir(run_id) / IMPORTED_FILES_DIR, parameter_files)
+    except BaseException:
+        store.delete(run_id)
+        raise
+    return run_id
+
+
+def _find_result_folder(path: Path) -> Path:
+    """The folder holding result.json: ``path`` itself or its only subfolder (archives of a
+    folder unpack to one top-level directory)."""
+    if not path.is_dir():
+        raise ImportProblem(f"{path} is not a folder")
+    if (path / RESULT_FILE).is_file():
+        return path
+    subfolders = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and p.name != "__MACOSX"]
+    if len(subfolders) == 1 and (subfolders[0] / RESULT_FILE).is_file():
+        return subfolders[0]
+    raise ImportProblem(
+        f"no {RESULT_FILE} found: expected the folder written by "
+        "`python -m gato_core run ... --out DIR` (or an archive of it)")
+
+
+def _read_result_json(path: Path) -> dict:
+    if path.stat().st_size > MAX_RESULT_JSON_BYTES:
+        raise ImportProblem(f"{RESULT_FILE} is larger than {MAX_RESULT_JSON_BYTES // 2**20} MB")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ImportProblem(f"{RESULT_FILE} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ImportProblem(f"{RESULT_FILE} must hold a JSON object")
+    if not isinstance(data.get("trainings"), list):
+        raise ImportProblem(f"{RESULT_FILE} has no \"trainings\" list")
+    return data
+
+
+def _validated_config(raw) -> RunConfig:
+    if not isinstance(raw, dict):
+        raise ImportProblem(f"{RESULT_FILE} has no \"config\" object")
+    try:
+        return RunConfig.from_dict(raw)
+    except ConfigError as exc:
+        details = "; ".join(f"{k}: {v}" for k, v in exc.problems.items())
+        raise ImportProblem(f"the stored configuration is not valid: {details}") from None
+
+
+def _number(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ImportProblem(f"{what} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _k_map(mapping, what: str) -> dict[str, float]:
+    """{K: Z} with JSON's string keys checked to be whole numbers (kept as strings, as the
+    engine's own to_dict() output reads back from JSON)."""
+    if mapping is None:
+        return {}
+    if not isinstance(mapping, dict):
+        raise ImportProblem(f"{what} must be an object of number of categories -> Z")
+    out = {}
+    for key, value in mapping.items():
+        try:
+            k = int(str(key))
+        except ValueError:
+            raise ImportProblem(f"{what}: {key!r} is not a number of categories") from None
+        out[str(k)] = _number(value, f"{what}[{key}]")
+    return out
+
+
+def _run_info_from_result_json(data: dict, config: RunConfig) -> dict:
+    info = SCENARIOS[config.scenario]
+    baselines_raw = data.get("baselines") or {}
+    if not isinstance(baselines_raw, dict):
+        raise ImportProblem("\"baselines\" must be an object of signal -> {K: Z}")
+    baselines = {str(sig): _k_map(curve, f"baselines[{sig}]")
+                 for sig, curve in baselines_raw.items()}
+    signals = list(info.signals)
+    objective = {}
+    for k in sorted({k for curve in baselines.values() for k in curve}, key=int):
+        values = [baselines[s][k] for s in signals if k in baselines.get(s, {})]
+        if len(values) == len(signals):
+            objective[k] = objective_value(values)
+    return {
+        "kind": "run_info", "scenario": config.scenario,
+        "n_events": config.n_signal * len(signals) + config.n_bkg,
+        "process_names": [], "signal_names": signals, "yields": {},
+        "baselines": baselines,
+        "optimum_1d": _k_map(data.get("optimum_1d"), "optimum_1d") or None,
+        "baseline_objective": objective, "data_seconds": 0.0,
+    }
+
+
+def _results_from_result_json(data: dict, config: RunConfig) -> list[dict]:
+    signals = list(SCENARIOS[config.scenario].signals)
+    results = {}
+    for i, training in enumerate(data["trainings"]):
+        where = f"trainings[{i}]"
+        if not isinstance(training, dict):
+            raise ImportProblem(f"{where} must be an object")
+        try:
+            k = int(training.get("n_cats"))
+        except (TypeError, ValueError):
+            raise ImportProblem(f"{where} has no whole-number \"n_cats\"") from None
+        significance = training.get("significance")
+        if not isinstance(significance, dict) or not significance:
+            raise ImportProblem(f"{where} has no \"significance\" object")
+        z = {str(s): _number(v, f"{where}.significance[{s}]") for s, v in significance.items()}
+        boundaries = training.get("boundaries")
+        if boundaries is not None:
+            if not isinstance(boundaries, list):
+                raise ImportProblem(f"{where}.boundaries must be a list of cut positions")
+            boundaries = sorted(_number(b, f"{where}.boundaries") for b in boundaries)
+        epoch_ms = training.get("epoch_ms_median")
+        results[k] = {
+            "kind": "result", "n_cats": k, "status": str(training.get("status") or "finished"),
+            "message": str(training.get("message") or ""),
+            "epochs_done": int(training.get("epochs_done") or config.epochs),
+            "significance": z,
+            "objective": _number(training["objective"], f"{where}.objective")
+            if training.get("objective") is not None
+            else objective_value([z[s] for s in signals if s in z] or list(z.values())),
+            "categories": _categories_from_boundaries(boundaries) if boundaries else [],
+            "order": list(range(k)), "boundaries": boundaries,
+            "snapshot": ({"epoch": config.epochs - 1, "temperature": None,
+                          "boundaries": boundaries} if boundaries else {}),
+            "mass_histograms": None, "parameters": {},
+            "epoch_ms_median": _number(epoch_ms, f"{where}.epoch_ms_median")
+            if epoch_ms is not None else None,
+            "reweight_factors": None, "components": [],
+        }
+    return [results[k] for k in sorted(results)]
+
+
+def _categories_from_boundaries(boundaries: list[float]) -> list[dict]:
+    """Category ranges only (yields are not in result.json): enough to draw the bin layout."""
+    edges = [0.0] + list(boundaries) + [1.0]
+    return [{"index": i, "component": i, "range": [lo, hi]}
+            for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]))]
+
+
+_REQUIRED = {
+    "run_info": ("scenario", "signal_names", "baselines"),
+    "epoch": ("n_cats", "epoch", "epochs", "loss", "significance"),
+    "result": ("n_cats", "status", "significance"),
+}
+
+
+def _read_records(path: Path, config: RunConfig) -> tuple[dict, list[dict], list[dict]]:
+    run_info, epochs, results = None, [], {}
+    with path.open(encoding="utf-8", errors="strict") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            where = f"{RECORDS_FILE} line {number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ImportProblem(f"{where} is not valid JSON: {exc.msg}") from None
+            kind = record.get("kind") if isinstance(record, dict) else None
+            if kind not in _REQUIRED:
+                raise ImportProblem(f"{where}: expected a record with kind run_info, epoch or "
+                                    f"result, got {kind!r}")
+            missing = [f for f in _REQUIRED[kind] if f not in record]
+            if missing:
+                raise ImportProblem(f"{where}: {kind} record lacks {', '.join(missing)}")
+            if kind == "run_info":
+                if record["scenario"] != config.scenario:
+                    raise ImportProblem(
+                        f"{where}: records are of scenario {record['scenario']!r} but the "
+                        f"configuration says {config.scenario!r}")
+                run_info = record
+            elif kind == "epoch":
+                epochs.append(record)
+            else:
+                results[int(record["n_cats"])] = record
+    if run_info is None:
+        raise ImportProblem(f"{RECORDS_FILE} has no run_info record")
+    return run_info, epochs, [results[k] for k in sorted(results)]
+
+
+def _parameter_files(folder: Path) -> dict[int, Path]:
+    """K -> saved-parameters file: any JSON in the folder (or one level down) that holds a
+    restorable model (``model`` and ``n_cats`` keys), whatever the CLI named it."""
+    found: dict[int, Path] = {}
+    candidates = sorted(folder.glob("*.json")) + sorted(folder.glob("*/*.json"))
+    for path in candidates:
+        if path.name == RESULT_FILE or path.stat().st_size > MAX_RESULT_JSON_BYTES:
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if isinstance(data, dict) and "model" in data and isinstance(data.get("n_cats"), int):
+            found.setdefault(data["n_cats"], path)
+    return found
+
+
+def _keep_files(folder: Path, target: Path, parameter_files: dict[int, Path]) -> None:
+    """Copy result.json and the parameter files next to the run (deleted with it)."""
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(folder / RESULT_FILE, target / RESULT_FILE)
+    for k, path in parameter_files.items():
+        shutil.copy2(path, target / f"parameters_K{k}.json")
+
+
+# ----- archives --------------------------------------------------------------------------
+def import_archive(filename: str, data: bytes, store, name: str | None = None) -> str:
+    """Unpack an uploaded .zip / .tar.gz into a scratch folder safely, then import it."""
+    if len(data) > MAX_ARCHIVE_BYTES:
+        raise ImportProblem(f"the archive is {len(data) / 2**20:.1f} MB; at most "
+                            f"{MAX_ARCHIVE_BYTES // 2**20} MB can be uploaded")
+    with tempfile.TemporaryDirectory(prefix="gato_import_") as scratch:
+        root = Path(scratch)
+        if data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06":
+            _unpack_zip(data, root)
+        elif data[:2] == b"\x1f\x8b":
+            _unpack_tar_gz(data, root)
+        else:
+            raise ImportProblem(f"{filename!r} is neither a .zip nor a .tar.gz archive")
+        stem = Path(filename).name
+        for suffix in (".tar.gz", ".tgz", ".zip"):
+            if stem.lower().endswith(suffix):
+                stem = stem[: -len(suffix)]
+        return import_result_dir(root, store, name=name or f"imported {stem}")
+
+
+def import_upload(filename: str, contents: str, store, name: str | None = None) -> str:
+    """``dcc.Upload`` contents ("data:<type>;base64,<data>") -> run id."""
+    _, _, encoded = (contents or "").partition(",")
+    # Refuse by size before decoding: base64 is 4/3 of the bytes.
+    if len(encoded) > MAX_ARCHIVE_BYTES * 4 // 3 + 4:
+        raise ImportProblem(f"at most {MAX_ARCHIVE_BYTES // 2**20} MB can be uploaded")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImportProblem("the upload could not be read (not base64 data)") from None
+    return import_archive(filename or "upload", data, store, name=name)
+
+
+def _safe_member_path(root: Path, member_name: str) -> Path | None:
+    """Where a member may be written, or ImportProblem; None for entries to skip."""
+    name = member_name.replace("\\", "/")
+    pure = PurePosixPath(name)
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise ImportProblem(f"the archive holds an absolute path ({member_name!r}): refused")
+    if any(part == ".." for part in pure.parts):
+        raise ImportProblem(f"the archive holds a path leaving its folder ({member_name!r}): "
+                            "refused")
+    parts = [p for p in pure.parts if p not in ("", ".")]
+    if not parts:
+        return None
+    target = root.joinpath(*parts)
+    # Belt and braces: the resolved path must stay inside the scratch folder.
+    if root.resolve() not in target.resolve().parents:
+        raise ImportProblem(f"the archive member {member_name!r} would leave its folder: refused")
+    return target
+
+
+class _Budget:
+    """Counts unpacked bytes and members across an archive; refuses when over the caps."""
+
+    def __init__(self):
+        self.bytes = 0
+        self.members = 0
+
+    def member(self):
+        self.members += 1
+        if self.members > MAX_MEMBERS:
+            raise ImportProblem(f"the archive holds more than {MAX_MEMBERS} entries")
+
+    def add(self, n: int):
+        self.bytes += n
+        if self.bytes > MAX_UNPACKED_BYTES:
+            raise ImportProblem(f"the archive unpacks to more than "
+                                f"{MAX_UNPACKED_BYTES // 2**20} MB: refused")
+
+
+def _copy_bounded(source, target: Path, budget: _Budget) -> None:
+    """Copy in chunks, counting real bytes (a header's declared size can lie)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as out:
+        while True:
+            chunk = source.read(1 << 20)
+            if not chunk:
+                break
+            budget.add(len(chunk))
+            out.write(chunk)
+
+
+def _unpack_zip(data: bytes, root: Path) -> None:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise ImportProblem(f"the .zip archive is damaged: {exc}") from None
+    budget = _Budget()
+    with archive:
+        infos = archive.infolist()
+        # Check every entry before writing anything.
+        for info in infos:
+            budget.member()
+            mode = (info.external_attr >> 16) & 0o170000
+            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise ImportProblem(f"the archive holds a link or special file "
+                                    f"({info.filename!r}): refused")
+            _safe_member_path(root, info.filename)
+        if sum(i.file_size for i in infos) > MAX_UNPACKED_BYTES:
+            raise ImportProblem(f"the archive unpacks to more than "
+                                f"{MAX_UNPACKED_BYTES // 2**20} MB: refused")
+        for info in infos:
+            target = _safe_member_path(root, info.filename)
+            if target is None or info.is_dir():
+                continue
+            try:
+                with archive.open(info) as source:
+                    _copy_bounded(source, target, budget)
+            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                raise ImportProblem(f"the .zip archive is damaged at {info.filename!r}: "
+                                    f"{exc}") from None
+
+
+def _unpack_tar_gz(data: bytes, root: Path) -> None:
+    budget = _Budget()
+    # Streaming mode ("r|gz") reads each member once, in order, and stops at the first
+    # problem, so a decompression bomb is cut off by the byte budget rather than by memory.
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r|gz") as archive:
+            for member in archive:
+                budget.member()
+                target = _safe_member_path(root, member.name)
+                if member.isdir() or target is None:
+                    continue
+                if not member.isfile():
+                    raise ImportProblem(f"the archive holds a link or special file "
+                                        f"({member.name!r}): refused")
+                source = archive.extractfile(member)
+                _copy_bounded(source, target, budget)
+    except (tarfile.TarError, gzip.BadGzipFile, EOFError, OSError, zlib.error) as exc:
+        raise ImportProblem(f"the .tar.gz archive is damaged: {exc}") from None
+
+
+# ----- command line ----------------------------------------------------------------------
+def import_into_data_dir(result_dir, data_dir=None, name: str | None = None) -> str:
+    """Import a result folder into the run store of a dashboard data folder (``None``: the
+    app's default, $GATO_DATA_DIR or ./gato_data). Used by ``python -m gato_core run
+    --store DIR``; raises ImportProblem with the reason when the folder is refused."""
+    from .app import STORE_FILE, resolve_data_dir
+    from .store import RunStore
+
+    return import_result_dir(result_dir, RunStore(resolve_data_dir(data_dir) / STORE_FILE),
+                             name=name)
+
+
+def main(argv=None) -> int:
+    from .app import STORE_FILE, resolve_data_dir
+    from .store import RunStore
+
+    parser = argparse.ArgumentParser(
+        prog="python -m gato_dash.importer",
+        description="Import a `python -m gato_core run --out DIR` result into the run store.")
+    parser.add_argument("source", help="result folder, or a .zip / .tar.gz of one")
+    parser.add_argument("--data-dir", default=None,
+                        help="the dashboard's data folder (default $GATO_DATA_DIR or "
+                             "./gato_data, as app.py)")
+    parser.add_argument("--name", default=None, help="name of the imported run")
+    args = parser.parse_args(argv)
+    store = RunStore(resolve_data_dir(args.data_dir) / STORE_FILE)
+    source = Path(args.source)
+    try:
+        if source.is_file():
+            run_id = import_archive(source.name, source.read_bytes(), store, name=args.name)
+        else:
+            run_id = import_result_dir(source, store, name=args.name)
+    except (ImportProblem, OSError) as exc:
+        print(f"import failed: {exc}", file=sys.stderr)
+        return 1
+    print(run_id)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,295 @@
+"""/compare?runs=<id>,<id>,...: 2 to 6 runs side by side; the URL alone reproduces the view.
+
+The page is drawn completely on the server when it is opened (parameter table and every
+figure), so a bookmarked or shared link shows the same view with no clicks. The controls
+then redraw single panels; their callbacks re-read the runs by id through a small cache
+rather than shipping run data to the browser.
+"""
+from __future__ import annotations
+
+import logging
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, callback, dash_table, dcc, html, no_update
+
+from gato_dash import app as runtime
+from gato_dash import compare as cmp
+from gato_dash.figures import compare as figs
+
+log = logging.getLogger(__name__)
+
+dash.register_page(__name__, path="/compare", name="Compare", title="Compare runs · GATO")
+
+#: Loaded runs shared by the page and its callbacks (controls redraw without re-reading).
+_RUN_CACHE = cmp.RunCache(size=24)
+SECTION_LABELS = {"run": "run", "config": "setting", "result": "result"}
+RESULT_ROW_COLOUR = "#fff8e1"
+BEST_CELL_STYLE = {"fontWeight": "700", "color": "#0a6b2b"}
+DIFFERS_STYLE = {"backgroundColor": "#eef4ff"}
+
+
+# ----- loading ---------------------------------------------------------------------------
+def load_runs(store, run_ids: list[str]) -> tuple[list[cmp.ComparedRun], list[str]]:
+    return cmp.load_comparison(store, run_ids, cache=_RUN_CACHE)
+
+
+# ----- page ------------------------------------------------------------------------------
+def layout(runs=None, **_query):
+    selection = cmp.parse_run_ids(runs)
+    if not selection.ids:
+        return _message_page("Choose runs to compare",
+                             [f"The link names no valid run ({'; '.join(selection.problems)})."
+                              if selection.problems else "The link names no runs.",
+                              " Tick 2 to 6 runs on the Runs page and press Compare."])
+    try:
+        loaded, missing = load_runs(runtime.store(), selection.ids)
+    except Exception:
+        log.exception("loading runs %s failed", selection.ids)
+        return _message_page("Could not load these runs",
+                             ["The run store could not be read; see the server log."])
+    if len(loaded) < cmp.MIN_COMPARE:
+        found = f"only {len(loaded)} of them exists" if loaded else "none of them exists"
+        return _message_page("Not enough runs to compare",
+                             [f"The link names {len(selection.ids)} run(s), {found}. ",
+                              html.Ul([html.Li(p) for p in selection.problems + missing])])
+    try:
+        return _compare_page(loaded, selection.problems + missing)
+    except Exception:  # odd stored data must give a message, not a server error
+        log.exception("building the compare view of %s failed", selection.ids)
+        return _message_page("Could not compare these runs",
+                             ["Their stored records could not be read; see the server log."])
+
+
+def _message_page(title: str, body) -> html.Div:
+    return html.Div([
+        html.H3(title),
+        html.Div(body, className="mb-3"),
+        dcc.Link("Go to the runs table", href="/runs"),
+    ], id="compare-message")
+
+
+def _compare_page(runs: list[cmp.ComparedRun], warnings: list[str]) -> html.Div:
+    ks = sorted({k for r in runs for k in r.trained_ks})
+    k_default = cmp.default_k(runs)
+    k_options = [{"label": f"K = {k}", "value": k} for k in ks]
+    return html.Div([
+        html.H3(f"Comparing {len(runs)} runs"),
+        html.Div([_run_chip(i, r) for i, r in enumerate(runs)], className="mb-2"),
+        dbc.Alert([html.Div(w) for w in warnings], color="warning") if warnings else None,
+        dcc.Store(id="compare-run-ids", data=[r.id for r in runs]),
+        # ----- parameter table
+        dbc.Card(dbc.CardBody([
+            dbc.Row([
+                dbc.Col(html.H4("Parameters and results", className="mb-0"), md="auto"),
+                dbc.Col(dbc.Switch(id="compare-diff-only", label="differences only", value=False),
+                        md="auto"),
+                dbc.Col(dbc.Button("Download CSV", id="compare-csv-button", size="sm",
+                                   outline=True, color="secondary"), md="auto"),
+            ], className="align-items-center g-3 mb-2"),
+            html.Div("Highlighted: final significances; bold green: the best run of a row; "
+                     "blue: settings that differ.", className="text-muted small mb-2"),
+            dash_table.DataTable(
+                id="compare-table", data=parameter_table(runs, differences_only=False),
+                columns=_table_columns(runs), style_data_conditional=table_styles(len(runs)),
+                page_action="none",
+                style_table={"overflowX": "auto"},
+                style_cell={"fontFamily": "inherit", "fontSize": "0.9rem",
+                            "padding": "3px 8px", "textAlign": "left", "minWidth": "90px"},
+                style_header={"fontWeight": "600"},
+            ),
+            dcc.Download(id="compare-csv"),
+        ]), className="mb-3"),
+        # ----- histories
+        dbc.Card(dbc.CardBody([
+            html.H4("Training histories"),
+            dbc.Row([
+                dbc.Col(dcc.Dropdown(id="compare-history-k", options=k_options, value=k_default,
+                                     clearable=False), md=2),
+                dbc.Col(dbc.RadioItems(
+                    id="compare-history-x", inline=True, value="epoch",
+                    options=[{"label": "epoch", "value": "epoch"},
+                             {"label": "fraction of training", "value": "fraction"}]), md=4),
+                dbc.Col(dbc.Switch(id="compare-history-log", label="log y", value=False), md=2),
+                dbc.Col([html.Small("smoothing"),
+                         dcc.Slider(id="compare-history-smoothing", min=0, max=0.95, step=0.05,
+                                    value=0, marks={0: "0", 0.5: "0.5", 0.95: "0.95"})], md=3),
+                dbc.Col(dbc.Button("Histories CSV", id="compare-history-csv-button", size="sm",
+                                   outline=True, color="secondary"), md=1),
+            ], className="align-items-center g-2"),
+            dcc.Download(id="compare-history-csv"),
+            _panel("compare-history", lambda: figs.history_figure(runs, k_default)
+                   if k_default is not None else _raise("no run has trained a category count")),
+        ]), className="mb-3"),
+        # ----- significance vs K
+        dbc.Card(dbc.CardBody([
+            html.H4("Significance against number of categories"),
+            _panel("compare-significance", lambda: figs.significance_vs_categories_figure(runs)),
+        ]), className="mb-3"),
+        # ----- categories
+        dbc.Card(dbc.CardBody([
+            html.H4("Final categories"),
+            dbc.Row([
+                dbc.Col(dcc.Dropdown(id="compare-categories-k", options=k_options,
+                                     value=k_default, clearable=False), md=2),
+                dbc.Col(dbc.Switch(id="compare-categories-log", label="log y (1-D)",
+                                   value=False), md=3),
+            ], className="align-items-center g-2"),
+            _panel("compare-categories", lambda: figs.category_figure(runs, k_default)
+                   if k_default is not None else _raise("no run has trained a category count")),
+        ]), className="mb-4"),
+    ], id="compare-view")
+
+
+def _raise(reason: str):
+    raise figs.PanelNotApplicable(reason)
+
+
+def _run_chip(index: int, run: cmp.ComparedRun):
+    return html.Span([
+        html.Span(style={"display": "inline-block", "width": "12px", "height": "12px",
+                         "borderRadius": "2px", "marginRight": "6px",
+                         "backgroundColor": figs.run_colour(index)}),
+        dcc.Link(run.name, href=f"/runs/{run.id}"),
+        html.Span(f" · {run.scenario} · {run.run.get('status', '')}", className="text-muted"),
+    ], className="me-4 d-inline-block compare-run-chip")
+
+
+def _panel(graph_id: str, build):
+    """A graph, or the reason it does not apply (never an empty chart)."""
+    figure, reason = _figure_or_reason(build)
+    return html.Div([
+        html.Div(reason, id=f"{graph_id}-reason", className="alert alert-secondary",
+                 style={} if reason else {"display": "none"}),
+        dcc.Graph(id=f"{graph_id}-graph", figure=figure or {},
+                  style={} if figure else {"display": "none"},
+                  config={"displaylogo": False}),
+    ])
+
+
+def _figure_or_reason(build):
+    try:
+        return build(), ""
+    except figs.PanelNotApplicable as exc:
+        return None, f"Not shown: {exc}."
+    except Exception:
+        log.exception("a compare panel failed")
+        return None, "This panel could not be drawn for these runs (see the server log)."
+
+
+def _panel_outputs(build):
+    figure, reason = _figure_or_reason(build)
+    return (figure or {}, {} if figure else {"display": "none"},
+            reason, {} if reason else {"display": "none"})
+
+
+# ----- parameter table -------------------------------------------------------------------
+def _table_columns(runs):
+    return ([{"id": "section", "name": ""}, {"id": "parameter", "name": "parameter"}]
+            + [{"id": f"run{i}", "name": r.name} for i, r in enumerate(runs)])
+
+
+def parameter_table(runs, differences_only: bool) -> list[dict]:
+    """Table rows; ``mark`` and ``best`` are data fields (not columns) the styles key on."""
+    rows = cmp.visible_rows(cmp.comparison_rows(runs), differences_only)
+    data = []
+    for row in rows:
+        record = {"key": row.key, "section": SECTION_LABELS[row.section],
+                  "parameter": row.label,
+                  "mark": "result" if row.section == "result"
+                  else "differs" if row.differs and row.key not in ("name", "id") else "",
+                  "best": "" if row.best_index is None else f"run{row.best_index}"}
+        record.update({f"run{i}": text for i, text in enumerate(row.texts())})
+        data.append(record)
+    return data
+
+
+def table_styles(n_runs: int) -> list[dict]:
+    # A few rules keyed on row fields rather than one rule per row: the table restyles
+    # every cell against every rule, so this keeps it fast for any number of rows.
+    styles = [{"if": {"filter_query": '{mark} = "result"'}, "backgroundColor": RESULT_ROW_COLOUR},
+              {"if": {"filter_query": '{mark} = "differs"'}, **DIFFERS_STYLE}]
+    for i in range(n_runs):
+        styles.append({"if": {"filter_query": '{best} = "run%d"' % i, "column_id": f"run{i}"},
+                       **BEST_CELL_STYLE})
+    return styles
+
+
+@callback(
+    Output("compare-table", "data"),
+    Input("compare-diff-only", "value"),
+    State("compare-run-ids", "data"),
+    prevent_initial_call=True,
+)
+def toggle_differences(differences_only, run_ids):
+    runs, _ = load_runs(runtime.store(), run_ids or [])
+    return parameter_table(runs, bool(differences_only))
+
+
+@callback(
+    Output("compare-csv", "data"),
+    Input("compare-csv-button", "n_clicks"),
+    State("compare-diff-only", "value"),
+    State("compare-run-ids", "data"),
+    prevent_initial_call=True,
+)
+def download_csv(_clicks, differences_only, run_ids):
+    runs, _ = load_runs(runtime.store(), run_ids or [])
+    if not runs:
+        return no_update
+    rows = cmp.visible_rows(cmp.comparison_rows(runs), bool(differences_only))
+    return dict(content=cmp.comparison_csv(runs, rows),
+                filename="gato-compare-" + "-".join(r.id for r in runs) + ".csv",
+                type="text/csv")
+
+
+@callback(
+    Output("compare-history-csv", "data"),
+    Input("compare-history-csv-button", "n_clicks"),
+    State("compare-history-k", "value"),
+    State("compare-history-x", "value"),
+    State("compare-run-ids", "data"),
+    prevent_initial_call=True,
+)
+def download_history_csv(_clicks, n_cats, x_mode, run_ids):
+    runs, _ = load_runs(runtime.store(), run_ids or [])
+    if not runs or n_cats is None:
+        return no_update
+    return dict(content=cmp.history_csv(runs, int(n_cats), x_mode=x_mode or "epoch"),
+                filename=f"gato-histories-K{int(n_cats)}-" + "-".join(r.id for r in runs)
+                + ".csv", type="text/csv")
+
+
+# ----- figure controls -------------------------------------------------------------------
+@callback(
+    Output("compare-history-graph", "figure"),
+    Output("compare-history-graph", "style"),
+    Output("compare-history-reason", "children"),
+    Output("compare-history-reason", "style"),
+    Input("compare-history-k", "value"),
+    Input("compare-history-x", "value"),
+    Input("compare-history-log", "value"),
+    Input("compare-history-smoothing", "value"),
+    State("compare-run-ids", "data"),
+    prevent_initial_call=True,
+)
+def redraw_histories(n_cats, x_mode, log_y, smoothing, run_ids):
+    runs, _ = load_runs(runtime.store(), run_ids or [])
+    return _panel_outputs(lambda: figs.history_figure(
+        runs, int(n_cats), log_y=bool(log_y), smoothing=float(smoothing or 0),
+        x_mode=x_mode or "epoch"))
+
+
+@callback(
+    Output("compare-categories-graph", "figure"),
+    Output("compare-categories-graph", "style"),
+    Output("compare-categories-reason", "children"),
+    Output("compare-categories-reason", "style"),
+    Input("compare-categories-k", "value"),
+    Input("compare-categories-log", "value"),
+    State("compare-run-ids", "data"),
+    prevent_initial_call=True,
+)
+def redraw_categories(n_cats, log_y, run_ids):
+    runs, _ = load_runs(runtime.store(), run_ids or [])
+    return _panel_outputs(lambda: figs.category_figure(runs, int(n_cats), log_y=bool(log_y)))
