@@ -17,6 +17,8 @@ def main(argv=None) -> int:
     parser.add_argument("--port", type=int, default=8050)
     parser.add_argument("--data-dir", default=None,
                         help="run store and caches (default $GATO_DATA_DIR or ./gato_data)")
+    parser.add_argument("--debug", action="store_true",
+                        help="Dash debug mode (reloader, tracebacks in the page): development only")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not one line per poll
@@ -32,7 +34,7 @@ def main(argv=None) -> int:
     # the first Run does not wait for that import.
     warm_up_fork_server()
     print(f"GATO Dashboard on http://{args.host}:{args.port}/  (data: {data_dir})", flush=True)
-    app.run(host=args.host, port=args.port, debug=False)
+    app.run(host=args.host, port=args.port, debug=args.debug)
     return 0
 
 

@@ -78,19 +78,21 @@ def fine_histograms(events: EventSample, n_fine: int = FINE_BINS, score_range=(0
     return signal[0], background, edges, counts
 
 
-def optimal_partition(signal: np.ndarray, background: np.ndarray, n_cats: int,
-                      bkg_events: np.ndarray | None = None, min_bkg_events: int = 0):
-    """Exact best split of ordered fine bins into ``n_cats`` contiguous, non-empty segments,
-    each with at least ``min_bkg_events`` background MC events (counts in ``bkg_events``).
+def optimal_partitions(signal: np.ndarray, background: np.ndarray, n_cats_list,
+                       bkg_events: np.ndarray | None = None, min_bkg_events: int = 0) -> dict:
+    """Exact best split of ordered fine bins into K contiguous, non-empty segments, each with
+    at least ``min_bkg_events`` background MC events, for every K in ``n_cats_list``.
 
     Dynamic programming: best[k][j] = max_i best[k-1][i] + Z^2(i..j), O(K N^2) with prefix
-    sums. Returns (Z, cut indices into the fine-bin edges); Z is nan if no split qualifies.
+    sums; one pass up to the largest K serves all of them. Returns {K: (Z, cut indices into
+    the fine-bin edges)}; Z is nan where no split qualifies.
     """
+    n_cats_list = sorted({int(k) for k in n_cats_list})
     s_cum = np.concatenate([[0.0], np.cumsum(signal, dtype=np.float64)])
     b_cum = np.concatenate([[0.0], np.cumsum(background, dtype=np.float64)])
     n = len(signal)
-    if n_cats > n:
-        raise ValueError(f"cannot split {n} fine bins into {n_cats} categories")
+    if n_cats_list[-1] > n:
+        raise ValueError(f"cannot split {n} fine bins into {n_cats_list[-1]} categories")
     # z2[i, j]: segment of fine bins i..j-1 (i < j)
     seg_s = s_cum[None, :] - s_cum[:, None]
     seg_b = b_cum[None, :] - b_cum[:, None]
@@ -101,19 +103,28 @@ def optimal_partition(signal: np.ndarray, background: np.ndarray, n_cats: int,
         z2[(n_cum[None, :] - n_cum[:, None]) < min_bkg_events] = -np.inf
     best = z2[0].copy()  # one segment from edge 0 to edge j
     choices = []
-    for _ in range(1, n_cats):
-        total = best[:, None] + z2
-        arg = np.argmax(total, axis=0)
-        best = total[arg, np.arange(n + 1)]
-        choices.append(arg)
-    cuts = []
-    j = n
-    for arg in reversed(choices):
-        j = int(arg[j])
-        cuts.append(j)
-    if not np.isfinite(best[n]):
-        return float("nan"), []
-    return float(np.sqrt(best[n])), sorted(cuts)
+    out = {}
+    for k in range(1, n_cats_list[-1] + 1):
+        if k > 1:
+            total = best[:, None] + z2
+            arg = np.argmax(total, axis=0)
+            best = total[arg, np.arange(n + 1)]
+            choices.append(arg)
+        if k in n_cats_list:
+            if not np.isfinite(best[n]):
+                out[k] = (float("nan"), [])
+                continue
+            cuts, j = [], n
+            for arg in reversed(choices):
+                j = int(arg[j])
+                cuts.append(j)
+            out[k] = (float(np.sqrt(best[n])), sorted(cuts))
+    return out
+
+
+def optimal_partition(signal, background, n_cats: int, bkg_events=None, min_bkg_events: int = 0):
+    """(Z, cut indices) of the best split into ``n_cats`` segments; see optimal_partitions."""
+    return optimal_partitions(signal, background, [n_cats], bkg_events, min_bkg_events)[n_cats]
 
 
 def optimum_1d(events: EventSample, n_cats: int, n_fine: int = FINE_BINS, score_range=(0.0, 1.0),
@@ -123,6 +134,14 @@ def optimum_1d(events: EventSample, n_cats: int, n_fine: int = FINE_BINS, score_
     signal, background, edges, counts = fine_histograms(events, n_fine, score_range)
     z, cuts = optimal_partition(signal, background, n_cats, counts, min_bkg_events)
     return z, [float(edges[c]) for c in cuts]
+
+
+def optimum_1d_table(events: EventSample, ks, n_fine: int = FINE_BINS, score_range=(0.0, 1.0),
+                     min_bkg_events: int = MIN_BKG_EVENTS) -> dict[int, float]:
+    """Exact 1-D optimum Z for every K in ``ks``, in one DP pass."""
+    signal, background, _, counts = fine_histograms(events, n_fine, score_range)
+    table = optimal_partitions(signal, background, ks, counts, min_bkg_events)
+    return {k: z for k, (z, _) in table.items()}
 
 
 def reference_baselines(events: EventSample, baseline_bins) -> dict:

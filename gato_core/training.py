@@ -37,11 +37,6 @@ def role_weights(events: EventSample) -> np.ndarray:
     return np.stack(columns, axis=1).astype(np.float32)
 
 
-def optimum_table(events: EventSample, ks) -> dict[int, float]:
-    """Exact 1-D optimum for every K in ``ks`` (one DP pass up to max K)."""
-    return {int(k): baselines.optimum_1d(events, int(k))[0] for k in ks}
-
-
 def run_info(config: RunConfig, events: EventSample, data_seconds: float) -> RunInfo:
     info = config.info
     ref = baselines.reference_baselines(events, info.baseline_bins)
@@ -54,7 +49,7 @@ def run_info(config: RunConfig, events: EventSample, data_seconds: float) -> Run
         signal_names=list(events.signal_names),
         yields=yields,
         baselines=ref["per_signal"],
-        optimum_1d=optimum_table(events, config.n_cats) if events.dim == 1 else None,
+        optimum_1d=baselines.optimum_1d_table(events, config.n_cats) if events.dim == 1 else None,
         baseline_objective=ref["objective"],
         data_seconds=data_seconds,
         inclusive=evaluation.inclusive_summary(events),

@@ -8,10 +8,10 @@ train the runs. The data folder holds:
 - ``jobs/``        diskcache of the background-callback manager
 - ``events/``      generated event samples, cached by the engine
 - ``xla/``         TensorFlow's persistent XLA compilation cache (see configure_tensorflow)
+- ``runs/<id>/``   files belonging to one run (removed with the run)
 
 The web process itself never imports TensorFlow: jobs come from a fork server that has
-(gato_dash.jobs), and everything the pages compute is numpy.
-- ``runs/<id>/``   files belonging to one run (removed with the run)
+imported it (gato_dash.jobs), and everything the pages compute is numpy.
 """
 from __future__ import annotations
 
@@ -93,6 +93,9 @@ def create_app(data_dir=None) -> dash.Dash:
         title="GATO Dashboard",
         update_title=None,  # no "Updating..." flicker in the tab title while polling
         serve_locally=True,
+        # gzip (flask-compress): plotly.js is 4.8 MB raw and 1.5 MB compressed, which is
+        # what keeps a first visit to a results or compare page within its transfer budget
+        compress=True,
     )
     _import_optional_sections()
     app.layout = _shell
