@@ -97,9 +97,12 @@ class RunConfig:
                 coerced[key] = _coerce(key, known[key].type, raw)
             except ValueError as exc:
                 problems[key] = str(exc)
+        candidate = replace(self, **coerced)
+        # report range problems of the values that did parse alongside the unparseable ones
+        problems.update({k: v for k, v in candidate.problems().items() if k not in problems})
         if problems:
             raise ConfigError(problems)
-        return replace(self, **coerced).validated()
+        return candidate
 
     def to_dict(self) -> dict:
         out = asdict(self)

@@ -28,6 +28,10 @@ def test_form_strings_are_coerced_and_bad_ones_explained():
         RunConfig.from_dict({"scenario": "one_d", "epochs": "ten", "lr_initial": "nan"})
     assert "whole number" in err.value.problems["epochs"]
     assert "finite" in err.value.problems["lr_initial"]
+    # a type problem and a range problem are reported together, one message each
+    with pytest.raises(ConfigError) as err:
+        RunConfig.from_dict({"scenario": "one_d", "epochs": "ten", "n_bkg": 10})
+    assert set(err.value.problems) == {"epochs", "n_bkg"}
     with pytest.raises(ConfigError) as err:
         RunConfig.from_dict({"scenario": "z_prime"})
     assert "one_d" in err.value.problems["scenario"]

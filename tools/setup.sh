@@ -5,12 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 if [[ "${1:-}" == "--dev" ]]; then
-  $PY -m pip install -q -r requirements-dev.txt
+  $PY -m pip install -q --root-user-action=ignore -r requirements-dev.txt
   if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
     SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
   fi
 else
-  $PY -m pip install -q -r requirements.txt
+  $PY -m pip install -q --root-user-action=ignore -r requirements.txt
 fi
