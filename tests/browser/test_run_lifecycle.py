@@ -145,3 +145,23 @@ def test_bad_link_values_are_marked_not_fatal(server, page):
     page.wait_for_selector("#new-run-button:not([disabled])")
     assert page.locator("input.is-invalid").count() == 0
     assert "n_cats=3%2C+5" in page.url and "epochs=50" in page.url  # bookmarkable
+
+
+def test_closing_the_browser_mid_run_does_not_stop_it(server, browser, quick_config, wait_status):
+    store = server.store()
+    run_id = store.create_run({**quick_config, "epochs": 200}, name="closed tab")
+    context = browser.new_context()
+    tab = context.new_page()
+    tab.goto(f"{server.url}/runs/{run_id}")
+    tab.wait_for_function(f"() => ({POINTS_JS})() >= 3", timeout=90_000)
+    context.close()  # the whole browser session goes away mid-run
+    assert store.get_run(run_id)["status"] == "running"
+    wait_status(server, run_id, "finished", timeout_s=120)
+    assert [r["epoch"] for r in store.epochs(run_id)] == list(range(200))
+    reopened = browser.new_page()
+    try:
+        reopened.goto(f"{server.url}/runs/{run_id}")
+        reopened.wait_for_selector("#run-status:has-text('Finished')")
+        reopened.wait_for_function(f"() => ({POINTS_JS})() === 200")
+    finally:
+        reopened.close()
