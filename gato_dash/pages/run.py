@@ -92,7 +92,10 @@ def layout(run_id=None, **_query):
             dbc.RadioItems(id="run-k", options=[], value=None, inline=True),
         ], className="d-flex align-items-center mb-2"),
         dbc.Row([
-            dbc.Col(dcc.Graph(id=f"run-fig-{kind}", figure=empty[kind], config=GRAPH_CONFIG),
+            # An explicit height: with responsive=True the graph fills its container, and
+            # a container without one collapses, so the figures overlapped what follows.
+            dbc.Col(dcc.Graph(id=f"run-fig-{kind}", figure=empty[kind], config=GRAPH_CONFIG,
+                              style={"height": f"{history.FIGURE_HEIGHT}px"}),
                     lg=6, className="mb-2")
             for kind in history.FIGURES
         ]),
