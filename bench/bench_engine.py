@@ -69,8 +69,7 @@ def measure(scenario: str, n_events: int | None, n_cats: int, epochs: int, formu
 
 def tfp_reference_step(model, events, args):
     """The straightforward formulation: per-process Python loop over TFP distributions,
-    plain tf.function, Keras-free RMSprop-less SGD (so the comparison favours it)."""
-    import numpy as np
+    plain tf.function, plain SGD instead of RMSprop (which favours it)."""
     import tensorflow as tf
     import tensorflow_probability as tfp
 

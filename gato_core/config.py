@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 from .scenarios import MASS_CENTER, MASS_RANGE, SCENARIOS
 from .schedules import SCHEDULES

@@ -148,14 +148,6 @@ class EventSample:
         lo, hi = mass_window(self.mass_sigma)
         return (self.mass >= lo) & (self.mass <= hi)
 
-    def role_matrix(self) -> np.ndarray:
-        """[N, S+1] matrix: column j < S is 1 for events of signal j, last column background."""
-        roles = np.zeros((self.n_events, len(self.signal_names) + 1), dtype=np.float32)
-        for j, name in enumerate(self.signal_names):
-            roles[:, j] = self.signal_mask(name)
-        roles[:, -1] = self.background_mask()
-        return roles
-
 
 def mass_window(mass_sigma: float) -> tuple[float, float]:
     return MASS_CENTER - mass_sigma, MASS_CENTER + mass_sigma
@@ -271,5 +263,5 @@ def generate(
 
 
 def simplex_volume(dim: int) -> float:
-    """sqrt(D)/(D-1)!: the (D-1)-volume of the probability simplex of D+... (ALGORITHM §2)."""
+    """sqrt(D)/(D-1)!, the simplex volume term of sigma_base (ALGORITHM §2)."""
     return float(np.sqrt(dim) / np.exp(lgamma(dim)))

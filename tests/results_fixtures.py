@@ -40,7 +40,6 @@ def _snapshot_epochs(epochs: int, interval: int) -> list[int]:
 
 
 def run_info(scenario: str = "bump_hunt", density_grid: int = 40) -> dict:
-    rng = np.random.default_rng(1)
     if scenario == "one_d":
         signals = ["signal"]
         edges = np.linspace(0, 1, 51)

@@ -12,7 +12,6 @@ import json
 import math
 
 import numpy as np
-import plotly.graph_objects as go
 import pytest
 
 import results_fixtures as rf

@@ -305,7 +305,6 @@ def category_map_animation(epochs: Iterable[dict], result: dict,
     order = list(result.get("order") or range(n_cats))
     total_epochs = _total_epochs(epochs, n_cats) or result.get("epochs_done")
     grids = [_display_grid(s, order) for s in snaps]
-    n = grids[0].shape[0]
     colourscale = _discrete_colourscale(n_cats)
 
     def heatmap(grid: np.ndarray) -> go.Heatmap:
