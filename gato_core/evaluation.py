@@ -106,14 +106,13 @@ def evaluate(parameters: dict, events: EventSample, score_range=(0.0, 1.0)) -> d
     2-D: categories are the model components, numbered by significance (most first).
     """
     n_comp = int(parameters["n_cats"])
-    component = hard_assign(parameters, events.scores)
     boundaries = None
     if events.dim == 1:
         boundaries = boundaries_1d(parameters, score_range)
         category = segment_index(events.scores[:, 0].astype(np.float64), boundaries)
         n_cats = len(boundaries) + 1
     else:
-        category, n_cats = component, n_comp
+        category, n_cats = hard_assign(parameters, events.scores), n_comp
     signal, background, sum_w2 = category_yields(events, category, n_cats)
     total_signal = signal.sum(axis=0)
     z_cat = np.stack([asimov_z(row, background + total_signal - row) for row in signal])
