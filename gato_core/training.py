@@ -92,7 +92,13 @@ class _Trainer:
             finally:
                 self.ready.set()
 
-        threading.Thread(target=compile_all, name="gato-compile", daemon=True).start()
+        # Not a daemon: the interpreter must wait for the compiler before it finalises. A
+        # daemon thread still inside XLA at exit is torn down by a forced unwind through
+        # TensorFlow's C++ frames, which aborts the process ("FATAL: exception not
+        # rethrown"); a short CLI run that ends before compilation did exactly that in CI.
+        self.compile_thread = threading.Thread(target=compile_all, name="gato-compile",
+                                               daemon=False)
+        self.compile_thread.start()
 
     def uses_compiled(self) -> bool:
         return self.ready.is_set() and self.compile_error is None

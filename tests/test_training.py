@@ -91,6 +91,20 @@ def test_non_finite_loss_stops_with_diverged(one_d_small):
     assert np.all(np.isfinite(np.asarray(result.parameters["raw_means"])))
 
 
+def test_background_compiler_never_outlives_the_interpreter(one_d_small):
+    """A run shorter than the XLA compile must not leave a daemon thread inside TensorFlow:
+    interpreter shutdown tears such a thread down mid-C++ and aborts the process (seen in CI
+    as a CLI run exiting with SIGABRT, "FATAL: exception not rethrown")."""
+    import threading
+
+    run(one_d_small.updated(n_cats=[3], epochs=2))
+    compilers = [t for t in threading.enumerate() if t.name == "gato-compile"]
+    assert all(not t.daemon for t in compilers)
+    for t in compilers:
+        t.join(timeout=120)
+        assert not t.is_alive()
+
+
 def test_bump_hunt_stream_has_reweighting_and_mass_histograms():
     cfg = RunConfig.defaults("bump_hunt", n_signal=3000, n_bkg=30000, epochs=30, n_cats=[3],
                              rewt_interval=10, snapshot_interval=10)
