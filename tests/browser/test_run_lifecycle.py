@@ -138,6 +138,9 @@ def test_bad_link_values_are_marked_not_fatal(server, page):
     assert "is-invalid" in epochs_box.get_attribute("class")
     assert page.is_disabled("#new-run-button")
     epochs_box.fill("50")
+    # Wait for the answer to this edit: the n_cats message may already be showing from the
+    # link's own check, so its appearance alone does not mean the form was re-checked.
+    page.wait_for_selector("input.is-invalid[id*='\"name\":\"epochs\"']", state="detached")
     page.wait_for_selector(".invalid-feedback:has-text('number of categories must be between 2')")
     assert "is-invalid" in n_cats_box.get_attribute("class")
     assert "is-invalid" not in epochs_box.get_attribute("class")
