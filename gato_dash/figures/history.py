@@ -17,6 +17,11 @@ from typing import Callable
 
 import plotly.graph_objects as go
 
+# The app's small template, not plotly's default "plotly_white": that one is ~8 KB of JSON
+# per figure, deep-copied on every build (0.3 s of a finished run's page response) and
+# parsed again by the browser for each graph.
+from .results import TEMPLATE
+
 FIGURES = ("significance", "loss", "bias", "lr")
 TITLES = {
     "significance": "Significance per epoch",
@@ -134,7 +139,7 @@ def history_figure(kind: str, epochs: list[dict], signals, total_epochs: int | N
         margin={"l": 55, "r": 55 if has_secondary else 15, "t": 40, "b": 40},
         legend={"orientation": "h", "y": -0.25, "font": {"size": 10}},
         xaxis={"title": {"text": "epoch"}},
-        template="plotly_white",
+        template=TEMPLATE,
         # keep the user's zoom/legend choices while points stream in
         uirevision=f"{kind}-{n_cats}",
     )
