@@ -20,6 +20,9 @@ from .store import TERMINAL, RunStore
 
 #: Bounds one update to ~40 KB of JSON (about 130 bytes per epoch across the 4 figures).
 MAX_EPOCHS_PER_UPDATE = 300
+#: The whole history of an ended run in its page response, up to ~650 KB of JSON; longer
+#: ones arrive in the usual chunks after it.
+MAX_EPOCHS_ENDED = 5000
 ACTIVE = ("queued", "running")
 
 
@@ -140,8 +143,11 @@ def k_options(run: dict, finished_ks: set[int]) -> list[dict]:
 
 
 def poll(store: RunStore, state: dict, selected_k: int | None = None,
-         now: float | None = None) -> LiveUpdate:
-    """One poll of the run page. ``selected_k`` is the K the user picked (None: follow)."""
+         now: float | None = None, max_epochs: int = MAX_EPOCHS_PER_UPDATE) -> LiveUpdate:
+    """One poll of the run page. ``selected_k`` is the K the user picked (None: follow).
+
+    ``max_epochs`` bounds the epochs one update carries; the page of a run that has ended
+    is drawn with a larger bound (``MAX_EPOCHS_ENDED``) so it needs no second poll."""
     state = dict(state)
     run_id = state["run"]
     run = store.run_status(run_id)
@@ -179,8 +185,8 @@ def poll(store: RunStore, state: dict, selected_k: int | None = None,
             reset = True
 
     new = store.epochs(run_id, n_cats=k, after_seq=state["seq"], snapshots=False,
-                       limit=MAX_EPOCHS_PER_UPDATE) if k is not None else []
-    caught_up = len(new) < MAX_EPOCHS_PER_UPDATE
+                       limit=max_epochs) if k is not None else []
+    caught_up = len(new) < max_epochs
     if new:
         state["seq"] = new[-1]["seq"]
 

@@ -11,13 +11,15 @@ Two mechanisms, deliberately separate:
 - What the browser shows comes from the run store, polled every POLL_MS by a plain
   callback that fetches only the epochs after the last one drawn (gato_dash.live), and
   appends them with dcc.Graph.extendData. Nothing depends on Dash's progress channel,
-  which keeps only the latest value.
+  which keeps only the latest value. A run that has already ended is drawn by the page
+  layout itself (one poll done on the server), so it needs no poll round trips at all.
 """
 from __future__ import annotations
 
 import logging
 import math
 import uuid
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 import dash
@@ -64,16 +66,24 @@ def layout(run_id=None, **_query):
         return not_found(run_id)
 
     scenario = SCENARIOS.get(run["scenario"])
-    signals = live.signals_of(run)
-    k_first = run["current_k"] or (run["n_cats"] or [None])[0]
-    empty = history.history_figures([], signals, live.epochs_total(run), k_first)
+    shown = None
+    if run["status"] not in live.ACTIVE:
+        # A run that has ended is drawn completely here, from one poll done server-side:
+        # the browser gets histories, results and their figures in the page response
+        # instead of after two more round trips. The first poll then finds nothing new.
+        try:
+            shown = _ended_view(run)
+        except Exception:  # the poll will try again and say what is wrong
+            log.exception("drawing ended run %s on the server failed", run["id"])
+    if shown is None:
+        shown = _polled_view(run)
     token = uuid.uuid4().hex  # this page load
     children = [
         html.Div([
             html.H3(run["name"] or f"Run {run['id']}", id="run-title", className="me-3 mb-0"),
             status_badge(run["status"]),
             dbc.Button("Cancel", id="run-cancel", color="warning", outline=True, size="sm",
-                       className="ms-auto", disabled=run["status"] not in live.ACTIVE),
+                       className="ms-auto", disabled=not shown.cancellable),
         ], className="d-flex align-items-center mb-1"),
         html.Div([
             html.Span(f"id {run['id']} · "),
@@ -81,31 +91,33 @@ def layout(run_id=None, **_query):
             html.Span(f" · created {fmt_time(run['created'])} · "),
             dcc.Link("configure a similar run", href="/new?" + urlencode(_config_query(run))),
         ], className="text-muted small mb-2"),
-        html.Div(live.status_text(run), id="run-status", className="run-status mb-1"),
-        dbc.Progress(id="run-progress", value=live.progress(run)[0], striped=True,
-                     animated=run["status"] in live.ACTIVE, className="mb-2",
+        html.Div(shown.status, id="run-status", className="run-status mb-1"),
+        dbc.Progress(id="run-progress", value=shown.progress, label=shown.progress_label,
+                     striped=True, animated=shown.active, className="mb-2",
                      style={"height": "1.2rem"}),
-        html.Div(id="run-alert"),
+        html.Div(shown.alert, id="run-alert"),
         html.Div(id="run-cancel-feedback", className="small text-muted"),
         html.Div([
             html.Span("Show K: ", className="me-2"),
-            dbc.RadioItems(id="run-k", options=[], value=None, inline=True),
+            dbc.RadioItems(id="run-k", options=shown.k_options, value=shown.k_value,
+                           inline=True),
         ], className="d-flex align-items-center mb-2"),
         dbc.Row([
             # An explicit height: with responsive=True the graph fills its container, and
             # a container without one collapses, so the figures overlapped what follows.
-            dbc.Col(dcc.Graph(id=f"run-fig-{kind}", figure=empty[kind], config=GRAPH_CONFIG,
+            dbc.Col(dcc.Graph(id=f"run-fig-{kind}", figure=shown.figures[kind],
+                              config=GRAPH_CONFIG,
                               style={"height": f"{history.FIGURE_HEIGHT}px"}),
                     lg=6, className="mb-2")
             for kind in history.FIGURES
         ]),
-        html.Div(id="run-results", className="mt-3"),
-        dcc.Store(id="run-state", data=live.initial_state(run["id"])),
+        html.Div(shown.results, id="run-results", className="mt-3"),
+        dcc.Store(id="run-state", data=shown.state),
         # Self-paced polling: max_intervals=0 means "no tick"; each poll's response allows
         # exactly one more tick POLL_MS later (see poll_run). A fixed-rate interval would
         # fire again while a slow response is still on its way, and Dash drops the older
         # response, so on a busy machine the page could stop updating altogether.
-        dcc.Interval(id="run-poll", interval=POLL_MS, max_intervals=0),
+        dcc.Interval(id="run-poll", interval=POLL_MS, max_intervals=shown.poll_ticks),
     ]
     if run["status"] == "queued":
         # Fires start_training once for this page load (see the module docstring).
@@ -113,6 +125,54 @@ def layout(run_id=None, **_query):
         children += [dcc.Store(id={"type": "run-job", **job_id}, data=job_id),
                      dcc.Store(id={"type": "run-job-result", **job_id})]
     return html.Div(children, id="run-page")
+
+
+class _LiveView(NamedTuple):
+    """What the run page shows when it is first drawn (the poll outputs' initial values).
+
+    A NamedTuple, not a dataclass: Dash executes page modules without registering them in
+    sys.modules, where a dataclass looks its module up."""
+    state: dict
+    status: str
+    progress: float
+    progress_label: str
+    active: bool
+    k_options: list
+    k_value: int | None
+    cancellable: bool
+    alert: object
+    results: object
+    poll_ticks: int
+    figures: dict
+
+
+def _polled_view(run: dict) -> _LiveView:
+    """Empty frames that the page's polls fill (a queued or running run)."""
+    signals = live.signals_of(run)
+    k_first = run["current_k"] or (run["n_cats"] or [None])[0]
+    active = run["status"] in live.ACTIVE
+    return _LiveView(
+        state=live.initial_state(run["id"]), status=live.status_text(run),
+        progress=live.progress(run)[0], progress_label="", active=active, k_options=[],
+        k_value=None, cancellable=active, alert=None, results=None, poll_ticks=0,
+        figures=history.history_figures([], signals, live.epochs_total(run), k_first))
+
+
+def _ended_view(run: dict) -> _LiveView:
+    update = live.poll(runtime.store(), live.initial_state(run["id"]),
+                       max_epochs=live.MAX_EPOCHS_ENDED)
+    figures = update.figures or history.history_figures(
+        [], live.signals_of(run), live.epochs_total(run), update.k_value)
+    run_id = run["id"]
+    results = (results_block(run_id, prefill=True)
+               if update.state["n_results"] and update.status != "missing" else None)
+    return _LiveView(
+        state=update.state, status=update.status_text, progress=update.progress,
+        progress_label=update.progress_label, active=update.status in live.ACTIVE,
+        k_options=update.k_options, k_value=update.k_value, cancellable=update.cancellable,
+        alert=alert_for(update.status, update.status_text), results=results,
+        # a long history arrives in chunks: let the page poll for the rest
+        poll_ticks=0 if update.done else 1, figures=figures)
 
 
 def _config_query(run: dict) -> dict:
@@ -219,7 +279,7 @@ def cancel_run(n_clicks, state):
 
 
 # ----- results -----------------------------------------------------------------------------
-def results_block(run_id: str):
+def results_block(run_id: str, prefill: bool = False):
     """The results section (gato_dash.pages.run_results) or, without it, a summary table."""
     try:
         from gato_dash.pages.run_results import results_section
@@ -231,7 +291,7 @@ def results_block(run_id: str):
         log.exception("the results section could not be imported")
         return results_table(run_id)
     try:
-        return results_section(run_id)
+        return results_section(run_id, prefill=prefill)
     except Exception:
         log.exception("results_section(%s) failed", run_id)
         return html.Div([dbc.Alert("The detailed results could not be drawn; here is the "

@@ -9,8 +9,12 @@ Payload: only the selected K's figures travel (the 2-D animation is ~0.9 MB for 
 snapshots of 120 x 120, ~30 KB gzipped); the log switch re-sends only the small log-able
 figures, and the density switch patches the animation's trace visibility instead of
 re-sending it. Figures are built once per (run, K) and kept in memory: a stored result
-and the epochs of its K never change. Building starts (``prewarm``) as soon as the
-section's layout is made, while the browser is still loading plotly.js.
+and the epochs of its K never change.
+
+Opening a finished run draws everything from one response: the page layout carries the
+section with its figures (``prefill``), so the browser does not wait on two more
+round trips. A section that arrives in a live page's poll response has no figures and its
+callbacks fetch them; building starts (``prewarm``) as soon as that layout is made.
 """
 from __future__ import annotations
 
@@ -113,8 +117,14 @@ def figure_names(run: dict, result: dict) -> tuple[list[str], list[str]]:
     return k_names, log_names
 
 
-def results_section(run_id: str):
-    """The results block of one run (figures, numbers table, downloads)."""
+def results_section(run_id: str, prefill: bool = False):
+    """The results block of one run (figures, numbers table, downloads).
+
+    ``prefill=True`` (a finished run's page, drawn server-side in one response) puts the
+    default K's figures into the layout, so the browser draws them without asking again;
+    the callbacks then skip their initial call. Without it (the section arriving in a
+    live page's poll response, which must stay small) the callbacks fetch the figures.
+    """
     store = current_store()
     run = store.get_run(run_id)
     results = store.results(run_id) if run else []
@@ -124,7 +134,12 @@ def results_section(run_id: str):
                         id=f"{ID_PREFIX}-empty")
     run_info = run.get("run_info") or {}
     k = default_k(results)
-    prewarm(run_id, k, len(results))
+    if prefill:
+        figures = {**_run_figures(run_id, len(results)), **_log_figures(run_id, k, False),
+                   **_k_figures(run_id, k)}
+    else:
+        figures = {}
+        prewarm(run_id, k, len(results))
     selected = next(r for r in results if r["n_cats"] == k)
     k_names, log_names = figure_names(run, selected)
     two_d = figs.scenario_dim(run) == 2
@@ -161,37 +176,52 @@ def results_section(run_id: str):
                             className="text-muted")),
     ], className="mb-3")
 
-    # No figure is built here: this layout travels in the run page's poll response, which
-    # must stay quick and small. Every figure comes from the callbacks below.
-    overview = [
-        dbc.Row([
-            dbc.Col(dcc.Graph(id=f"{ID_PREFIX}-significance", figure={},
-                              config=GRAPH_CONFIG), lg=7),
-            dbc.Col(_table(figs.significance_table_rows(run_info, results),
-                           table_id=f"{ID_PREFIX}-significance-table"), lg=5),
-        ], className="mb-3"),
-    ]
-    if has_mass:
-        overview.append(_graph("logfig", "inclusive_mass"))
+    def prefilled(name):
+        if not prefill:
+            return None
+        return figures.get(name) or _empty(name)
 
-    per_k = []
-    for name in k_names:
-        per_k.append(dcc.Loading(_graph("kfig", name), type="circle", delay_show=300))
-    for name in log_names:
-        per_k.append(_graph("logfig", name))
+    def k_graph(name):
+        return dcc.Loading(_graph("kfig", name, prefilled(name)), type="circle",
+                           delay_show=300)
+
+    # Tabs, because dcc.Tabs mounts only the selected tab: opening a run draws the first
+    # tab's three figures, not all seven (Plotly draws one figure at a time, ~0.1-0.3 s
+    # each). The other tabs' figures are in the layout all the same, so the K and log
+    # switches update them and they show at once when their tab is picked.
+    tabs = [dcc.Tab(label="Categories", value="categories", id=f"{ID_PREFIX}-tab-categories",
+                    children=[k_graph(name) for name in k_names])]
+    spectra = [_graph("logfig", "inclusive_mass", prefilled("inclusive_mass"))] \
+        if has_mass else []
+    spectra += [_graph("logfig", name, prefilled(name)) for name in log_names
+                if name != "category_statistics"]
+    if spectra:
+        tabs.append(dcc.Tab(label="Mass spectra" if two_d else "Histogram", value="spectra",
+                            id=f"{ID_PREFIX}-tab-spectra", children=spectra))
+    baselines = dbc.Row([
+        dbc.Col(dcc.Graph(id=f"{ID_PREFIX}-significance",
+                          figure=figures.get("significance_comparison", {}),
+                          config=GRAPH_CONFIG), lg=7),
+        dbc.Col(_table(figs.significance_table_rows(run_info, results),
+                       table_id=f"{ID_PREFIX}-significance-table"), lg=5),
+    ], className="mt-2")
+    tabs.append(dcc.Tab(label="Baselines", value="baselines", id=f"{ID_PREFIX}-tab-baselines",
+                        children=baselines))
+    numbers = [_graph("logfig", "category_statistics", prefilled("category_statistics")),
+               html.Div(id=f"{ID_PREFIX}-category-table", children=_category_table(selected))]
+    tabs.append(dcc.Tab(label="Category numbers", value="numbers", id=f"{ID_PREFIX}-tab-numbers",
+                        children=numbers))
 
     return html.Div([
         dcc.Store(id=f"{ID_PREFIX}-run-id", data=run_id),
+        dcc.Store(id=f"{ID_PREFIX}-prefilled", data=prefill),
         html.H3("Results", className="mt-4"),
         controls,
         downloads,
-        *overview,
         html.H4(id=f"{ID_PREFIX}-k-heading", children=f"K = {k} categories",
                 className="mt-3"),
-        *per_k,
-        html.H5("Per-category numbers"),
-        html.Div(id=f"{ID_PREFIX}-category-table",
-                 children=_category_table(selected)),
+        dcc.Tabs(id=f"{ID_PREFIX}-tabs", value="categories", children=tabs,
+                 className="mb-2"),
     ], id=f"{ID_PREFIX}-section")
 
 
@@ -337,9 +367,10 @@ def _slug(run: dict) -> str:
     Output(f"{ID_PREFIX}-significance", "figure"),
     Input(f"{ID_PREFIX}-run-id", "data"),
     State(f"{ID_PREFIX}-k", "options"),
+    State(f"{ID_PREFIX}-prefilled", "data"),
 )
-def show_comparison(run_id, k_options):
-    if not run_id:
+def show_comparison(run_id, k_options, prefilled):
+    if not run_id or _already_drawn(prefilled):
         raise dash.exceptions.PreventUpdate
     return _run_figures(run_id, len(k_options or []))["significance_comparison"]
 
@@ -352,10 +383,11 @@ def show_comparison(run_id, k_options):
     Input(f"{ID_PREFIX}-k", "value"),
     Input(f"{ID_PREFIX}-density", "value"),
     State(f"{ID_PREFIX}-run-id", "data"),
+    State(f"{ID_PREFIX}-prefilled", "data"),
 )
-def show_k(n_cats, show_density, run_id):
+def show_k(n_cats, show_density, run_id, prefilled):
     """Per-K figures on a K change; on a density-switch change only a small patch."""
-    if n_cats is None or not run_id:
+    if n_cats is None or not run_id or _already_drawn(prefilled):
         raise dash.exceptions.PreventUpdate
     names = [o["id"]["name"] for o in dash.ctx.outputs_list[0]]
     figures = _k_figures(run_id, int(n_cats))
@@ -381,6 +413,11 @@ def show_k(n_cats, show_density, run_id):
     return (k_figures, table, f"K = {n_cats} categories", f"Parameters K = {n_cats} (JSON)")
 
 
+def _already_drawn(prefilled) -> bool:
+    """The initial call of a section whose layout already holds the figures."""
+    return bool(prefilled) and dash.ctx.triggered_id is None
+
+
 def _with_density(figure: dict) -> dict:
     """A copy of a cached category-map figure dict with the density contours shown."""
     data = [dict(t, visible=True) if t.get("type") == "contour" else t for t in figure["data"]]
@@ -392,9 +429,10 @@ def _with_density(figure: dict) -> dict:
     Input(f"{ID_PREFIX}-k", "value"),
     Input(f"{ID_PREFIX}-log", "value"),
     State(f"{ID_PREFIX}-run-id", "data"),
+    State(f"{ID_PREFIX}-prefilled", "data"),
 )
-def show_log_figures(n_cats, log, run_id):
-    if n_cats is None or not run_id:
+def show_log_figures(n_cats, log, run_id, prefilled):
+    if n_cats is None or not run_id or _already_drawn(prefilled):
         raise dash.exceptions.PreventUpdate
     figures = _log_figures(run_id, int(n_cats), bool(log))
     names = [o["id"]["name"] for o in dash.ctx.outputs_list]

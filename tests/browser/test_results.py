@@ -147,27 +147,40 @@ class SectionApp:
             self._server.shutdown()
 
 
+DRAWN = """names => names.every(sel => {
+    const el = document.querySelector(sel);
+    const gd = el && el.querySelector('.js-plotly-plot');
+    return gd && gd.data && gd.data.length > 0; })"""
+
+
+def graph_selector(kind: str, name: str) -> str:
+    return "[id='" + json.dumps({"name": name, "type": f"results-{kind}"},
+                                separators=(",", ":"), sort_keys=True) + "']"
+
+
+def wait_drawn(page, *selectors: str, timeout: float = 30_000) -> None:
+    page.wait_for_function(DRAWN, arg=list(selectors), timeout=timeout)
+
+
+def open_tab(page, tab: str, *selectors: str) -> None:
+    """Pick a results tab and wait until its graphs have drawn."""
+    page.locator(f"#results-tab-{tab}").click()
+    wait_drawn(page, *selectors)
+
+
 def open_and_wait_drawn(page, url: str) -> float:
-    """Seconds from navigation to every results graph drawn (animation with its frames)."""
+    """Seconds from navigation to the first results tab drawn (animation with its frames);
+    the other tabs' graphs are mounted when their tab is picked."""
     started = time.monotonic()
     page.goto(url)
     page.wait_for_function(
         """() => {
-            const done = sel => { const el = document.querySelector(sel);
-                                  const gd = el && el.querySelector('.js-plotly-plot');
-                                  return gd && gd.data && gd.data.length > 0; };
             const map = document.querySelector(`[id='{"name":"category_map","type":"results-kfig"}']`);
             const gd = map && map.querySelector('.js-plotly-plot');
-            return gd && gd._transitionData && gd._transitionData._frames.length > 0
-                && done(`[id='{"name":"mass_spectra","type":"results-logfig"}']`)
-                && done(`[id='{"name":"category_statistics","type":"results-logfig"}']`)
-                && done(`[id='{"name":"inclusive_mass","type":"results-logfig"}']`)
-                && done(`[id='{"name":"components","type":"results-kfig"}']`)
-                && done(`[id='{"name":"bias_history","type":"results-kfig"}']`)
-                && done('#results-significance');
-        }""",
+            return gd && gd._transitionData && gd._transitionData._frames.length > 0; }""",
         timeout=60_000,
     )
+    wait_drawn(page, graph_selector("kfig", "components"), graph_selector("kfig", "bias_history"))
     return time.monotonic() - started
 
 
@@ -231,6 +244,9 @@ def exercise_results(page, url, run, epochs, results, browser, tmp_path):
     # ----- log switch: every mass panel and the statistics get log y axes
     y_types = ("Object.keys(gd._fullLayout).filter(k => /^yaxis\\d*$/.test(k))"
                ".map(k => gd._fullLayout[k].type)")
+    assert spectra.count() == 0  # not drawn until its tab is picked
+    open_tab(page, "spectra", graph_selector("logfig", "mass_spectra"),
+             graph_selector("logfig", "inclusive_mass"))
     assert set(plot_value(spectra, y_types)) == {"linear"}
     page.locator("#results-log").check()
     page.wait_for_function(
@@ -239,14 +255,18 @@ def exercise_results(page, url, run, epochs, results, browser, tmp_path):
                    return gd.layout.yaxis.type === 'log'; }""", timeout=10_000)
     assert set(plot_value(spectra, y_types)) == {"log"}
     assert len(plot_value(spectra, y_types)) == 8
+    assert plot_value(graph(page, "logfig", "inclusive_mass"), "gd.layout.yaxis.type") == "log"
+    # switched while its tab was hidden: shows log scale as soon as it is picked
+    open_tab(page, "numbers", graph_selector("logfig", "category_statistics"))
     stats = graph(page, "logfig", "category_statistics")
     page.wait_for_function(
         """() => { const el = document.querySelector(`[id='{"name":"category_statistics","type":"results-logfig"}']`);
                    return el.querySelector('.js-plotly-plot').layout.yaxis.type === 'log'; }""")
-    assert plot_value(graph(page, "logfig", "inclusive_mass"), "gd.layout.yaxis.type") == "log"
-    # The animation was not re-sent for the log switch: it still has its frames.
-    assert plot_value(category_map, "gd._transitionData._frames.length") == n_snapshots
     assert stats.count() == 1
+    assert page.locator("#results-category-table tbody tr").count() == 8
+    # The animation was not re-sent for the log switch: it still has its frames.
+    open_tab(page, "categories", graph_selector("kfig", "category_map"))
+    assert plot_value(category_map, "gd._transitionData._frames.length") == n_snapshots
 
     # ----- density contours: patched visible in place
     page.locator("#results-density").check()
@@ -261,8 +281,13 @@ def exercise_results(page, url, run, epochs, results, browser, tmp_path):
     page.wait_for_function(
         """() => { const el = document.querySelector(`[id='{"name":"category_map","type":"results-kfig"}']`);
                    return el.querySelector('.js-plotly-plot').layout.title.text.includes('K = 5'); }""")
-    assert len(set(plot_value(spectra, y_types))) == 1
     assert "K = 5" in page.locator("#results-k-heading").inner_text()
+    open_tab(page, "spectra", graph_selector("logfig", "mass_spectra"))
+    page.wait_for_function(
+        """() => { const el = document.querySelector(`[id='{"name":"mass_spectra","type":"results-logfig"}']`);
+                   const gd = el.querySelector('.js-plotly-plot');
+                   return Object.keys(gd._fullLayout).filter(k => /^yaxis\\d*$/.test(k)).length === 5; }""")
+    assert set(plot_value(spectra, y_types)) == {"log"}
 
     # ----- the report: every figure, no URL, escaped name, draws offline
     with page.expect_download() as download_info:
@@ -326,15 +351,14 @@ def test_really_trained_run_shows_1d_results(server, page, run_quick):
                    return gd && gd.data && gd.data.length > 0; }""", timeout=30_000)
     assert plot_value(boundaries, "gd.data.length") == 3  # K = 4 (default: largest) -> 3 cuts
     histogram = graph(page, "logfig", "stacked_histogram")
-    page.wait_for_function(
-        """() => { const el = document.querySelector(`[id='{"name":"stacked_histogram","type":"results-logfig"}']`);
-                   const gd = el && el.querySelector('.js-plotly-plot');
-                   return gd && gd.data && gd.data.length > 0; }""")
-    assert plot_value(histogram, "gd.data.filter(t => t.type === 'bar').length") == 5
+    assert page.locator("#results-tab-spectra").inner_text() == "Histogram"
+    open_tab(page, "baselines", "#results-significance")
     comparison = page.locator("#results-significance")
     assert plot_value(comparison,
                       "gd.data.map(t => t.legendgroup).join(',')") == "baseline,optimum,gato"
     assert page.locator("#results-significance-table tbody tr").count() >= 4
+    open_tab(page, "spectra", graph_selector("logfig", "stacked_histogram"))
+    assert plot_value(histogram, "gd.data.filter(t => t.type === 'bar').length") == 5
     page.locator("#results-log").check()
     page.wait_for_function(
         """() => { const el = document.querySelector(`[id='{"name":"stacked_histogram","type":"results-logfig"}']`);

@@ -1,0 +1,164 @@
+"""Page layouts built on the server, without a browser: the run page of an ended run and the
+compare view's parameter table.
+
+The page modules register themselves with Dash Pages, so a bare app with ``use_pages`` is
+made once; the run store is the app's (``gato_dash.app.Runtime``), pointed at a temporary
+file.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import dash
+import plotly.utils
+import pytest
+
+import results_fixtures as rf
+from gato_dash import app as runtime
+from gato_dash import live
+from gato_dash.store import RunStore
+from tests.test_compare import make_run
+
+
+@pytest.fixture(scope="module")
+def pages():
+    dash.Dash("gato_dash", use_pages=True, pages_folder=str(runtime.PACKAGE / "pages"),
+              suppress_callback_exceptions=True)
+    return sys.modules["gato_dash.pages.run"], sys.modules["gato_dash.pages.compare"]
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    store = RunStore(tmp_path / "runs.sqlite")
+    monkeypatch.setattr(runtime.Runtime, "store", store)
+    from gato_dash.pages import run_results
+    run_results.clear_cache()
+    return store
+
+
+def finished_bump_hunt(store) -> tuple[str, list, list]:
+    run, epochs, results = rf.run_record("bump_hunt", n_cats=(5, 8), name="<b>bump</b>")
+    run_id = store.create_run(run["config"], name=run["name"])
+    store.claim(run_id)
+    store.set_run_info(run_id, run["run_info"])
+    for record in epochs:
+        store.append_epoch(run_id, record)
+    for result in results:
+        store.put_result(run_id, result)
+    store.set_status(run_id, "finished")
+    return run_id, epochs, results
+
+
+def components(layout) -> dict:
+    """id (as Dash writes it) -> component, for every component in the tree."""
+    found = {}
+
+    def walk(node):
+        if isinstance(node, (list, tuple)):
+            for child in node:
+                walk(child)
+            return
+        if not hasattr(node, "to_plotly_json"):
+            return
+        node_id = getattr(node, "id", None)
+        if node_id is not None:
+            key = node_id if isinstance(node_id, str) else json.dumps(node_id, sort_keys=True)
+            found[key] = node
+        for prop in ("children",):
+            walk(getattr(node, prop, None))
+    walk(layout)
+    return found
+
+
+def k_figure_id(kind: str, name: str) -> str:
+    return json.dumps({"name": name, "type": f"results-{kind}"}, sort_keys=True)
+
+
+def test_ended_run_page_is_complete_in_its_first_response(pages, store):
+    run_page, _ = pages
+    run_id, epochs, results = finished_bump_hunt(store)
+    found = components(run_page.layout(run_id=run_id))
+
+    # histories: the K shown (largest, 8) with every one of its 400 epochs, no poll needed
+    significance = found["run-fig-significance"].figure
+    significance = significance.to_plotly_json() if hasattr(significance, "to_plotly_json") \
+        else significance
+    assert list(significance["data"][0]["x"]) == list(range(400))
+    assert found["run-k"].value == 8
+    assert found["run-poll"].max_intervals == 0
+    state = found["run-state"].data
+    assert state["k"] == 8 and state["n_results"] == 2 and state["status"] == "finished"
+    assert found["run-cancel"].disabled is True
+
+    # results: prefilled, so the browser draws without asking again
+    assert found["results-prefilled"].data is True
+    category_map = found[k_figure_id("kfig", "category_map")].figure
+    assert len(category_map["frames"]) == 41
+    assert "K = 8" in category_map["layout"]["title"]["text"]
+    spectra = found[k_figure_id("logfig", "mass_spectra")].figure
+    assert spectra["layout"]["yaxis"]["type"] == "linear"
+    assert len(found["results-significance"].figure["data"]) == 4
+    # tabs: categories first, then spectra, baselines, numbers
+    assert found["results-tabs"].value == "categories"
+    assert [t.value for t in found["results-tabs"].children] == \
+        ["categories", "spectra", "baselines", "numbers"]
+
+    # the page's first poll then finds nothing new: no figure, no extension, no results
+    update = live.poll(store, state)
+    assert update.figures is None and update.extends == {}
+    assert not update.results_changed and update.done
+
+
+def test_ended_run_with_a_long_history_keeps_polling_for_the_rest(pages, store, monkeypatch):
+    run_page, _ = pages
+    run_id, _, _ = finished_bump_hunt(store)
+    monkeypatch.setattr(live, "MAX_EPOCHS_ENDED", 150)
+    found = components(run_page.layout(run_id=run_id))
+    assert found["run-poll"].max_intervals == 1  # one more tick: the rest comes in chunks
+    state = found["run-state"].data
+    update = live.poll(store, state, max_epochs=300)
+    sig = update.extends["significance"]
+    assert sig[0]["x"][0][0] == 150 and sig[0]["x"][0][-1] == 399
+
+
+def test_running_run_page_is_left_to_the_poll(pages, store):
+    run_page, _ = pages
+    run_id = store.create_run({"scenario": "one_d", "epochs": 30, "n_cats": [3]})
+    store.claim(run_id)
+    found = components(run_page.layout(run_id=run_id))
+    assert found["run-state"].data == live.initial_state(run_id)
+    assert found["run-results"].children is None
+    assert found["run-cancel"].disabled is False
+
+
+def test_section_from_a_poll_has_no_figures(pages, store):
+    from gato_dash.pages import run_results
+
+    run_id, _, _ = finished_bump_hunt(store)
+    found = components(run_results.results_section(run_id))
+    assert found["results-prefilled"].data is False
+    assert found[k_figure_id("kfig", "category_map")].figure == {}
+    # a live page's poll response stays small: the section's layout without its figures
+    size = len(json.dumps(run_results.results_section(run_id),
+                          cls=plotly.utils.PlotlyJSONEncoder))
+    assert size < 30_000, size
+
+
+def test_parameter_table_marks_results_differences_and_the_best_run(pages):
+    _, compare_page = pages
+    runs = [make_run("r1", name="<b>one</b>"), make_run("r2", z_offset=0.2, lr_initial=0.2)]
+    table = compare_page.parameter_table_view(runs, differences_only=False)
+    header = [th.children for th in table.children[0].children.children]
+    assert header == ["", "parameter", "<b>one</b>", "r2"]  # text, never markup
+    rows = {row.children[1].children: row for row in table.children[1].children}
+    best = rows["best Z(signal) over K"]
+    assert best.style == {"backgroundColor": compare_page.RESULT_ROW_COLOUR}
+    assert best.children[3].style == compare_page.BEST_CELL_STYLE  # run r2 is better
+    assert best.children[2].style is None
+    assert rows["lr_initial"].style == compare_page.DIFFERS_STYLE
+    assert rows["epochs"].style is None
+
+    diff_only = compare_page.parameter_table_view(runs, differences_only=True)
+    labels = [row.children[1].children for row in diff_only.children[1].children]
+    assert "lr_initial" in labels and "epochs" not in labels and "best Z(signal) over K" in labels
