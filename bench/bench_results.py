@@ -13,10 +13,11 @@ What is measured
   Only the selected K travels; the other K costs the same again when selected.
 - gzip sizes, for a server that compresses responses (Dash does not by default).
 - build: server CPU time to build the figures (before they are cached per run and K).
-- --browser: the results section alone in a bare Dash app (same callbacks as the run
-  page), opened cold (plotly.js parsed, figures built) and warm (server cache hot);
-  "drawn" = every results graph has drawn, measured from navigation start.
-  The machine's load average is printed with it: these runs share 2 cores.
+- --browser: the run page of the real app (python app.py) opened cold (fresh browser
+  profile, server has not built the figures yet) and warm (second visit); "drawn" =
+  from navigation start until every graph on the page (histories and the first results
+  tab) has drawn, the animation with its frames. The machine's load average is printed
+  with it: the server and the browser share 2 cores.
 """
 from __future__ import annotations
 
@@ -92,52 +93,73 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-dev-shm-usage"]
 
 
+#: Every graph on the page has drawn its figure (the animation with its frames) and none
+#: is waiting for a redraw.
+DRAWN_JS = """() => {
+    const graphs = [...document.querySelectorAll('.js-plotly-plot')];
+    const map = document.querySelector(`[id='{"name":"category_map","type":"results-kfig"}'] .js-plotly-plot`);
+    return graphs.length >= 7 && map && map._transitionData
+        && map._transitionData._frames.length > 0
+        && graphs.every(gd => gd._fullLayout && gd.data && gd.data.length > 0)
+        && !document.querySelector('.dash-graph--pending'); }"""
+
+
 def browser_timing(rounds: int = 3) -> None:
+    """The real run page (python app.py) of the synthetic run, in headless Chromium.
+
+    Cold: a fresh browser profile (plotly.js and Dash's bundles fetched) on a server that
+    has not built this run's figures yet. Warm: the same page again (browser cache, server
+    figure cache), as when a user opens a finished run a second time.
+    """
+    import statistics
     import tempfile
 
-    sys.path.insert(0, str(REPO / "tests" / "browser"))
+    sys.path[:0] = [str(REPO / "tests" / "browser")]
     from playwright.sync_api import sync_playwright
 
-    from test_results import SectionApp, store_synthetic_run
+    from conftest import CHROMIUM, CHROMIUM_ARGS, GatoServer
+    from test_results import _body_size, store_synthetic_run
 
-    init = """window.__drawn = {}; setInterval(() => {
-        document.querySelectorAll('.js-plotly-plot').forEach(gd => {
-          const id = gd.parentElement.id || gd.id;
-          if (!(id in window.__drawn) && gd._fullLayout && gd.data && gd.data.length)
-            window.__drawn[id] = performance.now(); }); }, 10);"""
+    cold, warm = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        app = SectionApp(Path(tmp) / "data").start()
+        server = GatoServer(Path(tmp) / "data").start()
         try:
-            run_id, _ = store_synthetic_run(app, "bench run")
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
-                                             headless=True, args=CHROMIUM_ARGS)
-                context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                context.add_init_script(init)
-                page = context.new_page()
-                received = []
-                page.on("response", lambda r: received.append(r)
-                        if "_dash-update-component" in r.url else None)
-                page.goto(app.url + "/")  # Dash's bundles into the cache (not plotly.js)
-                for i in range(rounds):
-                    received.clear()
-                    page.goto(f"{app.url}/?run={run_id}")
-                    page.wait_for_function("Object.keys(window.__drawn).length >= 7",
-                                           timeout=60_000)
-                    drawn_s = page.evaluate("Math.max(...Object.values(window.__drawn))") / 1000
-                    page.wait_for_load_state("networkidle")
-                    data = sum(len(r.body()) for r in received if r.ok)
-                    plotly_js = page.evaluate(
-                        "performance.getEntriesByType('resource').filter(e => "
-                        "e.name.includes('plotly.min.js')).map(e => e.transferSize)[0] || 0")
-                    label = ("cold: figures built, plotly.js fetched" if i == 0
-                             else "warm: server cache, browser cache")
-                    print(f"{label:40s} drawn {drawn_s:5.2f} s | callback data {kb(data)} | "
-                          f"plotly.js over the wire {kb(plotly_js)} | load avg "
-                          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=CHROMIUM_ARGS)
+                for _ in range(rounds):
+                    run_id, _ = store_synthetic_run(server, "bench run")
+                    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                    for label in ("cold", "warm"):
+                        page = context.new_page()
+                        received = []
+                        page.on("response", lambda r: received.append(r)
+                                if "_dash-update-component" in r.url else None)
+                        started = time.perf_counter()
+                        page.goto(f"{server.url}/runs/{run_id}")
+                        page.wait_for_function(DRAWN_JS, timeout=60_000)
+                        drawn = time.perf_counter() - started
+                        page.wait_for_load_state("networkidle")
+                        data = sum(_body_size(r) for r in received if r.ok)
+                        wire = page.evaluate(
+                            "performance.getEntriesByType('resource').concat("
+                            "performance.getEntriesByType('navigation'))"
+                            ".reduce((n, e) => n + (e.transferSize || 0), 0)")
+                        (cold if label == "cold" else warm).append((drawn, data, wire))
+                        page.close()
+                    context.close()
                 browser.close()
         finally:
-            app.stop()
+            server.stop()
+    print(f"run page of a finished bump-hunt run (python app.py), {rounds} rounds, "
+          f"load avg {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    for label, rows in (("cold", cold), ("warm", warm)):
+        drawn = statistics.median(r[0] for r in rows)
+        print(f"  {label}: drawn {drawn:.2f} s (target < 2 s: "
+              f"{'ok' if drawn < 2 else 'MISSED'}; runs: "
+              f"{', '.join(f'{r[0]:.2f}' for r in rows)}) | callback data (uncompressed) "
+              f"{kb(statistics.median(r[1] for r in rows))} | over the wire "
+              f"{kb(statistics.median(r[2] for r in rows))} (target <= 3 MB)")
 
 
 def main(argv=None) -> int:
