@@ -15,8 +15,8 @@ What is measured
 - build: server CPU time to build the figures (before they are cached per run and K).
 - --browser: the run page of the real app (python app.py) opened cold (fresh browser
   profile, server has not built the figures yet) and warm (second visit); "drawn" =
-  from navigation start until every graph on the page (histories and the first results
-  tab) has drawn, the animation with its frames. The machine's load average is printed
+  from navigation start until every graph on the page (the first results tab; the
+  training curves are another tab) has drawn, the animation with its frames. The machine's load average is printed
   with it: the server and the browser share 2 cores.
 """
 from __future__ import annotations
@@ -98,7 +98,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 DRAWN_JS = """() => {
     const graphs = [...document.querySelectorAll('.js-plotly-plot')];
     const map = document.querySelector(`[id='{"name":"category_map","type":"results-kfig"}'] .js-plotly-plot`);
-    return graphs.length >= 7 && map && map._transitionData
+    return graphs.length >= 3 && map && map._transitionData
         && map._transitionData._frames.length > 0
         && graphs.every(gd => gd._fullLayout && gd.data && gd.data.length > 0)
         && !document.querySelector('.dash-graph--pending'); }"""

@@ -99,10 +99,13 @@ def test_ended_run_page_is_complete_in_its_first_response(pages, store):
     spectra = found[k_figure_id("logfig", "mass_spectra")].figure
     assert spectra["layout"]["yaxis"]["type"] == "linear"
     assert len(found["results-significance"].figure["data"]) == 4
-    # tabs: categories first, then spectra, baselines, numbers
+    # tabs: the results first; the training curves are the last tab, not above them
     assert found["results-tabs"].value == "categories"
     assert [t.value for t in found["results-tabs"].children] == \
-        ["categories", "spectra", "baselines", "numbers"]
+        ["categories", "spectra", "baselines", "numbers", "training"]
+    assert found["results-tab-training"].children.id == "run-histories"
+    page_ids = [getattr(c, "id", None) for c in found["run-page"].children]
+    assert "run-histories" not in page_ids
 
     # the page's first poll then finds nothing new: no figure, no extension, no results
     update = live.poll(store, state)
@@ -116,6 +119,10 @@ def test_ended_run_with_a_long_history_keeps_polling_for_the_rest(pages, store, 
     monkeypatch.setattr(live, "MAX_EPOCHS_ENDED", 150)
     found = components(run_page.layout(run_id=run_id))
     assert found["run-poll"].max_intervals == 1  # one more tick: the rest comes in chunks
+    # extensions must reach mounted graphs: the histories stay above the results
+    assert "run-histories" in [getattr(c, "id", None) for c in found["run-page"].children]
+    assert "results-tab-training" not in found
+    assert found["results-prefilled"].data is True
     state = found["run-state"].data
     update = live.poll(store, state, max_epochs=300)
     sig = update.extends["significance"]

@@ -78,6 +78,31 @@ def layout(run_id=None, **_query):
     if shown is None:
         shown = _polled_view(run)
     token = uuid.uuid4().hex  # this page load
+    histories = html.Div([
+        html.Div([
+            html.Span("Show K: ", className="me-2"),
+            dbc.RadioItems(id="run-k", options=shown.k_options, value=shown.k_value,
+                           inline=True),
+        ], className="d-flex align-items-center mb-2"),
+        dbc.Row([
+            # An explicit height: with responsive=True the graph fills its container, and
+            # a container without one collapses, so the figures overlapped what follows.
+            dbc.Col(dcc.Graph(id=f"run-fig-{kind}", figure=shown.figures[kind],
+                              config=GRAPH_CONFIG,
+                              style={"height": f"{history.FIGURE_HEIGHT}px"}),
+                    lg=6, className="mb-2")
+            for kind in history.FIGURES
+        ]),
+    ], id="run-histories")
+    results = shown.results
+    if shown.ended_with_results:
+        # An ended run opens on its results; the training curves are one tab away. Only
+        # the shown tab is drawn, so the page draws 3 figures instead of 7. (A history
+        # still arriving in chunks stays on top: extendData must not land on an unmounted
+        # graph.)
+        results = results_block(run["id"], prefill=True, training=histories)
+        if getattr(results, "id", None) == "results-section":
+            histories = None
     children = [
         html.Div([
             html.H3(run["name"] or f"Run {run['id']}", id="run-title", className="me-3 mb-0"),
@@ -97,21 +122,8 @@ def layout(run_id=None, **_query):
                      style={"height": "1.2rem"}),
         html.Div(shown.alert, id="run-alert"),
         html.Div(id="run-cancel-feedback", className="small text-muted"),
-        html.Div([
-            html.Span("Show K: ", className="me-2"),
-            dbc.RadioItems(id="run-k", options=shown.k_options, value=shown.k_value,
-                           inline=True),
-        ], className="d-flex align-items-center mb-2"),
-        dbc.Row([
-            # An explicit height: with responsive=True the graph fills its container, and
-            # a container without one collapses, so the figures overlapped what follows.
-            dbc.Col(dcc.Graph(id=f"run-fig-{kind}", figure=shown.figures[kind],
-                              config=GRAPH_CONFIG,
-                              style={"height": f"{history.FIGURE_HEIGHT}px"}),
-                    lg=6, className="mb-2")
-            for kind in history.FIGURES
-        ]),
-        html.Div(shown.results, id="run-results", className="mt-3"),
+        histories,
+        html.Div(results, id="run-results", className="mt-3"),
         dcc.Store(id="run-state", data=shown.state),
         # Self-paced polling: max_intervals=0 means "no tick"; each poll's response allows
         # exactly one more tick POLL_MS later (see poll_run). A fixed-rate interval would
@@ -144,6 +156,9 @@ class _LiveView(NamedTuple):
     results: object
     poll_ticks: int
     figures: dict
+    #: ended, drawn completely on the server, with results: the section is built by the
+    #: layout (with the histories as one of its tabs)
+    ended_with_results: bool = False
 
 
 def _polled_view(run: dict) -> _LiveView:
@@ -163,16 +178,17 @@ def _ended_view(run: dict) -> _LiveView:
                        max_epochs=live.MAX_EPOCHS_ENDED)
     figures = update.figures or history.history_figures(
         [], live.signals_of(run), live.epochs_total(run), update.k_value)
-    run_id = run["id"]
-    results = (results_block(run_id, prefill=True)
-               if update.state["n_results"] and update.status != "missing" else None)
+    has_results = bool(update.state["n_results"]) and update.status != "missing"
+    results = (results_block(run["id"], prefill=True)
+               if has_results and not update.done else None)
     return _LiveView(
         state=update.state, status=update.status_text, progress=update.progress,
         progress_label=update.progress_label, active=update.status in live.ACTIVE,
         k_options=update.k_options, k_value=update.k_value, cancellable=update.cancellable,
         alert=alert_for(update.status, update.status_text), results=results,
         # a long history arrives in chunks: let the page poll for the rest
-        poll_ticks=0 if update.done else 1, figures=figures)
+        poll_ticks=0 if update.done else 1, figures=figures,
+        ended_with_results=has_results and update.done)
 
 
 def _config_query(run: dict) -> dict:
@@ -279,8 +295,10 @@ def cancel_run(n_clicks, state):
 
 
 # ----- results -----------------------------------------------------------------------------
-def results_block(run_id: str, prefill: bool = False):
-    """The results section (gato_dash.pages.run_results) or, without it, a summary table."""
+def results_block(run_id: str, prefill: bool = False, training=None):
+    """The results section (gato_dash.pages.run_results) or, without it, a summary table.
+
+    ``training`` (the history graphs) becomes a tab of the section when it is given."""
     try:
         from gato_dash.pages.run_results import results_section
     except ModuleNotFoundError as exc:
@@ -291,7 +309,7 @@ def results_block(run_id: str, prefill: bool = False):
         log.exception("the results section could not be imported")
         return results_table(run_id)
     try:
-        return results_section(run_id, prefill=prefill)
+        return results_section(run_id, prefill=prefill, training=training)
     except Exception:
         log.exception("results_section(%s) failed", run_id)
         return html.Div([dbc.Alert("The detailed results could not be drawn; here is the "

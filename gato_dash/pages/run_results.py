@@ -117,13 +117,14 @@ def figure_names(run: dict, result: dict) -> tuple[list[str], list[str]]:
     return k_names, log_names
 
 
-def results_section(run_id: str, prefill: bool = False):
+def results_section(run_id: str, prefill: bool = False, training=None):
     """The results block of one run (figures, numbers table, downloads).
 
     ``prefill=True`` (a finished run's page, drawn server-side in one response) puts the
     default K's figures into the layout, so the browser draws them without asking again;
     the callbacks then skip their initial call. Without it (the section arriving in a
     live page's poll response, which must stay small) the callbacks fetch the figures.
+    ``training``: the run page's history graphs, shown as the last tab.
     """
     store = current_store()
     run = store.get_run(run_id)
@@ -211,6 +212,9 @@ def results_section(run_id: str, prefill: bool = False):
                html.Div(id=f"{ID_PREFIX}-category-table", children=_category_table(selected))]
     tabs.append(dcc.Tab(label="Category numbers", value="numbers", id=f"{ID_PREFIX}-tab-numbers",
                         children=numbers))
+    if training is not None:
+        tabs.append(dcc.Tab(label="Training history", value="training",
+                            id=f"{ID_PREFIX}-tab-training", children=training))
 
     return html.Div([
         dcc.Store(id=f"{ID_PREFIX}-run-id", data=run_id),

@@ -29,7 +29,8 @@ def test_no_redraw_at_the_same_size_but_window_resizes_still_follow(server, page
     page.set_viewport_size({"width": 1400, "height": 1000})
     page.goto(f"{server.url}/runs/{run_id}")
     category_map = graph_selector("kfig", "category_map")
-    wait_drawn(page, category_map, graph_selector("kfig", "components"), "#run-fig-loss")
+    wait_drawn(page, category_map, graph_selector("kfig", "components"),
+               graph_selector("kfig", "bias_history"))
     assert page.evaluate("window.Plotly.Plots.resize.gatoPatched") is True
 
     page.evaluate(COUNT_RELAYOUTS)

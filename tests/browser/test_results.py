@@ -70,6 +70,10 @@ def test_finished_run_plays_toggles_log_and_downloads_report(server, page, brows
                      tmp_path)
     assert not dialogs
     assert page.locator("#run-title").inner_text() == EVIL_NAME
+    # the run page's training curves are the section's last tab, every epoch of K = 8
+    page.locator("#results-tab-training").click()
+    page.wait_for_function("""() => { const gd = document.querySelector('#run-fig-significance .js-plotly-plot');
+                                      return gd && gd.data.length && gd.data[0].x.length === 400; }""")
 
 
 def test_results_section_alone(page, browser, tmp_path):

@@ -113,8 +113,11 @@ def test_restart_keeps_the_finished_run(server, page, run_quick):
     assert link.inner_text() == "<b>kept</b>"  # user text shown as text, not HTML
     link.click()
     page.wait_for_selector("#run-status:has-text('Finished')")
-    page.wait_for_function(f"() => ({POINTS_JS})() === 30")
     page.wait_for_selector("#run-results :text('Results')")
+    # an ended run opens on its results; its training curves are the last tab
+    assert points(page) == -1
+    page.click("#results-tab-training")
+    page.wait_for_function(f"() => ({POINTS_JS})() === 30")
     after = server.store().get_run(run_id)
     assert after["status"] == "finished" and after["finished"] == before["finished"]
 
@@ -166,6 +169,7 @@ def test_closing_the_browser_mid_run_does_not_stop_it(server, browser, quick_con
     try:
         reopened.goto(f"{server.url}/runs/{run_id}")
         reopened.wait_for_selector("#run-status:has-text('Finished')")
+        reopened.click("#results-tab-training")
         reopened.wait_for_function(f"() => ({POINTS_JS})() === 200")
     finally:
         reopened.close()
