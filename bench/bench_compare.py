@@ -152,9 +152,8 @@ def main() -> int:
         finally:
             server.stop()
     target_s, target_mb = 2.0, 5.0
-    from machine import describe
-
-    print(describe())
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+          "(wall-clock times grow with it)")
     for label, runs in (("cold browser", cold_runs), ("warm browser", warm_runs)):
         seconds = statistics.median(r["seconds"] for r in runs)
         data_mb = statistics.median(r["data"] for r in runs) / 1e6

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import sys
 import time
 from pathlib import Path
@@ -150,10 +151,8 @@ def browser_timing(rounds: int = 3) -> None:
                 browser.close()
         finally:
             server.stop()
-    from machine import describe
-
-    print(f"run page of a finished bump-hunt run (python app.py), {rounds} rounds; "
-          + describe())
+    print(f"run page of a finished bump-hunt run (python app.py), {rounds} rounds, "
+          f"load avg {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     for label, rows in (("cold", cold), ("warm", warm)):
         drawn = statistics.median(r[0] for r in rows)
         print(f"  {label}: drawn {drawn:.2f} s (target < 2 s: "
