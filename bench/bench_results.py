@@ -15,7 +15,7 @@ What is measured
 - build: server CPU time to build the figures (before they are cached per run and K).
 - --browser: the run page of the real app (python app.py) opened cold (fresh browser
   profile, server has not built the figures yet) and warm (second visit); "drawn" =
-  from navigation start until every graph on the page (the first results tab; the
+  on the page's own clock, from navigation start until every graph on the page (the first results tab; the
   training curves are another tab) has drawn, the animation with its frames. The machine's load average is printed
   with it: the server and the browser share 2 cores.
 """
@@ -98,10 +98,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 DRAWN_JS = """() => {
     const graphs = [...document.querySelectorAll('.js-plotly-plot')];
     const map = document.querySelector(`[id='{"name":"category_map","type":"results-kfig"}'] .js-plotly-plot`);
-    return graphs.length >= 3 && map && map._transitionData
+    const drawn = graphs.length >= 3 && map && map._transitionData
         && map._transitionData._frames.length > 0
         && graphs.every(gd => gd._fullLayout && gd.data && gd.data.length > 0)
-        && !document.querySelector('.dash-graph--pending'); }"""
+        && !document.querySelector('.dash-graph--pending');
+    // the page's own clock: milliseconds since navigation start, when first seen drawn
+    if (drawn && !window.__drawnAt) window.__drawnAt = performance.now();
+    return drawn; }"""
 
 
 def browser_timing(rounds: int = 3) -> None:
@@ -139,13 +142,14 @@ def browser_timing(rounds: int = 3) -> None:
                         page.goto(f"{server.url}/runs/{run_id}")
                         page.wait_for_function(DRAWN_JS, timeout=60_000)
                         drawn = time.perf_counter() - started
+                        page_clock = page.evaluate("window.__drawnAt") / 1000
                         page.wait_for_load_state("networkidle")
                         data = sum(_body_size(r) for r in received if r.ok)
                         wire = page.evaluate(
                             "performance.getEntriesByType('resource').concat("
                             "performance.getEntriesByType('navigation'))"
                             ".reduce((n, e) => n + (e.transferSize || 0), 0)")
-                        (cold if label == "cold" else warm).append((drawn, data, wire))
+                        (cold if label == "cold" else warm).append((drawn, data, wire, page_clock))
                         page.close()
                     context.close()
                 browser.close()
@@ -154,10 +158,12 @@ def browser_timing(rounds: int = 3) -> None:
     print(f"run page of a finished bump-hunt run (python app.py), {rounds} rounds, "
           f"load avg {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     for label, rows in (("cold", cold), ("warm", warm)):
-        drawn = statistics.median(r[0] for r in rows)
-        print(f"  {label}: drawn {drawn:.2f} s (target < 2 s: "
+        drawn = statistics.median(r[3] for r in rows)
+        print(f"  {label}: drawn {drawn:.2f} s after navigation start (target < 2 s: "
               f"{'ok' if drawn < 2 else 'MISSED'}; runs: "
-              f"{', '.join(f'{r[0]:.2f}' for r in rows)}) | callback data (uncompressed) "
+              f"{', '.join(f'{r[3]:.2f}' for r in rows)}; measured from the driver, "
+              f"with its round trips: {statistics.median(r[0] for r in rows):.2f} s)"
+              f" | callback data (uncompressed) "
               f"{kb(statistics.median(r[1] for r in rows))} | over the wire "
               f"{kb(statistics.median(r[2] for r in rows))} (target <= 3 MB)")
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import html
 import math
 
+import numpy as np
+
 from gato_core.scenarios import SCENARIOS
 
 from ..compare import (
@@ -389,11 +391,13 @@ def _binned_yield_traces(result: dict, show_legend: bool) -> list[dict]:
 def _category_map_trace(result: dict, n_cats: int) -> dict:
     display = _display_grid(result["snapshot"], result.get("order") or list(range(n_cats)))
     n = display.shape[0]
-    axis = [round((i + 0.5) / n, 6) for i in range(n)]
+    axis = np.round((np.arange(n) + 0.5) / n, 6)
     return {
         # Small integers (0 outside the simplex, transparent) keep six 120 x 120 maps at a
-        # few tens of kB on the wire.
-        "type": "heatmap", "x": axis, "y": axis, "z": display.tolist(),
+        # few tens of kB on the wire. Numpy arrays, not lists: the JSON writer (orjson
+        # through plotly.io) takes them whole instead of walking 14 400 cells per map in
+        # Python (0.13 s of the view's response for six maps).
+        "type": "heatmap", "x": axis, "y": axis, "z": display,
         "zmin": -0.5, "zmax": n_cats + 0.5, "zauto": False,
         "colorscale": _discrete_colourscale(n_cats), "showscale": False,
         "hovertemplate": "p₁=%{x:.2f}, p₂=%{y:.2f}<br>category %{z}<extra></extra>",
