@@ -169,3 +169,31 @@ def test_parameter_table_marks_results_differences_and_the_best_run(pages):
     diff_only = compare_page.parameter_table_view(runs, differences_only=True)
     labels = [row.children[1].children for row in diff_only.children[1].children]
     assert "lr_initial" in labels and "epochs" not in labels and "best Z(signal) over K" in labels
+
+
+def test_compare_view_opens_on_histories_with_the_other_panels_as_tabs(pages, store):
+    _, compare_page = pages
+    ids = []
+    for seed in (1, 2):
+        run, epochs, results = rf.run_record("bump_hunt", n_cats=(5, 8), name=f"run {seed}")
+        run_id = store.create_run(dict(run["config"], seed=seed), name=run["name"])
+        store.claim(run_id)
+        store.set_run_info(run_id, run["run_info"])
+        for record in epochs:
+            store.append_epoch(run_id, record)
+        for result in results:
+            store.put_result(run_id, result)
+        store.set_status(run_id, "finished")
+        ids.append(run_id)
+    found = components(compare_page.layout(runs=",".join(ids)))
+    tabs = found["compare-tabs"]
+    assert tabs.value == "histories"
+    assert [t.value for t in tabs.children] == ["histories", "significance", "categories"]
+    # every panel's figure is in the page already (drawn when its tab is picked)
+    for graph in ("compare-history-graph", "compare-significance-graph",
+                  "compare-categories-graph"):
+        figure = found[graph].figure
+        assert figure and figure["data"], graph
+    maps = [t for t in found["compare-categories-graph"].figure["data"]
+            if t["type"] == "heatmap"]
+    assert len(maps) == 2 and maps[0]["z"].shape == (120, 120)

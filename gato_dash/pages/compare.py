@@ -95,45 +95,56 @@ def _compare_page(runs: list[cmp.ComparedRun], warnings: list[str]) -> html.Div:
                      id="compare-table", style={"overflowX": "auto"}),
             dcc.Download(id="compare-csv"),
         ]), className="mb-3"),
-        # ----- histories
-        dbc.Card(dbc.CardBody([
-            html.H4("Training histories"),
-            dbc.Row([
-                dbc.Col(dcc.Dropdown(id="compare-history-k", options=k_options, value=k_default,
-                                     clearable=False), md=2),
-                dbc.Col(dbc.RadioItems(
-                    id="compare-history-x", inline=True, value="epoch",
-                    options=[{"label": "epoch", "value": "epoch"},
-                             {"label": "fraction of training", "value": "fraction"}]), md=4),
-                dbc.Col(dbc.Switch(id="compare-history-log", label="log y", value=False), md=2),
-                dbc.Col([html.Small("smoothing"),
-                         dcc.Slider(id="compare-history-smoothing", min=0, max=0.95, step=0.05,
-                                    value=0, marks={0: "0", 0.5: "0.5", 0.95: "0.95"})], md=3),
-                dbc.Col(dbc.Button("Histories CSV", id="compare-history-csv-button", size="sm",
-                                   outline=True, color="secondary"), md=1),
-            ], className="align-items-center g-2"),
-            dcc.Download(id="compare-history-csv"),
-            _panel("compare-history", lambda: figs.history_figure(runs, k_default)
-                   if k_default is not None else _raise("no run has trained a category count")),
-        ]), className="mb-3"),
-        # ----- significance vs K
-        dbc.Card(dbc.CardBody([
-            html.H4("Significance against number of categories"),
-            _panel("compare-significance", lambda: figs.significance_vs_categories_figure(runs)),
-        ]), className="mb-3"),
-        # ----- categories
-        dbc.Card(dbc.CardBody([
-            html.H4("Final categories"),
-            dbc.Row([
-                dbc.Col(dcc.Dropdown(id="compare-categories-k", options=k_options,
-                                     value=k_default, clearable=False), md=2),
-                dbc.Col(dbc.Switch(id="compare-categories-log", label="log y (1-D)",
-                                   value=False), md=3),
-            ], className="align-items-center g-2"),
-            _panel("compare-categories", lambda: figs.category_figure(runs, k_default)
-                   if k_default is not None else _raise("no run has trained a category count")),
-        ]), className="mb-4"),
+        # Tabs, because dcc.Tabs mounts only the selected one: the view opens drawing one
+        # figure, not three (each costs 0.1-0.3 s in Plotly on this machine); the others
+        # are in the page already and draw when their tab is picked.
+        dbc.Card(dbc.CardBody(dcc.Tabs(id="compare-tabs", value="histories", children=[
+            dcc.Tab(label="Training histories", value="histories", id="compare-tab-histories",
+                    children=_histories_panel(runs, k_options, k_default)),
+            dcc.Tab(label="Significance against number of categories", value="significance",
+                    id="compare-tab-significance", children=html.Div(_panel(
+                        "compare-significance",
+                        lambda: figs.significance_vs_categories_figure(runs)),
+                        className="mt-2")),
+            dcc.Tab(label="Final categories", value="categories", id="compare-tab-categories",
+                    children=_categories_panel(runs, k_options, k_default)),
+        ])), className="mb-4"),
     ], id="compare-view")
+
+
+def _histories_panel(runs, k_options, k_default):
+    return [
+        dbc.Row([
+            dbc.Col(dcc.Dropdown(id="compare-history-k", options=k_options, value=k_default,
+                                 clearable=False), md=2),
+            dbc.Col(dbc.RadioItems(
+                id="compare-history-x", inline=True, value="epoch",
+                options=[{"label": "epoch", "value": "epoch"},
+                         {"label": "fraction of training", "value": "fraction"}]), md=4),
+            dbc.Col(dbc.Switch(id="compare-history-log", label="log y", value=False), md=2),
+            dbc.Col([html.Small("smoothing"),
+                     dcc.Slider(id="compare-history-smoothing", min=0, max=0.95, step=0.05,
+                                value=0, marks={0: "0", 0.5: "0.5", 0.95: "0.95"})], md=3),
+            dbc.Col(dbc.Button("Histories CSV", id="compare-history-csv-button", size="sm",
+                               outline=True, color="secondary"), md=1),
+        ], className="align-items-center g-2 mt-2"),
+        dcc.Download(id="compare-history-csv"),
+        _panel("compare-history", lambda: figs.history_figure(runs, k_default)
+               if k_default is not None else _raise("no run has trained a category count")),
+    ]
+
+
+def _categories_panel(runs, k_options, k_default):
+    return [
+        dbc.Row([
+            dbc.Col(dcc.Dropdown(id="compare-categories-k", options=k_options,
+                                 value=k_default, clearable=False), md=2),
+            dbc.Col(dbc.Switch(id="compare-categories-log", label="log y (1-D)",
+                               value=False), md=3),
+        ], className="align-items-center g-2 mt-2"),
+        _panel("compare-categories", lambda: figs.category_figure(runs, k_default)
+               if k_default is not None else _raise("no run has trained a category count")),
+    ]
 
 
 def _raise(reason: str):

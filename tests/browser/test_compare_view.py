@@ -75,8 +75,15 @@ def test_select_compare_reload_diff_only_delete(fresh_server, page, browser):
     header = page.locator("#compare-table th").all_inner_texts()
     assert set(ids) <= {h.strip() for h in header}
     page.locator("#compare-history-graph .main-svg").first.wait_for()
+    # the other panels are tabs, drawn when picked
+    assert page.locator("#compare-significance-graph").count() == 0
+    page.locator("#compare-tab-significance").click()
     page.locator("#compare-significance-graph .main-svg").first.wait_for()
+    page.locator("#compare-tab-categories").click()
     page.locator("#compare-categories-graph .main-svg").first.wait_for()
+    assert page.evaluate("""() => document.querySelector('#compare-categories-graph .js-plotly-plot')
+                                      .data.filter(t => t.type === 'heatmap' || t.type === 'bar')
+                                      .length""") > 0
     full_table = table_text(page)
     assert any(row.startswith("setting\tlr_initial") for row in full_table)
     assert any(row.startswith("setting\tepochs") for row in full_table)
