@@ -105,6 +105,14 @@ DRAWN_JS = """() => {
     // the page's own clock: milliseconds since navigation start, when first seen drawn
     if (drawn && !window.__drawnAt) window.__drawnAt = performance.now();
     return drawn; }"""
+#: The other tabs, each with the graph it shows last: time from the click to it drawn.
+TABS = {"spectra": """[id='{"name":"mass_spectra","type":"results-logfig"}']""",
+        "baselines": "#results-significance",
+        "numbers": """[id='{"name":"category_statistics","type":"results-logfig"}']""",
+        "training": "#run-fig-lr"}
+TAB_DRAWN_JS = """sel => { const gd = document.querySelector(sel + ' .js-plotly-plot');
+    return gd && gd._fullLayout && gd.data && gd.data.length
+        && !document.querySelector('.dash-graph--pending') && performance.now(); }"""
 
 
 def browser_timing(rounds: int = 3) -> None:
@@ -124,6 +132,7 @@ def browser_timing(rounds: int = 3) -> None:
     from test_results import _body_size, store_synthetic_run
 
     cold, warm = [], []
+    tab_seconds: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         server = GatoServer(Path(tmp) / "data").start()
         try:
@@ -150,6 +159,13 @@ def browser_timing(rounds: int = 3) -> None:
                             "performance.getEntriesByType('navigation'))"
                             ".reduce((n, e) => n + (e.transferSize || 0), 0)")
                         (cold if label == "cold" else warm).append((drawn, data, wire, page_clock))
+                        if label == "warm":
+                            for tab, graph in TABS.items():
+                                clicked = page.evaluate("performance.now()")
+                                page.locator(f"#results-tab-{tab}").click()
+                                done = page.wait_for_function(TAB_DRAWN_JS,
+                                                              arg=graph).json_value()
+                                tab_seconds.setdefault(tab, []).append((done - clicked) / 1000)
                         page.close()
                     context.close()
                 browser.close()
@@ -166,6 +182,8 @@ def browser_timing(rounds: int = 3) -> None:
               f" | callback data (uncompressed) "
               f"{kb(statistics.median(r[1] for r in rows))} | over the wire "
               f"{kb(statistics.median(r[2] for r in rows))} (target <= 3 MB)")
+    for tab, seconds in tab_seconds.items():
+        print(f"  tab '{tab}' picked -> drawn: median {statistics.median(seconds):.2f} s (warm)")
 
 
 def main(argv=None) -> int:
