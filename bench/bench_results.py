@@ -1,7 +1,7 @@
 """Payload sizes and build/draw times of the results figures for a finished bump-hunt run.
 
     python bench/bench_results.py            # figure JSON sizes and build times
-    python bench/bench_results.py --browser  # + the results section in headless Chromium
+    python bench/bench_results.py --browser  # + the run page in headless Chromium
 
 The run is synthesized (tests/results_fixtures.py) at the size the issue names: bump hunt,
 two K (5 and 8), 400 epochs with a snapshot every 10 (41 snapshots per K) on the engine's
@@ -11,13 +11,16 @@ What is measured
 - "page data": what the browser receives from the results callbacks when it opens the
   run page on the default K (the run-level figures, that K's figures, the log-able ones).
   Only the selected K travels; the other K costs the same again when selected.
-- gzip sizes, for a server that compresses responses (Dash does not by default).
+- gzip sizes (the app compresses its responses).
 - build: server CPU time to build the figures (before they are cached per run and K).
-- --browser: the run page of the real app (python app.py) opened cold (fresh browser
-  profile, server has not built the figures yet) and warm (second visit); "drawn" =
-  on the page's own clock, from navigation start until every graph on the page (the first results tab; the
-  training curves are another tab) has drawn, the animation with its frames. The machine's load average is printed
-  with it: the server and the browser share 2 cores.
+- --browser: the run page of the real app (python app.py), "drawn" = on the page's own
+  clock, from navigation start until every graph on the page (the first results tab; the
+  other tabs are timed from the click) has drawn, the animation with its frames. Three
+  cases: cold (fresh browser profile, server has not drawn the run), first (the browser
+  has the app's files, the server has not drawn the run: a user opening a run) and warm
+  (the same run again). The machine's load average is printed with it: the server and the
+  browser share 2 cores, and this VM's speed drifts by 2x within minutes, so compare
+  versions A/B-interleaved.
 """
 from __future__ import annotations
 
@@ -118,9 +121,10 @@ TAB_DRAWN_JS = """sel => { const gd = document.querySelector(sel + ' .js-plotly-
 def browser_timing(rounds: int = 3) -> None:
     """The real run page (python app.py) of the synthetic run, in headless Chromium.
 
-    Cold: a fresh browser profile (plotly.js and Dash's bundles fetched) on a server that
-    has not built this run's figures yet. Warm: the same page again (browser cache, server
-    figure cache), as when a user opens a finished run a second time.
+    cold: a fresh browser profile (plotly.js and Dash's bundles fetched) on a server that
+    has not built this run's figures yet. first: the browser has the app's files (it came
+    from the new-run form), the server has not drawn this run yet: a user opening a run
+    for the first time. warm: that run again (browser cache, server figure cache).
     """
     import statistics
     import tempfile
@@ -131,8 +135,26 @@ def browser_timing(rounds: int = 3) -> None:
     from conftest import CHROMIUM, CHROMIUM_ARGS, GatoServer
     from test_results import _body_size, store_synthetic_run
 
-    cold, warm = [], []
+    cases = {"cold": [], "first": [], "warm": []}
     tab_seconds: dict[str, list[float]] = {}
+
+    def open_run(page, run_id: str, label: str) -> None:
+        received = []
+        page.on("response", lambda r: received.append(r)
+                if "_dash-update-component" in r.url else None)
+        started = time.perf_counter()
+        page.goto(f"{server.url}/runs/{run_id}")
+        page.wait_for_function(DRAWN_JS, timeout=60_000)
+        drawn = time.perf_counter() - started
+        page_clock = page.evaluate("window.__drawnAt") / 1000
+        page.wait_for_load_state("networkidle")
+        data = sum(_body_size(r) for r in received if r.ok)
+        wire = page.evaluate(
+            "performance.getEntriesByType('resource').concat("
+            "performance.getEntriesByType('navigation'))"
+            ".reduce((n, e) => n + (e.transferSize || 0), 0)")
+        cases[label].append((drawn, data, wire, page_clock))
+
     with tempfile.TemporaryDirectory() as tmp:
         server = GatoServer(Path(tmp) / "data").start()
         try:
@@ -140,40 +162,34 @@ def browser_timing(rounds: int = 3) -> None:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                              args=CHROMIUM_ARGS)
                 for _ in range(rounds):
-                    run_id, _ = store_synthetic_run(server, "bench run")
+                    first_run, _ = store_synthetic_run(server, "bench run")
+                    second_run, _ = store_synthetic_run(server, "bench run 2")
                     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                    for label in ("cold", "warm"):
-                        page = context.new_page()
-                        received = []
-                        page.on("response", lambda r: received.append(r)
-                                if "_dash-update-component" in r.url else None)
-                        started = time.perf_counter()
-                        page.goto(f"{server.url}/runs/{run_id}")
-                        page.wait_for_function(DRAWN_JS, timeout=60_000)
-                        drawn = time.perf_counter() - started
-                        page_clock = page.evaluate("window.__drawnAt") / 1000
-                        page.wait_for_load_state("networkidle")
-                        data = sum(_body_size(r) for r in received if r.ok)
-                        wire = page.evaluate(
-                            "performance.getEntriesByType('resource').concat("
-                            "performance.getEntriesByType('navigation'))"
-                            ".reduce((n, e) => n + (e.transferSize || 0), 0)")
-                        (cold if label == "cold" else warm).append((drawn, data, wire, page_clock))
-                        if label == "warm":
-                            for tab, graph in TABS.items():
-                                clicked = page.evaluate("performance.now()")
-                                page.locator(f"#results-tab-{tab}").click()
-                                done = page.wait_for_function(TAB_DRAWN_JS,
-                                                              arg=graph).json_value()
-                                tab_seconds.setdefault(tab, []).append((done - clicked) / 1000)
-                        page.close()
+                    page = context.new_page()
+                    open_run(page, first_run, "cold")
+                    page.close()
+                    # as a user gets there: from the new-run form (bundles and plotly.js
+                    # cached) to a run the server has not drawn yet, then that run again
+                    page = context.new_page()
+                    page.goto(f"{server.url}/new")
+                    page.locator(".js-plotly-plot .main-svg").first.wait_for()
+                    open_run(page, second_run, "first")
+                    page.close()
+                    page = context.new_page()
+                    open_run(page, second_run, "warm")
+                    for tab, graph in TABS.items():
+                        clicked = page.evaluate("performance.now()")
+                        page.locator(f"#results-tab-{tab}").click()
+                        done = page.wait_for_function(TAB_DRAWN_JS, arg=graph).json_value()
+                        tab_seconds.setdefault(tab, []).append((done - clicked) / 1000)
+                    page.close()
                     context.close()
                 browser.close()
         finally:
             server.stop()
     print(f"run page of a finished bump-hunt run (python app.py), {rounds} rounds, "
           f"load avg {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    for label, rows in (("cold", cold), ("warm", warm)):
+    for label, rows in cases.items():
         drawn = statistics.median(r[3] for r in rows)
         print(f"  {label}: drawn {drawn:.2f} s after navigation start (target < 2 s: "
               f"{'ok' if drawn < 2 else 'MISSED'}; runs: "
