@@ -91,14 +91,15 @@ def test_ended_run_page_is_complete_in_its_first_response(pages, store):
     assert state["k"] == 8 and state["n_results"] == 2 and state["status"] == "finished"
     assert found["run-cancel"].disabled is True
 
-    # results: prefilled, so the browser draws without asking again
-    assert found["results-prefilled"].data is True
+    # results: the first tab's figures are in the layout, drawn without asking again;
+    # the hidden tabs' figures come from their callbacks while plotly.js loads
+    assert found["results-prefilled"].data == ["k"]
     category_map = found[k_figure_id("kfig", "category_map")].figure
     assert len(category_map["frames"]) == 41
     assert "K = 8" in category_map["layout"]["title"]["text"]
-    spectra = found[k_figure_id("logfig", "mass_spectra")].figure
-    assert spectra["layout"]["yaxis"]["type"] == "linear"
-    assert len(found["results-significance"].figure["data"]) == 4
+    assert found[k_figure_id("kfig", "components")].figure["data"]
+    assert found[k_figure_id("logfig", "mass_spectra")].figure == {}
+    assert found["results-significance"].figure == {}
     # tabs: the results first; the training curves are the last tab, not above them
     assert found["results-tabs"].value == "categories"
     assert [t.value for t in found["results-tabs"].children] == \
@@ -122,7 +123,7 @@ def test_ended_run_with_a_long_history_keeps_polling_for_the_rest(pages, store, 
     # extensions must reach mounted graphs: the histories stay above the results
     assert "run-histories" in [getattr(c, "id", None) for c in found["run-page"].children]
     assert "results-tab-training" not in found
-    assert found["results-prefilled"].data is True
+    assert found["results-prefilled"].data == ["k"]
     state = found["run-state"].data
     update = live.poll(store, state, max_epochs=300)
     sig = update.extends["significance"]
@@ -144,7 +145,7 @@ def test_section_from_a_poll_has_no_figures(pages, store):
 
     run_id, _, _ = finished_bump_hunt(store)
     found = components(run_results.results_section(run_id))
-    assert found["results-prefilled"].data is False
+    assert found["results-prefilled"].data == []
     assert found[k_figure_id("kfig", "category_map")].figure == {}
     # a live page's poll response stays small: the section's layout without its figures
     size = len(json.dumps(run_results.results_section(run_id),

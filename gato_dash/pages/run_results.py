@@ -11,9 +11,9 @@ figures, and the density switch patches the animation's trace visibility instead
 re-sending it. Figures are built once per (run, K) and kept in memory: a stored result
 and the epochs of its K never change.
 
-Opening a finished run draws everything from one response: the page layout carries the
-section with its figures (``prefill``), so the browser does not wait on two more
-round trips. A section that arrives in a live page's poll response has no figures and its
+Opening a finished run draws its first view from one response: the page layout carries
+the section with the first tab's figures (``prefill``), so the browser does not wait on
+two more round trips. A section that arrives in a live page's poll response has no figures and its
 callbacks fetch them; building starts (``prewarm``) as soon as that layout is made.
 """
 from __future__ import annotations
@@ -121,9 +121,12 @@ def results_section(run_id: str, prefill: bool = False, training=None):
     """The results block of one run (figures, numbers table, downloads).
 
     ``prefill=True`` (a finished run's page, drawn server-side in one response) puts the
-    default K's figures into the layout, so the browser draws them without asking again;
-    the callbacks then skip their initial call. Without it (the section arriving in a
-    live page's poll response, which must stay small) the callbacks fetch the figures.
+    first tab's figures (the default K's) into the layout, so the browser draws them
+    without asking again; their callback skips its initial call. The hidden tabs' figures
+    come from their callbacks' initial calls, which the server answers while the browser
+    is still loading plotly.js, so a run opened for the first time does not wait for
+    figures it does not show yet. Without ``prefill`` (the section arriving in a live
+    page's poll response, which must stay small) every figure comes from the callbacks.
     ``training``: the run page's history graphs, shown as the last tab.
     """
     store = current_store()
@@ -136,8 +139,7 @@ def results_section(run_id: str, prefill: bool = False, training=None):
     run_info = run.get("run_info") or {}
     k = default_k(results)
     if prefill:
-        figures = {**_run_figures(run_id, len(results)), **_log_figures(run_id, k, False),
-                   **_k_figures(run_id, k)}
+        figures = _k_figures(run_id, k)
     else:
         figures = {}
         prewarm(run_id, k, len(results))
@@ -177,14 +179,9 @@ def results_section(run_id: str, prefill: bool = False, training=None):
                             className="text-muted")),
     ], className="mb-3")
 
-    def prefilled(name):
-        if not prefill:
-            return None
-        return figures.get(name) or _empty(name)
-
     def k_graph(name):
-        return dcc.Loading(_graph("kfig", name, prefilled(name)), type="circle",
-                           delay_show=300)
+        figure = (figures.get(name) or _empty(name)) if prefill else None
+        return dcc.Loading(_graph("kfig", name, figure), type="circle", delay_show=300)
 
     # Tabs, because dcc.Tabs mounts only the selected tab: opening a run draws the first
     # tab's three figures, not all seven (Plotly draws one figure at a time, ~0.1-0.3 s
@@ -192,23 +189,20 @@ def results_section(run_id: str, prefill: bool = False, training=None):
     # switches update them and they show at once when their tab is picked.
     tabs = [dcc.Tab(label="Categories", value="categories", id=f"{ID_PREFIX}-tab-categories",
                     children=[k_graph(name) for name in k_names])]
-    spectra = [_graph("logfig", "inclusive_mass", prefilled("inclusive_mass"))] \
-        if has_mass else []
-    spectra += [_graph("logfig", name, prefilled(name)) for name in log_names
-                if name != "category_statistics"]
+    spectra = [_graph("logfig", "inclusive_mass")] if has_mass else []
+    spectra += [_graph("logfig", name) for name in log_names if name != "category_statistics"]
     if spectra:
         tabs.append(dcc.Tab(label="Mass spectra" if two_d else "Histogram", value="spectra",
                             id=f"{ID_PREFIX}-tab-spectra", children=spectra))
     baselines = dbc.Row([
-        dbc.Col(dcc.Graph(id=f"{ID_PREFIX}-significance",
-                          figure=figures.get("significance_comparison", {}),
-                          config=GRAPH_CONFIG), lg=7),
+        dbc.Col(dcc.Graph(id=f"{ID_PREFIX}-significance", figure={}, config=GRAPH_CONFIG),
+                lg=7),
         dbc.Col(_table(figs.significance_table_rows(run_info, results),
                        table_id=f"{ID_PREFIX}-significance-table"), lg=5),
     ], className="mt-2")
     tabs.append(dcc.Tab(label="Baselines", value="baselines", id=f"{ID_PREFIX}-tab-baselines",
                         children=baselines))
-    numbers = [_graph("logfig", "category_statistics", prefilled("category_statistics")),
+    numbers = [_graph("logfig", "category_statistics"),
                html.Div(id=f"{ID_PREFIX}-category-table", children=_category_table(selected))]
     tabs.append(dcc.Tab(label="Category numbers", value="numbers", id=f"{ID_PREFIX}-tab-numbers",
                         children=numbers))
@@ -218,7 +212,8 @@ def results_section(run_id: str, prefill: bool = False, training=None):
 
     return html.Div([
         dcc.Store(id=f"{ID_PREFIX}-run-id", data=run_id),
-        dcc.Store(id=f"{ID_PREFIX}-prefilled", data=prefill),
+        # which callbacks' figures are in this layout already: their initial call is skipped
+        dcc.Store(id=f"{ID_PREFIX}-prefilled", data=["k"] if prefill else []),
         html.H3("Results", className="mt-4"),
         controls,
         downloads,
@@ -374,7 +369,7 @@ def _slug(run: dict) -> str:
     State(f"{ID_PREFIX}-prefilled", "data"),
 )
 def show_comparison(run_id, k_options, prefilled):
-    if not run_id or _already_drawn(prefilled):
+    if not run_id or _already_drawn(prefilled, "run"):
         raise dash.exceptions.PreventUpdate
     return _run_figures(run_id, len(k_options or []))["significance_comparison"]
 
@@ -391,7 +386,7 @@ def show_comparison(run_id, k_options, prefilled):
 )
 def show_k(n_cats, show_density, run_id, prefilled):
     """Per-K figures on a K change; on a density-switch change only a small patch."""
-    if n_cats is None or not run_id or _already_drawn(prefilled):
+    if n_cats is None or not run_id or _already_drawn(prefilled, "k"):
         raise dash.exceptions.PreventUpdate
     names = [o["id"]["name"] for o in dash.ctx.outputs_list[0]]
     figures = _k_figures(run_id, int(n_cats))
@@ -417,9 +412,9 @@ def show_k(n_cats, show_density, run_id, prefilled):
     return (k_figures, table, f"K = {n_cats} categories", f"Parameters K = {n_cats} (JSON)")
 
 
-def _already_drawn(prefilled) -> bool:
-    """The initial call of a section whose layout already holds the figures."""
-    return bool(prefilled) and dash.ctx.triggered_id is None
+def _already_drawn(prefilled, group: str) -> bool:
+    """The initial call of a callback whose figures the layout already holds."""
+    return group in (prefilled or ()) and dash.ctx.triggered_id is None
 
 
 def _with_density(figure: dict) -> dict:
@@ -436,7 +431,7 @@ def _with_density(figure: dict) -> dict:
     State(f"{ID_PREFIX}-prefilled", "data"),
 )
 def show_log_figures(n_cats, log, run_id, prefilled):
-    if n_cats is None or not run_id or _already_drawn(prefilled):
+    if n_cats is None or not run_id or _already_drawn(prefilled, "log"):
         raise dash.exceptions.PreventUpdate
     figures = _log_figures(run_id, int(n_cats), bool(log))
     names = [o["id"]["name"] for o in dash.ctx.outputs_list]
