@@ -13,8 +13,9 @@ and the epochs of its K never change.
 
 Opening a finished run draws its first view from one response: the page layout carries
 the section with the first tab's figures (``prefill``), so the browser does not wait on
-two more round trips. A section that arrives in a live page's poll response has no figures and its
-callbacks fetch them; building starts (``prewarm``) as soon as that layout is made.
+two more round trips; the hidden tabs' figures come from their callbacks meanwhile. A
+section that arrives in a live page's poll response has no figures and its callbacks
+fetch them; building starts (``prewarm``) as soon as that layout is made.
 """
 from __future__ import annotations
 
