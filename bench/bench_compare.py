@@ -45,21 +45,10 @@ DRAWN_JS = """sels => sels.every(s => document.querySelector(s + ' .js-plotly-pl
 
 def fill_store(store, scenario: str, n_runs: int) -> list[str]:
     ks = (5, 8) if scenario != "one_d" else (5, 10, 20)
-    ids = []
-    for i in range(n_runs):
-        run, epochs, results = results_fixtures.run_record(scenario, n_cats=ks,
-                                                           name=f"bench run {i + 1}")
-        config = dict(run["config"], seed=42 + i % 2, lr_initial=0.05 * (1 + i))
-        run_id = store.create_run(config, name=run["name"])
-        store.claim(run_id)
-        store.set_run_info(run_id, run["run_info"])
-        for record in epochs:
-            store.append_epoch(run_id, record)
-        for result in results:
-            store.put_result(run_id, result)
-        store.set_status(run_id, "finished")
-        ids.append(run_id)
-    return ids
+    return [results_fixtures.store_finished_run(store, scenario, n_cats=ks,
+                                                name=f"bench run {i + 1}", seed=42 + i % 2,
+                                                lr_initial=0.05 * (1 + i))[0]
+            for i in range(n_runs)]
 
 
 def _cpu_seconds_by_tree() -> dict[int, float]:

@@ -222,3 +222,22 @@ def run_record(scenario: str = "bump_hunt", n_cats=(5, 8), name: str = "syntheti
            "finished": "2026-11-26T10:05:00", "heartbeat": None, "run_info": info,
            "current_k": n_cats[-1], "epochs_done": epochs}
     return run, all_epochs, results
+
+
+def store_finished_run(store, scenario: str = "bump_hunt", n_cats=(5, 8),
+                       name: str = "synthetic run", note: str = "",
+                       **config_overrides) -> tuple[str, list[dict], list[dict]]:
+    """Write a ``run_record`` into a RunStore as a finished run (it never trains: a queued
+    run would start when its page opens). Returns (run id, epoch records, results)."""
+    run, epochs, results = run_record(scenario, n_cats=n_cats, name=name, note=note)
+    run_id = store.create_run({**run["config"], **config_overrides}, name=name)
+    store.claim(run_id)
+    store.set_run_info(run_id, run["run_info"])
+    for record in epochs:
+        store.append_epoch(run_id, record)
+    for result in results:
+        store.put_result(run_id, result)
+    if note:
+        store.set_note(run_id, note)
+    store.set_status(run_id, "finished")
+    return run_id, epochs, results

@@ -38,16 +38,7 @@ def store(tmp_path, monkeypatch):
 
 
 def finished_bump_hunt(store) -> tuple[str, list, list]:
-    run, epochs, results = rf.run_record("bump_hunt", n_cats=(5, 8), name="<b>bump</b>")
-    run_id = store.create_run(run["config"], name=run["name"])
-    store.claim(run_id)
-    store.set_run_info(run_id, run["run_info"])
-    for record in epochs:
-        store.append_epoch(run_id, record)
-    for result in results:
-        store.put_result(run_id, result)
-    store.set_status(run_id, "finished")
-    return run_id, epochs, results
+    return rf.store_finished_run(store, "bump_hunt", n_cats=(5, 8), name="<b>bump</b>")
 
 
 def components(layout) -> dict:
@@ -93,7 +84,7 @@ def test_ended_run_page_is_complete_in_its_first_response(pages, store):
 
     # results: the first tab's figures are in the layout, drawn without asking again;
     # the hidden tabs' figures come from their callbacks while plotly.js loads
-    assert found["results-prefilled"].data == ["k"]
+    assert found["results-prefilled"].data is True
     category_map = found[k_figure_id("kfig", "category_map")].figure
     assert len(category_map["frames"]) == 41
     assert "K = 8" in category_map["layout"]["title"]["text"]
@@ -123,7 +114,7 @@ def test_ended_run_with_a_long_history_keeps_polling_for_the_rest(pages, store, 
     # extensions must reach mounted graphs: the histories stay above the results
     assert "run-histories" in [getattr(c, "id", None) for c in found["run-page"].children]
     assert "results-tab-training" not in found
-    assert found["results-prefilled"].data == ["k"]
+    assert found["results-prefilled"].data is True
     state = found["run-state"].data
     update = live.poll(store, state, max_epochs=300)
     sig = update.extends["significance"]
@@ -145,7 +136,7 @@ def test_section_from_a_poll_has_no_figures(pages, store):
 
     run_id, _, _ = finished_bump_hunt(store)
     found = components(run_results.results_section(run_id))
-    assert found["results-prefilled"].data == []
+    assert found["results-prefilled"].data is False
     assert found[k_figure_id("kfig", "category_map")].figure == {}
     # a live page's poll response stays small: the section's layout without its figures
     size = len(json.dumps(run_results.results_section(run_id),
@@ -174,18 +165,8 @@ def test_parameter_table_marks_results_differences_and_the_best_run(pages):
 
 def test_compare_view_opens_on_histories_with_the_other_panels_as_tabs(pages, store):
     _, compare_page = pages
-    ids = []
-    for seed in (1, 2):
-        run, epochs, results = rf.run_record("bump_hunt", n_cats=(5, 8), name=f"run {seed}")
-        run_id = store.create_run(dict(run["config"], seed=seed), name=run["name"])
-        store.claim(run_id)
-        store.set_run_info(run_id, run["run_info"])
-        for record in epochs:
-            store.append_epoch(run_id, record)
-        for result in results:
-            store.put_result(run_id, result)
-        store.set_status(run_id, "finished")
-        ids.append(run_id)
+    ids = [rf.store_finished_run(store, "bump_hunt", n_cats=(5, 8), name=f"run {seed}",
+                                 seed=seed)[0] for seed in (1, 2)]
     found = components(compare_page.layout(runs=",".join(ids)))
     tabs = found["compare-tabs"]
     assert tabs.value == "histories"

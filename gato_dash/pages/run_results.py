@@ -213,8 +213,8 @@ def results_section(run_id: str, prefill: bool = False, training=None):
 
     return html.Div([
         dcc.Store(id=f"{ID_PREFIX}-run-id", data=run_id),
-        # which callbacks' figures are in this layout already: their initial call is skipped
-        dcc.Store(id=f"{ID_PREFIX}-prefilled", data=["k"] if prefill else []),
+        # the per-K figures are in this layout already: show_k skips its initial call
+        dcc.Store(id=f"{ID_PREFIX}-prefilled", data=prefill),
         html.H3("Results", className="mt-4"),
         controls,
         downloads,
@@ -367,10 +367,9 @@ def _slug(run: dict) -> str:
     Output(f"{ID_PREFIX}-significance", "figure"),
     Input(f"{ID_PREFIX}-run-id", "data"),
     State(f"{ID_PREFIX}-k", "options"),
-    State(f"{ID_PREFIX}-prefilled", "data"),
 )
-def show_comparison(run_id, k_options, prefilled):
-    if not run_id or _already_drawn(prefilled, "run"):
+def show_comparison(run_id, k_options):
+    if not run_id:
         raise dash.exceptions.PreventUpdate
     return _run_figures(run_id, len(k_options or []))["significance_comparison"]
 
@@ -387,7 +386,8 @@ def show_comparison(run_id, k_options, prefilled):
 )
 def show_k(n_cats, show_density, run_id, prefilled):
     """Per-K figures on a K change; on a density-switch change only a small patch."""
-    if n_cats is None or not run_id or _already_drawn(prefilled, "k"):
+    # the initial call of a section whose layout already holds these figures
+    if n_cats is None or not run_id or (prefilled and dash.ctx.triggered_id is None):
         raise dash.exceptions.PreventUpdate
     names = [o["id"]["name"] for o in dash.ctx.outputs_list[0]]
     figures = _k_figures(run_id, int(n_cats))
@@ -413,11 +413,6 @@ def show_k(n_cats, show_density, run_id, prefilled):
     return (k_figures, table, f"K = {n_cats} categories", f"Parameters K = {n_cats} (JSON)")
 
 
-def _already_drawn(prefilled, group: str) -> bool:
-    """The initial call of a callback whose figures the layout already holds."""
-    return group in (prefilled or ()) and dash.ctx.triggered_id is None
-
-
 def _with_density(figure: dict) -> dict:
     """A copy of a cached category-map figure dict with the density contours shown."""
     data = [dict(t, visible=True) if t.get("type") == "contour" else t for t in figure["data"]]
@@ -429,10 +424,9 @@ def _with_density(figure: dict) -> dict:
     Input(f"{ID_PREFIX}-k", "value"),
     Input(f"{ID_PREFIX}-log", "value"),
     State(f"{ID_PREFIX}-run-id", "data"),
-    State(f"{ID_PREFIX}-prefilled", "data"),
 )
-def show_log_figures(n_cats, log, run_id, prefilled):
-    if n_cats is None or not run_id or _already_drawn(prefilled, "log"):
+def show_log_figures(n_cats, log, run_id):
+    if n_cats is None or not run_id:
         raise dash.exceptions.PreventUpdate
     figures = _log_figures(run_id, int(n_cats), bool(log))
     names = [o["id"]["name"] for o in dash.ctx.outputs_list]

@@ -44,18 +44,9 @@ def plot_value(locator, expression: str):
 
 
 def store_synthetic_run(server, name: str) -> tuple[str, tuple]:
-    run, epochs, results = rf.run_record("bump_hunt", n_cats=(5, 8), name=name,
-                                         note="<b>note</b>")
     store = server.store()
-    run_id = store.create_run(run["config"], name=name)
-    store.set_run_info(run_id, run["run_info"])
-    for record in epochs:
-        store.append_epoch(run_id, record)
-    for result in results:
-        store.put_result(run_id, result)
-    store.set_note(run_id, run["note"])
-    # Finished before any page opens it: a queued run would start training.
-    store.set_status(run_id, "finished")
+    run_id, _, _ = rf.store_finished_run(store, "bump_hunt", n_cats=(5, 8), name=name,
+                                         note="<b>note</b>")
     return run_id, (store.get_run(run_id), store.epochs(run_id), store.results(run_id))
 
 
