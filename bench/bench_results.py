@@ -19,9 +19,9 @@ What is measured
   cases: cold (fresh browser profile, server has not drawn the run), first (the browser
   has the app's files, the server has not drawn the run: a user opening a run), warm
   (the same run again, in a new tab) and link (a click on a run in the home page's list,
-  the app's own navigation, timed from the click). The machine's load average is printed with it: the server and the
-  browser share 2 cores, and this VM's speed drifts by 2x within minutes, so compare
-  versions A/B-interleaved.
+  the app's own navigation, timed from the click). The machine's load average is printed
+  with it: the server and the browser share 2 cores, and this VM's speed drifts by 2x
+  within minutes, so compare versions A/B-interleaved.
 """
 from __future__ import annotations
 
