@@ -373,6 +373,10 @@ def test_result_figures_sets_per_scenario(bump, one_d):
     assert list(figs.result_figures(run1, epochs1, results1[0])) == [
         "boundary_history", "stacked_histogram", "components", "category_statistics",
         "bias_history"]
+    # a subset builds only what was asked for, in the same order
+    assert list(figs.result_figures(run, epochs, results[0],
+                                    names=["bias_history", "category_map"])) == [
+        "category_map", "bias_history"]
 
 
 def test_json_round_tripped_records_give_the_same_figures(bump):
@@ -453,6 +457,8 @@ class TestPageHelpers:
 
         k_figs = run_results._k_figures(run_id, 8)
         assert len(k_figs["category_map"]["frames"]) == 41
+        # only the first tab's figures: the log-able ones are built by _log_figures
+        assert set(k_figs) == {"category_map", "components", "bias_history"}
         log_figs = run_results._log_figures(run_id, 8, True)
         assert log_figs["mass_spectra"]["layout"]["yaxis"]["type"] == "log"
         assert log_figs["inclusive_mass"]["layout"]["yaxis"]["type"] == "log"

@@ -316,7 +316,7 @@ def _build_k_figures(run_id: str, n_cats: int) -> dict:
     run = store.get_run(run_id)
     result = _result(store, run_id, n_cats)
     epochs = store.epochs(run_id, n_cats=n_cats)
-    built = figs.result_figures(run, epochs, result)
+    built = figs.result_figures(run, epochs, result, names=figure_names(run, result)[0])
     return {name: fig.to_plotly_json() for name, fig in built.items()}
 
 
