@@ -15,13 +15,15 @@ What is measured
 - build: server CPU time to build the figures (before they are cached per run and K).
 - --browser: the run page of the real app (python app.py), "drawn" = on the page's own
   clock, from navigation start until every graph on the page (the first results tab; the
-  other tabs are timed from the click) has drawn, the animation with its frames. Four
-  cases: cold (fresh browser profile, server has not drawn the run), first (the browser
-  has the app's files, the server has not drawn the run: a user opening a run), warm
-  (the same run again, in a new tab) and link (a click on a run in the home page's list,
-  the app's own navigation, timed from the click). The machine's load average is printed
-  with it: the server and the browser share 2 cores, and this VM's speed drifts by 2x
-  within minutes, so compare versions A/B-interleaved.
+  other tabs are timed from the click) has drawn, the animation with its frames. The runs'
+  figures were built when each K finished, as the training job does, and the server has
+  not shown the run yet, except where said. Cases: cold (fresh browser profile), first (the
+  browser has the app's files: a user opening a run), unbuilt (as first, for a run stored
+  by an older version: the server builds its figures), warm (the same run again, in a new
+  tab: server memory) and link (a click on a run in the home page's list, the app's own
+  navigation, timed from the click). The machine's load average is printed with it: the
+  server and the browser share 2 cores, and this VM's speed drifts by 2x within minutes,
+  so compare versions A/B-interleaved.
 """
 from __future__ import annotations
 
@@ -122,10 +124,7 @@ TAB_DRAWN_JS = """sel => { const gd = document.querySelector(sel + ' .js-plotly-
 def browser_timing(rounds: int = 3) -> None:
     """The real run page (python app.py) of the synthetic run, in headless Chromium.
 
-    cold: a fresh browser profile (plotly.js and Dash's bundles fetched) on a server that
-    has not built this run's figures yet. first: the browser has the app's files (it came
-    from the new-run form), the server has not drawn this run yet: a user opening a run
-    for the first time. warm: that run again (browser cache, server figure cache).
+    The cases are those of the module docstring, in that order, ``rounds`` times.
     """
     import statistics
     import tempfile
@@ -136,7 +135,7 @@ def browser_timing(rounds: int = 3) -> None:
     from conftest import CHROMIUM, CHROMIUM_ARGS, GatoServer
     from test_results import _body_size, store_synthetic_run
 
-    cases = {"cold": [], "first": [], "warm": [], "link": []}
+    cases = {"cold": [], "first": [], "unbuilt": [], "warm": [], "link": []}
     tab_seconds: dict[str, list[float]] = {}
 
     def open_run(page, run_id: str, label: str) -> None:
@@ -163,9 +162,12 @@ def browser_timing(rounds: int = 3) -> None:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                              args=CHROMIUM_ARGS)
                 for _ in range(rounds):
-                    first_run, _ = store_synthetic_run(server, "bench run")
-                    second_run, _ = store_synthetic_run(server, "bench run 2")
-                    third_run, _ = store_synthetic_run(server, "bench run 3")
+                    # figures built when each K finished, as the training job does
+                    first_run, _ = store_synthetic_run(server, "bench run", prebuild=True)
+                    second_run, _ = store_synthetic_run(server, "bench run 2", prebuild=True)
+                    third_run, _ = store_synthetic_run(server, "bench run 3", prebuild=True)
+                    # stored by an older version: the server builds them on first view
+                    unbuilt_run, _ = store_synthetic_run(server, "bench run 4")
                     context = browser.new_context(viewport={"width": 1400, "height": 1000})
                     page = context.new_page()
                     open_run(page, first_run, "cold")
@@ -176,6 +178,9 @@ def browser_timing(rounds: int = 3) -> None:
                     page.goto(f"{server.url}/new")
                     page.locator(".js-plotly-plot .main-svg").first.wait_for()
                     open_run(page, second_run, "first")
+                    page.close()
+                    page = context.new_page()
+                    open_run(page, unbuilt_run, "unbuilt")
                     page.close()
                     # the usual way in: the home page's list of runs, a click on the run
                     # (client-side navigation: no page load, only the page's content)

@@ -34,7 +34,7 @@ from gato_core.config import ConfigError, RunConfig
 from gato_core.scenarios import SCENARIOS
 from gato_core.significance import objective_value
 
-from .jobs import final_status
+from .jobs import final_status, prebuild_figures
 
 RESULT_FILE = "result.json"
 RECORDS_FILE = "records.jsonl"
@@ -83,7 +83,8 @@ def import_result_dir(result_dir, store, name: str | None = None) -> str:
         store.set_run_info(run_id, run_info)
         for record in epochs:
             store.append_epoch(run_id, record)
-        for result in results:
+        for i, result in enumerate(results):
+            prebuild_figures(store, run_id, result, results[:i + 1])
             store.put_result(run_id, result)
         status, message = final_status(results, cancel_requested=False)
         note = f"imported from {folder.name} ({source})"

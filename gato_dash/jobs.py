@@ -21,7 +21,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .store import RunStore
+from .store import RunStore, as_stored
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,23 @@ def _with_k(result: dict, message: str) -> str:
 #: Imported once by the fork server; every job process starts with them loaded. Dash and
 #: diskcache are what unpickling Dash's job function pulls in (~1 s if not preloaded).
 FORK_SERVER_PRELOAD = ["dash", "diskcache", "gato_dash.jobs", "gato_dash.store", "tensorflow",
-                       "gato_core.training"]
+                       "gato_core.training", "gato_dash.figure_cache"]
+
+
+def prebuild_figures(store: RunStore, run_id: str, result: dict, results: list[dict]) -> None:
+    """Build and keep the results figures of a K that has just trained (see
+    gato_dash.figure_cache). Never fails the run: whatever goes wrong here, the page builds
+    the figures itself when asked."""
+    try:
+        from .figure_cache import FigureCache, prebuild
+
+        run = store.get_run(run_id)
+        if run is not None:
+            prebuild(FigureCache(size=3, store=lambda: store), run,
+                     store.epochs(run_id, n_cats=result["n_cats"]), result, results)
+    except Exception:
+        log.exception("building the figures of run %s, K = %s failed", run_id,
+                      result.get("n_cats"))
 
 
 def use_fork_server(data_dir) -> None:
@@ -165,6 +181,10 @@ def run_training(store_path, run_id: str, cache_dir=None,
                 elif kind == "run_info":
                     store.set_run_info(run_id, data)
                 elif kind == "result":
+                    data = as_stored(data)
+                    # before the result is stored: a page that learns of it finds its
+                    # figures ready instead of building them while the user waits
+                    prebuild_figures(store, run_id, data, results + [data])
                     store.put_result(run_id, data)
                     results.append(data)
         status, message = final_status(results, store.cancel_requested(run_id))

@@ -362,6 +362,11 @@ def _safe_id(run_id: str) -> str:
     return "".join(c for c in str(run_id) if c.isalnum() or c in "-_") or "_"
 
 
+def as_stored(record: dict) -> dict:
+    """``record`` as the store hands it back (numpy to lists, tuples to lists, JSON keys)."""
+    return json.loads(_dumps(record))
+
+
 def _dumps(obj) -> str:
     return json.dumps(obj, default=_json_default, separators=(",", ":"))
 

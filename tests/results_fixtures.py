@@ -225,17 +225,26 @@ def run_record(scenario: str = "bump_hunt", n_cats=(5, 8), name: str = "syntheti
 
 
 def store_finished_run(store, scenario: str = "bump_hunt", n_cats=(5, 8),
-                       name: str = "synthetic run", note: str = "",
+                       name: str = "synthetic run", note: str = "", prebuild: bool = False,
                        **config_overrides) -> tuple[str, list[dict], list[dict]]:
     """Write a ``run_record`` into a RunStore as a finished run (it never trains: a queued
-    run would start when its page opens). Returns (run id, epoch records, results)."""
+    run would start when its page opens). Returns (run id, epoch records, results).
+
+    ``prebuild``: also build and keep each K's figures, as the training job does; without
+    it the run is like one stored by an older version (the page builds them)."""
+    from gato_dash.jobs import prebuild_figures
+    from gato_dash.store import as_stored
+
     run, epochs, results = run_record(scenario, n_cats=n_cats, name=name, note=note)
     run_id = store.create_run({**run["config"], **config_overrides}, name=name)
     store.claim(run_id)
     store.set_run_info(run_id, run["run_info"])
     for record in epochs:
         store.append_epoch(run_id, record)
-    for result in results:
+    for i, result in enumerate(results):
+        if prebuild:
+            prebuild_figures(store, run_id, as_stored(result),
+                             [as_stored(r) for r in results[:i + 1]])
         store.put_result(run_id, result)
     if note:
         store.set_note(run_id, note)

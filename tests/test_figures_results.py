@@ -470,32 +470,6 @@ class TestPageHelpers:
         empty = run_results.results_section(store.create_run(run["config"]))
         assert empty.id == "results-empty"
 
-    def test_figure_cache_builds_each_key_once_across_threads(self):
-        import threading
-        import time as _time
-
-        from gato_dash.pages import run_results
-
-        cache = run_results._FigureCache(size=2)
-        calls = []
-
-        def build():
-            calls.append(1)
-            _time.sleep(0.2)
-            return {"built": len(calls)}
-
-        results = []
-        threads = [threading.Thread(target=lambda: results.append(cache.get("a", build)))
-                   for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert len(calls) == 1 and results == [{"built": 1}] * 4
-        cache.get("b", lambda: 2)
-        cache.get("c", lambda: 3)  # evicts "a" (least recently used)
-        assert cache.get("a", lambda: "rebuilt") == "rebuilt"
-
 
 # --------------------------------------------------------------------------------------
 # A real (tiny) engine run through the same builders

@@ -25,12 +25,12 @@ import json
 import logging
 import re
 import threading
-from collections import OrderedDict
 
 import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, Patch, State, dcc, html
 
+from gato_dash import figure_cache
 from gato_dash.figures import results as figs
 
 GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -105,17 +105,7 @@ def default_k(results: list[dict]) -> int:
     return max(finished) if finished else results[-1]["n_cats"]
 
 
-def figure_names(run: dict, result: dict) -> tuple[list[str], list[str]]:
-    """(per-K figure names, log-able figure names) the section shows for this run."""
-    dim = figs.scenario_dim(run)
-    if dim == 1:
-        k_names = ["boundary_history", "components", "bias_history"]
-        log_names = ["stacked_histogram", "category_statistics"]
-    else:
-        k_names = ["category_map", "components", "bias_history"]
-        log_names = (["mass_spectra"] if result.get("mass_histograms") else []) + \
-            ["category_statistics"]
-    return k_names, log_names
+figure_names = figure_cache.k_figure_names
 
 
 def results_section(run_id: str, prefill: bool = False, training=None):
@@ -226,59 +216,24 @@ def results_section(run_id: str, prefill: bool = False, training=None):
 
 
 # --------------------------------------------------------------------------------------
-# Data access (cached: a stored result and the epochs of its K never change)
+# Data access (gato_dash.figure_cache: built once per run and K, kept in memory and on disk)
 # --------------------------------------------------------------------------------------
 
-class _FigureCache:
-    """A small LRU memo that builds each key once even when asked from several threads.
-
-    The page's callbacks run in parallel server threads, and ``prewarm`` starts building
-    before the browser asks; a per-key lock makes the second asker wait for the first
-    build instead of repeating it (``functools.lru_cache`` would build twice).
-    """
-
-    def __init__(self, size: int):
-        self.size = size
-        self._values: OrderedDict = OrderedDict()
-        self._locks: dict = {}
-        self._guard = threading.Lock()
-
-    def get(self, key, build):
-        with self._guard:
-            if key in self._values:
-                self._values.move_to_end(key)
-                return self._values[key]
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            with self._guard:
-                if key in self._values:
-                    return self._values[key]
-            value = build()
-            with self._guard:
-                self._values[key] = value
-                while len(self._values) > self.size:
-                    self._values.popitem(last=False)
-                self._locks.pop(key, None)
-            return value
-
-    def clear(self):
-        with self._guard:
-            self._values.clear()
-
-
 #: Per-K figure dicts are ~1 MB (2-D animation); a few runs' worth stays in memory.
-_CACHE = _FigureCache(size=24)
+_CACHE = figure_cache.FigureCache(size=24, store=lambda: current_store())
 
 
 def clear_cache() -> None:
+    """Forget the figures held in memory (tests; the files beside the runs stay)."""
     _CACHE.clear()
 
 
 def prewarm(run_id: str, n_cats: int, n_results: int) -> None:
-    """Start building the figures the page will ask for first, in a background thread.
+    """Start getting the figures the page will ask for first, in a background thread.
 
-    The layout reaches the browser, which then loads plotly.js (~1 s) before asking for
-    figures; building meanwhile takes that time off the page's draw time.
+    The layout reaches the browser, which then loads plotly.js (~0.5 s) before asking for
+    figures; reading (or, for a run the job did not prebuild, building) them meanwhile
+    takes that time off the page's draw time.
     """
     def build():
         try:
@@ -292,54 +247,27 @@ def prewarm(run_id: str, n_cats: int, n_results: int) -> None:
 
 
 def _k_figures(run_id: str, n_cats: int) -> dict:
-    return _CACHE.get(("k", run_id, int(n_cats)), lambda: _build_k_figures(run_id, n_cats))
+    def build():
+        store = current_store()
+        return figure_cache.build_k_figures(store.get_run(run_id),
+                                            store.epochs(run_id, n_cats=n_cats),
+                                            _result(store, run_id, n_cats))
+    return _CACHE.get(figure_cache.k_key(run_id, n_cats), build)
 
 
 def _log_figures(run_id: str, n_cats: int, log_scale: bool) -> dict:
-    return _CACHE.get(("log", run_id, int(n_cats), bool(log_scale)),
-                      lambda: _build_log_figures(run_id, n_cats, log_scale))
+    def build():
+        store = current_store()
+        return figure_cache.build_log_figures(store.get_run(run_id),
+                                              _result(store, run_id, n_cats), log_scale)
+    return _CACHE.get(figure_cache.log_key(run_id, n_cats, log_scale), build)
 
 
 def _run_figures(run_id: str, n_results: int) -> dict:
-    """Run-level figures; the result count is in the key because a running run gains
-    results (the section is re-rendered with one more K option when that happens)."""
-    return _CACHE.get(("run", run_id, int(n_results)), lambda: _build_run_figures(run_id))
-
-
-def _build_k_figures(run_id: str, n_cats: int) -> dict:
-    """Per-K figures that do not depend on the log switch, as plain dicts (contours hidden).
-
-    Cached: a stored result and the epochs of its K never change, and building the
-    animation takes ~0.4 s. Callers must not mutate the returned dicts.
-    """
-    store = current_store()
-    run = store.get_run(run_id)
-    result = _result(store, run_id, n_cats)
-    epochs = store.epochs(run_id, n_cats=n_cats)
-    built = figs.result_figures(run, epochs, result, names=figure_names(run, result)[0])
-    return {name: fig.to_plotly_json() for name, fig in built.items()}
-
-
-def _build_run_figures(run_id: str) -> dict:
-    store = current_store()
-    run = store.get_run(run_id)
-    built = figs.run_figures(run, store.results(run_id))
-    return {name: fig.to_plotly_json() for name, fig in built.items()}
-
-
-def _build_log_figures(run_id: str, n_cats: int, log: bool) -> dict:
-    store = current_store()
-    run = store.get_run(run_id)
-    result = _result(store, run_id, n_cats)
-    out = {"category_statistics": figs.category_statistics(result, log=log,
-                                                           thresholds=run.get("config"))}
-    if figs.scenario_dim(run) == 1:
-        out["stacked_histogram"] = figs.stacked_histogram_1d(result, run.get("run_info"), log=log)
-    elif result.get("mass_histograms"):
-        out["mass_spectra"] = figs.category_mass_spectra(result, log=log)
-    if ((run.get("run_info") or {}).get("inclusive") or {}).get("mass_hist"):
-        out["inclusive_mass"] = figs.inclusive_mass_spectrum(run["run_info"], log=log)
-    return {name: fig.to_plotly_json() for name, fig in out.items()}
+    def build():
+        store = current_store()
+        return figure_cache.build_run_figures(store.get_run(run_id), store.results(run_id))
+    return _CACHE.get(figure_cache.run_key(run_id, n_results), build)
 
 
 def _result(store, run_id: str, n_cats: int) -> dict:

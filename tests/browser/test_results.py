@@ -43,10 +43,10 @@ def plot_value(locator, expression: str):
                             f"return gd ? ({expression}) : null; }}")
 
 
-def store_synthetic_run(server, name: str) -> tuple[str, tuple]:
+def store_synthetic_run(server, name: str, prebuild: bool = False) -> tuple[str, tuple]:
     store = server.store()
     run_id, _, _ = rf.store_finished_run(store, "bump_hunt", n_cats=(5, 8), name=name,
-                                         note="<b>note</b>")
+                                         note="<b>note</b>", prebuild=prebuild)
     return run_id, (store.get_run(run_id), store.epochs(run_id), store.results(run_id))
 
 

@@ -1,0 +1,214 @@
+"""A run's results figures, built once and kept: in memory and on disk beside the run.
+
+A stored result never changes, and neither do the epochs of its K, so the figures made
+from them (the 2-D animation alone takes ~0.2-0.4 s to build) are built once per run and
+K, ever, instead of once per server process:
+
+- the training job builds a K's figures right after that K has trained, before it stores
+  the result (``prebuild``), so the page that learns of the result finds them ready;
+- otherwise (runs stored before this existed, imported runs, or after an upgrade) the
+  first server that needs them builds them and writes them down.
+
+On disk they live in the run's folder (``RunStore.run_dir``, removed with the run) as
+gzipped plotly JSON, in files whose name carries ``FIGURES_VERSION``: a hash of the code
+that draws them and of the plotly version, so a changed figure is rebuilt rather than an
+old one shown. Files are written whole and renamed into place, so a reader never sees
+half a file, and the job and the server may write the same file at the same time.
+
+Figures are plain dicts (what ``fig.to_plotly_json()`` gives, after a round trip through
+plotly's JSON, so arrays are plotly's typed-array dicts). Callers must not mutate them.
+No Dash import: the training job uses this module.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+import shutil
+import threading
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import plotly
+import plotly.io as pio
+
+from .figures import results as figs
+
+if TYPE_CHECKING:
+    from .store import RunStore
+
+log = logging.getLogger(__name__)
+
+PACKAGE = Path(__file__).resolve().parent
+FIGURES_DIR = "figures"
+#: gzip level for the files: ~1 MB of JSON per K becomes ~0.1 MB in ~10 ms.
+GZIP_LEVEL = 5
+
+
+def _code_version() -> str:
+    """Hash of everything that shapes a cached figure (this module, the figure builders,
+    plotly): a cache file made by other code has another name and is never read."""
+    digest = hashlib.sha1(plotly.__version__.encode())
+    for path in sorted([Path(__file__), *(PACKAGE / "figures").glob("*.py")]):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+FIGURES_VERSION = _code_version()
+
+
+# --------------------------------------------------------------------------------------
+# What is cached: per K (first tab), per K and log switch, per run and result count
+# --------------------------------------------------------------------------------------
+
+def k_figure_names(run: dict, result: dict) -> tuple[list[str], list[str]]:
+    """(per-K figure names, log-able figure names) the results section shows for this run."""
+    if figs.scenario_dim(run) == 1:
+        return (["boundary_history", "components", "bias_history"],
+                ["stacked_histogram", "category_statistics"])
+    log_names = (["mass_spectra"] if result.get("mass_histograms") else []) + \
+        ["category_statistics"]
+    return ["category_map", "components", "bias_history"], log_names
+
+
+def build_k_figures(run: dict, epochs: list[dict], result: dict) -> dict:
+    """The per-K figures that do not follow the log switch (density contours hidden)."""
+    built = figs.result_figures(run, epochs, result, names=k_figure_names(run, result)[0])
+    return {name: fig.to_plotly_json() for name, fig in built.items()}
+
+
+def build_log_figures(run: dict, result: dict, log_scale: bool) -> dict:
+    """The figures whose y axis follows the log switch, for one K."""
+    run_info = run.get("run_info") or {}
+    out = {"category_statistics": figs.category_statistics(result, log=log_scale,
+                                                           thresholds=run.get("config"))}
+    if figs.scenario_dim(run) == 1:
+        out["stacked_histogram"] = figs.stacked_histogram_1d(result, run_info, log=log_scale)
+    elif result.get("mass_histograms"):
+        out["mass_spectra"] = figs.category_mass_spectra(result, log=log_scale)
+    if (run_info.get("inclusive") or {}).get("mass_hist"):
+        out["inclusive_mass"] = figs.inclusive_mass_spectrum(run_info, log=log_scale)
+    return {name: fig.to_plotly_json() for name, fig in out.items()}
+
+
+def build_run_figures(run: dict, results: list[dict]) -> dict:
+    return {name: fig.to_plotly_json() for name, fig in figs.run_figures(run, results).items()}
+
+
+def k_key(run_id: str, n_cats: int) -> tuple:
+    return ("k", run_id, int(n_cats))
+
+
+def log_key(run_id: str, n_cats: int, log_scale: bool) -> tuple:
+    return ("log", run_id, int(n_cats), bool(log_scale))
+
+
+def run_key(run_id: str, n_results: int) -> tuple:
+    """The result count is in the key: a running run gains results, and the run-level
+    figures made from n results never change."""
+    return ("run", run_id, int(n_results))
+
+
+# --------------------------------------------------------------------------------------
+# The cache
+# --------------------------------------------------------------------------------------
+
+class FigureCache:
+    """Memory (LRU) in front of the run's folder on disk, in front of the builder.
+
+    The page's callbacks run in parallel server threads; a per-key lock makes a second
+    asker wait for the first build instead of repeating it (``functools.lru_cache`` would
+    build twice). ``store()`` gives the run store whose run folders hold the files (a
+    callable: the app's store is chosen after import); None keeps figures in memory only.
+    """
+
+    def __init__(self, size: int, store: Callable[[], "RunStore"] | None = None):
+        self.size = size
+        self.store = store
+        self._values: OrderedDict = OrderedDict()
+        self._locks: dict = {}
+        self._guard = threading.Lock()
+
+    def get(self, key: tuple, build: Callable[[], dict]) -> dict:
+        with self._guard:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._guard:
+                if key in self._values:
+                    return self._values[key]
+            value = self._read(key)
+            if value is None:
+                value = self._write(key, build())
+            with self._guard:
+                self._values[key] = value
+                while len(self._values) > self.size:
+                    self._values.popitem(last=False)
+                self._locks.pop(key, None)
+            return value
+
+    def put(self, key: tuple, value: dict) -> dict:
+        """Store a figure set built elsewhere (the training job); returns what was kept."""
+        value = self._write(key, value)
+        with self._guard:
+            self._values[key] = value
+            while len(self._values) > self.size:
+                self._values.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        """Forget what is in memory (the files stay)."""
+        with self._guard:
+            self._values.clear()
+
+    # ----- disk ---------------------------------------------------------------------
+    def path(self, key: tuple) -> Path | None:
+        if self.store is None:
+            return None
+        kind, run_id, *rest = key
+        stem = "-".join([kind, *(str(int(part)) for part in rest)])
+        return self.store().run_dir(run_id) / FIGURES_DIR / f"{stem}.{FIGURES_VERSION}.json.gz"
+
+    def _read(self, key: tuple) -> dict | None:
+        path = self.path(key)
+        if path is None or not path.is_file():
+            return None
+        try:
+            return json.loads(gzip.decompress(path.read_bytes()))
+        except (OSError, ValueError, EOFError):  # damaged: build it again
+            log.warning("figure cache file %s is unreadable; rebuilding it", path)
+            return None
+
+    def _write(self, key: tuple, value: dict) -> dict:
+        """Serialise once (the file and the memory copy are then the same figures)."""
+        text = pio.json.to_json_plotly(value)
+        path = self.path(key)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                scratch = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+                scratch.write_bytes(gzip.compress(text.encode(), GZIP_LEVEL))
+                os.replace(scratch, path)
+                if self.store().run_status(key[1]) is None:
+                    # deleted meanwhile: delete() has removed the folder already, or will
+                    shutil.rmtree(path.parent.parent, ignore_errors=True)
+            except OSError:  # a full or read-only disk costs a rebuild later, nothing else
+                log.warning("could not keep figures in %s", path, exc_info=True)
+        return json.loads(text)
+
+
+def prebuild(cache: FigureCache, run: dict, epochs: list[dict], result: dict,
+             results: list[dict]) -> None:
+    """Build what a page asks for first when it learns of ``result`` (that K's figures,
+    linear axes, and the run-level figures of ``results``, which include ``result``)."""
+    run_id = run["id"]
+    cache.put(k_key(run_id, result["n_cats"]), build_k_figures(run, epochs, result))
+    cache.put(log_key(run_id, result["n_cats"], False), build_log_figures(run, result, False))
+    cache.put(run_key(run_id, len(results)), build_run_figures(run, results))

@@ -1,0 +1,161 @@
+"""Results figures built once and kept beside the run (gato_dash.figure_cache): what a
+second server process reads is what the first built, other code's files are not read, a
+damaged file is rebuilt, a deleted run keeps no files, and the training job builds a K's
+figures before the page can learn of its result."""
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+from types import SimpleNamespace
+
+import plotly.io as pio
+import pytest
+
+import results_fixtures as rf
+from gato_dash import figure_cache as fc
+from gato_dash.jobs import run_training
+from gato_dash.store import RunStore
+
+
+def never(*_):
+    raise AssertionError("built although the figures were on disk")
+
+
+@pytest.fixture
+def store(tmp_path):
+    return RunStore(tmp_path / "runs.sqlite")
+
+
+@pytest.fixture
+def finished(store):
+    run_id, _, _ = rf.store_finished_run(store, "bump_hunt", n_cats=(5, 8))
+    return run_id
+
+
+def built_from_store(store, run_id: str, n_cats: int) -> dict:
+    """The K figures built directly from the store, as they look after plotly's JSON."""
+    result = next(r for r in store.results(run_id) if r["n_cats"] == n_cats)
+    figures = fc.build_k_figures(store.get_run(run_id), store.epochs(run_id, n_cats=n_cats),
+                                 result)
+    return json.loads(pio.json.to_json_plotly(figures))
+
+
+def cache_of(store, size=8) -> fc.FigureCache:
+    return fc.FigureCache(size=size, store=lambda: store)
+
+
+def k_build(store, run_id, n_cats):
+    return lambda: fc.build_k_figures(store.get_run(run_id), store.epochs(run_id, n_cats=n_cats),
+                                      next(r for r in store.results(run_id)
+                                           if r["n_cats"] == n_cats))
+
+
+def test_builds_each_key_once_across_threads():
+    cache = fc.FigureCache(size=2)  # memory only
+    calls = []
+
+    def build():
+        calls.append(1)
+        time.sleep(0.2)
+        return {"built": len(calls)}
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get(("k", "a", 1), build)))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and results == [{"built": 1}] * 4
+    cache.get(("k", "b", 1), lambda: {"v": 2})
+    cache.get(("k", "c", 1), lambda: {"v": 3})  # evicts "a" (least recently used)
+    assert cache.get(("k", "a", 1), lambda: {"v": "rebuilt"}) == {"v": "rebuilt"}
+
+
+def test_a_new_server_process_reads_what_the_first_built(store, finished):
+    first = cache_of(store).get(fc.k_key(finished, 8), k_build(store, finished, 8))
+    path = cache_of(store).path(fc.k_key(finished, 8))
+    assert path.is_file() and path.parent.parent == store.run_dir(finished)
+    assert fc.FIGURES_VERSION in path.name
+    # another process: nothing in memory, the builder must not run
+    again = cache_of(store).get(fc.k_key(finished, 8), never)
+    assert again == first == built_from_store(store, finished, 8)
+    assert len(again["category_map"]["frames"]) == 41
+    # the file is gzipped plotly JSON, much smaller than the figures
+    assert path.stat().st_size < len(json.dumps(first)) / 4
+
+
+def test_files_of_other_code_or_damaged_are_not_used(store, finished):
+    cache = cache_of(store)
+    key = fc.k_key(finished, 5)
+    path = cache.path(key)
+    path.parent.mkdir(parents=True)
+    stale = path.with_name(path.name.replace(fc.FIGURES_VERSION, "0123456789ab"))
+    stale.write_bytes(gzip.compress(b'{"category_map": {"data": []}}'))
+    path.write_bytes(b"not gzip at all")
+    figures = cache.get(key, k_build(store, finished, 5))
+    assert figures == built_from_store(store, finished, 5)
+    # the damaged file was replaced by a good one
+    assert json.loads(gzip.decompress(path.read_bytes())) == figures
+
+
+def test_a_deleted_run_keeps_no_figure_files(store, finished):
+    cache = cache_of(store)
+    cache.get(fc.k_key(finished, 8), k_build(store, finished, 8))
+    assert store.run_dir(finished).is_dir()
+    figures = cache.get(fc.k_key(finished, 8), never)
+    store.delete(finished)
+    assert not store.run_dir(finished).exists()
+    # a writer that was still busy when the run was deleted (the job, a page) leaves nothing
+    cache.put(fc.k_key(finished, 5), figures)
+    assert not store.run_dir(finished).exists()
+
+
+def test_training_job_builds_figures_before_it_stores_the_result(store, monkeypatch):
+    run, epochs, results = rf.run_record("bump_hunt", n_cats=(5, 8))
+    run_id = store.create_run(run["config"])
+
+    def train(config, should_stop=None, cache_dir=None, events=None):
+        for record in [run["run_info"], *epochs[:400], results[0], *epochs[400:], results[1]]:
+            yield SimpleNamespace(to_dict=lambda record=record: record)
+
+    seen_at_store_time = {}
+    put_result = RunStore.put_result
+
+    def watching_put_result(self, run_id_, result):
+        cache = cache_of(self)
+        k = result["n_cats"]
+        seen_at_store_time[k] = [cache.path(key).is_file() for key in (
+            fc.k_key(run_id_, k), fc.log_key(run_id_, k, False),
+            fc.run_key(run_id_, len(self.results(run_id_)) + 1))]
+        put_result(self, run_id_, result)
+
+    monkeypatch.setattr(RunStore, "put_result", watching_put_result)
+    assert run_training(store.path, run_id, train=train) == "finished"
+    assert seen_at_store_time == {5: [True, True, True], 8: [True, True, True]}
+    # what the job built is what a server builds from the stored run
+    for k in (5, 8):
+        assert cache_of(store).get(fc.k_key(run_id, k), never) == \
+            built_from_store(store, run_id, k)
+    run_figures = cache_of(store).get(fc.run_key(run_id, 2), never)
+    assert run_figures == json.loads(pio.json.to_json_plotly(
+        fc.build_run_figures(store.get_run(run_id), store.results(run_id))))
+
+
+def test_figure_trouble_never_fails_the_training(store, monkeypatch):
+    run, epochs, results = rf.run_record("bump_hunt", n_cats=(5,))
+    run_id = store.create_run(run["config"])
+
+    def train(config, should_stop=None, cache_dir=None, events=None):
+        for record in [run["run_info"], *epochs, results[0]]:
+            yield SimpleNamespace(to_dict=lambda record=record: record)
+
+    def broken(*_):
+        raise ValueError("a figure builder bug")
+
+    monkeypatch.setattr(fc, "build_k_figures", broken)
+    assert run_training(store.path, run_id, train=train) == "finished"
+    assert store.result_ks(run_id) == [5]
+    assert not cache_of(store).path(fc.k_key(run_id, 5)).exists()
