@@ -109,10 +109,6 @@ PLOTLYJS_BUNDLE = PACKAGE / "vendor" / "plotly-cartesian-4.1.1.min.js"
 #: Where dcc.Graph loads plotly.js from, on demand, when the first graph of a page mounts
 #: (dash-renderer sets window._dashPlotlyJSURL to this path when serving locally).
 PLOTLYJS_PATH = "_dash-component-suites/plotly/package_data/plotly.min.js"
-#: The same bundle under a name that changes with its content (see _serve_partial_plotlyjs).
-PLOTLYJS_VERSIONED_PATH = "_gato/plotly-{digest}.min.js"
-#: <meta name=...> that tells assets/plotly_url.js where the versioned bundle is.
-PLOTLYJS_META = "gato-plotlyjs-url"
 
 
 def _serve_partial_plotlyjs(app: dash.Dash) -> None:
@@ -123,12 +119,6 @@ def _serve_partial_plotlyjs(app: dash.Dash) -> None:
     without graphs still load no plotly.js at all. The bundle must match the plotly.js
     version plotly.py ships; if it does not (plotly upgraded without it), the full bundle
     is served as before.
-
-    Dash asks for plotly.js under a fixed name, so the browser must revalidate it on every
-    page (a round trip, and Chromium then compiles the script again: ~0.2 s more main-thread
-    time in a new tab, measured). The bundle is therefore also served under a name with its
-    hash, cached for a year; assets/plotly_url.js points dcc.Graph there, read from a meta
-    tag. Without that script (or with another dash-renderer), the fixed name still works.
     """
     from plotly.offline import get_plotlyjs_version
 
@@ -151,18 +141,9 @@ def _serve_partial_plotlyjs(app: dash.Dash) -> None:
         response.set_etag(tag)
         return response
 
-    def versioned_plotlyjs():
-        response = Response(body, mimetype="application/javascript")
-        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
-        return response
-
-    # Fully static rules: Werkzeug prefers them over Dash's <package>/<path> rule.
-    prefix = app.config.routes_pathname_prefix
-    versioned = PLOTLYJS_VERSIONED_PATH.format(digest=tag[:16])
-    app.server.add_url_rule(prefix + PLOTLYJS_PATH, "gato_plotlyjs", plotlyjs)
-    app.server.add_url_rule(prefix + versioned, "gato_plotlyjs_versioned", versioned_plotlyjs)
-    app.config.meta_tags.append({"name": PLOTLYJS_META,
-                                 "content": app.config.requests_pathname_prefix + versioned})
+    # A fully static rule: Werkzeug prefers it over Dash's <package>/<path> rule.
+    app.server.add_url_rule(app.config.routes_pathname_prefix + PLOTLYJS_PATH,
+                            "gato_plotlyjs", plotlyjs)
 
 
 def _import_optional_sections() -> None:
