@@ -13,14 +13,15 @@ What is measured
   Only the selected K travels; the other K costs the same again when selected.
 - gzip sizes (the app compresses its responses).
 - build: server CPU time to build the figures (before they are cached per run and K).
-- --browser: the run page of the real app (python app.py), "drawn" = on the page's own
-  clock, from navigation start until every graph on the page (the first results tab; the
-  other tabs are timed from the click) has drawn, the animation with its frames. The runs'
-  figures were built when each K finished, as the training job does, and the server has
-  not shown the run yet, except where said. Cases: cold (fresh browser profile), first (the
-  browser has the app's files: a user opening a run), unbuilt (as first, for a run stored
-  by an older version: the server builds its figures), warm (the same run again, in a new
-  tab: server memory) and link (a click on a run in the home page's list, the app's own
+- --browser: the run page of the real app (python app.py) in headless Chromium with a
+  fresh browser profile on disk per round, "drawn" = on the page's own clock, from
+  navigation start until every graph on the page (the first results tab; the other tabs
+  are timed from the click) has drawn, the animation with its frames. The runs' figures
+  were built when each K finished, as the training job does, and the server has not shown
+  the run yet, except where said. Cases: cold (fresh browser profile), first (the browser
+  has the app's files: a user opening a run), unbuilt (as first, for a run stored by an
+  older version: the server builds its figures), warm (the same run again, in a new tab:
+  server memory) and link (a click on a run in the home page's list, the app's own
   navigation, timed from the click). The machine's load average is printed with it: the
   server and the browser share 2 cores, and this VM's speed drifts by 2x within minutes,
   so compare versions A/B-interleaved.
@@ -159,8 +160,6 @@ def browser_timing(rounds: int = 3) -> None:
         server = GatoServer(Path(tmp) / "data").start()
         try:
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=CHROMIUM_ARGS)
                 for _ in range(rounds):
                     # figures built when each K finished, as the training job does
                     first_run, _ = store_synthetic_run(server, "bench run", prebuild=True)
@@ -168,7 +167,11 @@ def browser_timing(rounds: int = 3) -> None:
                     third_run, _ = store_synthetic_run(server, "bench run 3", prebuild=True)
                     # stored by an older version: the server builds them on first view
                     unbuilt_run, _ = store_synthetic_run(server, "bench run 4")
-                    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                    # a browser profile on disk, as a user has (Playwright's default
+                    # contexts are in-memory, where Chromium keeps no compiled code)
+                    context = pw.chromium.launch_persistent_context(
+                        tempfile.mkdtemp(dir=tmp), executable_path=CHROMIUM, headless=True,
+                        args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000})
                     page = context.new_page()
                     open_run(page, first_run, "cold")
                     page.close()
@@ -205,7 +208,6 @@ def browser_timing(rounds: int = 3) -> None:
                         tab_seconds.setdefault(tab, []).append((done - clicked) / 1000)
                     page.close()
                     context.close()
-                browser.close()
         finally:
             server.stop()
     print(f"run page of a finished bump-hunt run (python app.py), {rounds} rounds, "
