@@ -3,8 +3,8 @@
 Fills a scratch data folder with six finished runs of realistic size (hand-made records from
 tests/results_fixtures.py: bump hunt, K = 5 and 8, 400 epochs each, 120 x 120 category maps
 every 10 epochs), starts `python app.py` on it, and opens /compare?runs=... in headless
-Chromium. It prints, for a cold browser (nothing cached) and a warm one (static files
-cached, as on any second visit):
+Chromium (a new browser profile on disk per round). It prints, for a cold browser (nothing
+cached) and a warm one (static files cached, as on any second visit):
 
 - open time: on the page's own clock, navigation start until the parameter table and the
   first tab's graph (histories) are drawn (and, for reference, the same seen from the test
@@ -147,16 +147,18 @@ def main() -> int:
         try:
             url = f"{server.url}/compare?runs={','.join(ids)}"
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=CHROMIUM_ARGS)
                 cold_runs, warm_runs = [], []
                 for _ in range(args.repeat):
-                    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                    # a new browser profile on disk, as a user's browser has (Playwright's
+                    # default contexts are in-memory: Chromium keeps no compiled code there)
+                    context = pw.chromium.launch_persistent_context(
+                        tempfile.mkdtemp(dir=scratch), executable_path=CHROMIUM,
+                        headless=True, args=CHROMIUM_ARGS,
+                        viewport={"width": 1400, "height": 1000})
                     # fresh profile: nothing cached; then the same again, static files cached
                     cold_runs.append(open_once(context, url, server.proc.pid))
                     warm_runs.append(open_once(context, url, server.proc.pid))
                     context.close()
-                browser.close()
         finally:
             server.stop()
     target_s, target_mb = 2.0, 5.0

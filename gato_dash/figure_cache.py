@@ -4,16 +4,18 @@ A stored result never changes, and neither do the epochs of its K, so the figure
 from them (the 2-D animation alone takes ~0.2-0.4 s to build) are built once per run and
 K, ever, instead of once per server process:
 
-- the training job builds a K's figures right after that K has trained, before it stores
-  the result (``prebuild``), so the page that learns of the result finds them ready;
-- otherwise (runs stored before this existed, imported runs, or after an upgrade) the
-  first server that needs them builds them and writes them down.
+- the training job (and the importer) builds a K's figures right after that K has
+  trained, before it stores the result (``prebuild``), so the page that learns of the
+  result finds them ready;
+- otherwise (runs stored before this existed, or after an upgrade) the first server that
+  needs them builds them and writes them down.
 
 On disk they live in the run's folder (``RunStore.run_dir``, removed with the run) as
-gzipped plotly JSON, in files whose name carries ``FIGURES_VERSION``: a hash of the code
-that draws them and of the plotly version, so a changed figure is rebuilt rather than an
-old one shown. Files are written whole and renamed into place, so a reader never sees
-half a file, and the job and the server may write the same file at the same time.
+gzipped plotly JSON, ~0.15 MB per bump-hunt run with two K. File names carry
+``FIGURES_VERSION``, a hash of the code that draws them and of the plotly version, so a
+changed figure is rebuilt rather than an old one shown, and the old file is removed. Files
+are written whole and renamed into place, so a reader never sees half a file, and the job
+and the server may write the same file at the same time.
 
 Figures are plain dicts (what ``fig.to_plotly_json()`` gives, after a round trip through
 plotly's JSON, so arrays are plotly's typed-array dicts). Callers must not mutate them.
@@ -196,6 +198,10 @@ class FigureCache:
                 scratch = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
                 scratch.write_bytes(gzip.compress(text.encode(), GZIP_LEVEL))
                 os.replace(scratch, path)
+                stem = path.name.split(".", 1)[0]
+                for stale in path.parent.glob(f"{stem}.*.json.gz"):  # older code's figures
+                    if stale != path:
+                        stale.unlink(missing_ok=True)
                 if self.store().run_status(key[1]) is None:
                     # deleted meanwhile: delete() has removed the folder already, or will
                     shutil.rmtree(path.parent.parent, ignore_errors=True)

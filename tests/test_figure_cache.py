@@ -97,8 +97,10 @@ def test_files_of_other_code_or_damaged_are_not_used(store, finished):
     path.write_bytes(b"not gzip at all")
     figures = cache.get(key, k_build(store, finished, 5))
     assert figures == built_from_store(store, finished, 5)
-    # the damaged file was replaced by a good one
+    # the damaged file was replaced by a good one, the other code's file removed
     assert json.loads(gzip.decompress(path.read_bytes())) == figures
+    assert not stale.exists()
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
 
 
 def test_a_deleted_run_keeps_no_figure_files(store, finished):
