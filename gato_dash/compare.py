@@ -90,6 +90,136 @@ def compare_href(run_ids: Iterable[str]) -> str:
     return "/compare?runs=" + ",".join(run_ids)
 
 
+# ----- what the view shows (kept in its URL) --------------------------------------------
+VIEW_TABS = ("histories", "significance", "categories")
+X_MODES = ("epoch", "fraction")
+MAX_SMOOTHING = 0.95
+
+
+@dataclass
+class ViewState:
+    """Everything the compare view's controls set, so that its URL reproduces the view.
+
+    In the URL (only what differs from the defaults): ``tab``, ``diff=1`` (differences
+    only), ``k``, ``x``, ``log=1``, ``smooth`` (histories panel), ``ck``, ``clog=1``
+    (final-categories panel).
+    """
+
+    tab: str = "histories"
+    differences_only: bool = False
+    history_k: int | None = None
+    x_mode: str = "epoch"
+    history_log: bool = False
+    smoothing: float = 0.0
+    categories_k: int | None = None
+    categories_log: bool = False
+
+
+def default_view(k_default: int | None) -> ViewState:
+    return ViewState(history_k=k_default, categories_k=k_default)
+
+
+def _flag(value) -> bool | None:
+    text = str(value).strip().lower()
+    return {"1": True, "true": True, "yes": True, "0": False, "false": False,
+            "no": False}.get(text)
+
+
+def parse_view_state(query: dict, ks: Iterable[int],
+                     k_default: int | None) -> tuple[ViewState, list[str]]:
+    """The view a link asks for, and one message per value it had to ignore.
+
+    ``query``: the link's query values (a repeated key counts by its last value); ``ks``:
+    the category counts the compared runs trained. A value that is not one the controls
+    could have set falls back to the default and is reported, never trusted.
+    """
+    ks = sorted({int(k) for k in ks})
+    state = default_view(k_default)
+    problems: list[str] = []
+
+    def value(key):
+        raw = query.get(key)
+        if isinstance(raw, (list, tuple)):
+            raw = raw[-1] if raw else None
+        return None if raw is None else str(raw)
+
+    def ignore(key, raw, why):
+        shown = raw if len(raw) <= 20 else raw[:20] + "…"
+        problems.append(f"ignored {key}={shown!r} in the link: {why}")
+
+    def choice(key, allowed, attribute):
+        raw = value(key)
+        if raw is None:
+            return
+        if raw in allowed:
+            setattr(state, attribute, raw)
+        else:
+            ignore(key, raw, "expected one of " + ", ".join(allowed))
+
+    def flag(key, attribute):
+        raw = value(key)
+        if raw is None:
+            return
+        parsed = _flag(raw)
+        if parsed is None:
+            ignore(key, raw, "expected 1 or 0")
+        else:
+            setattr(state, attribute, parsed)
+
+    def category_count(key, attribute):
+        raw = value(key)
+        if raw is None:
+            return
+        try:
+            k = int(raw)
+        except ValueError:
+            k = None
+        if k in ks:
+            setattr(state, attribute, k)
+        else:
+            trained = ", ".join(str(k) for k in ks) or "none"
+            ignore(key, raw, f"these runs trained K = {trained}")
+
+    choice("tab", VIEW_TABS, "tab")
+    flag("diff", "differences_only")
+    category_count("k", "history_k")
+    choice("x", X_MODES, "x_mode")
+    flag("log", "history_log")
+    raw = value("smooth")
+    if raw is not None:
+        try:
+            smoothing = float(raw)
+        except ValueError:
+            smoothing = math.nan
+        if 0 <= smoothing <= MAX_SMOOTHING:
+            state.smoothing = smoothing
+        else:
+            ignore("smooth", raw, f"expected a number from 0 to {MAX_SMOOTHING}")
+    category_count("ck", "categories_k")
+    flag("clog", "categories_log")
+    return state, problems
+
+
+def view_query(run_ids: Iterable[str], state: ViewState, defaults: ViewState) -> str:
+    """The query string of the view: the runs, then every setting that is not the default
+    (so a plain ``?runs=...`` link stays short and keeps meaning "the default view")."""
+    parts = ["runs=" + ",".join(run_ids)]
+    for key, attribute in (("tab", "tab"), ("diff", "differences_only"), ("k", "history_k"),
+                           ("x", "x_mode"), ("log", "history_log"), ("smooth", "smoothing"),
+                           ("ck", "categories_k"), ("clog", "categories_log")):
+        current = getattr(state, attribute)
+        if current is None or current == getattr(defaults, attribute):
+            continue
+        if isinstance(current, bool):
+            text = "1" if current else "0"
+        elif isinstance(current, float):
+            text = f"{current:g}"
+        else:
+            text = str(current)
+        parts.append(f"{key}={text}")
+    return "&".join(parts)
+
+
 # ----- loading ---------------------------------------------------------------------------
 @dataclass
 class ComparedRun:

@@ -80,6 +80,40 @@ def test_parse_run_ids_caps_at_six_and_needs_two():
 
 
 # ----- difference detection --------------------------------------------------------------
+def test_view_state_from_a_link_and_back():
+    defaults = cmp.default_view(8)
+    assert cmp.parse_view_state({}, [5, 8], 8) == (defaults, [])
+    query = {"tab": "categories", "diff": "1", "k": "5", "x": "fraction", "log": "true",
+             "smooth": "0.35", "ck": ["8", "5"], "clog": "1"}  # repeated key: the last wins
+    view, problems = cmp.parse_view_state(query, [5, 8], 8)
+    assert problems == []
+    assert view == cmp.ViewState(tab="categories", differences_only=True, history_k=5,
+                                 x_mode="fraction", history_log=True, smoothing=0.35,
+                                 categories_k=5, categories_log=True)
+    text = cmp.view_query(["a1", "b2"], view, defaults)
+    assert text == ("runs=a1,b2&tab=categories&diff=1&k=5&x=fraction&log=1&smooth=0.35"
+                    "&ck=5&clog=1")
+    # the query string read back gives the same view
+    again = dict(part.split("=", 1) for part in text.split("&"))
+    assert cmp.parse_view_state(again, [5, 8], 8) == (view, [])
+    # the default view is just the runs: links made before views were kept still mean it
+    assert cmp.view_query(["a1", "b2"], defaults, defaults) == "runs=a1,b2"
+
+
+def test_view_state_ignores_and_names_what_a_link_cannot_mean():
+    query = {"tab": "<script>", "diff": "maybe", "k": "7", "x": "log", "smooth": "2",
+             "ck": "abc", "clog": "", "log": "0", "unrelated": "x"}
+    view, problems = cmp.parse_view_state(query, [3, 5], 5)
+    assert view == cmp.default_view(5)
+    assert len(problems) == 7
+    assert "ignored tab='<script>' in the link: expected one of histories" in problems[0]
+    assert any("k='7'" in p and "K = 3, 5" in p for p in problems)
+    assert any("smooth='2'" in p and "0 to 0.95" in p for p in problems)
+    assert any("smooth" in p for p in problems) and not any("unrelated" in p for p in problems)
+    long_value = cmp.parse_view_state({"x": "y" * 500}, [3], 3)[1][0]
+    assert len(long_value) < 120
+
+
 def test_identical_configs_have_no_differences():
     a = RunConfig.defaults("one_d").to_dict()
     b = RunConfig.from_dict({**a, "n_cats": "5 10 20"}).to_dict()  # list from a form string

@@ -179,3 +179,45 @@ def test_compare_view_opens_on_histories_with_the_other_panels_as_tabs(pages, st
     maps = [t for t in found["compare-categories-graph"].figure["data"]
             if t["type"] == "heatmap"]
     assert len(maps) == 2 and maps[0]["z"].shape == (120, 120)
+
+
+def test_compare_link_with_a_view_opens_that_view(pages, store):
+    _, compare_page = pages
+    ids = [rf.store_finished_run(store, "bump_hunt", n_cats=(5, 8), name=f"run {seed}",
+                                 seed=seed)[0] for seed in (1, 2)]
+    found = components(compare_page.layout(
+        runs=",".join(ids), tab="categories", diff="1", k="5", log="1", smooth="0.5",
+        x="fraction", ck="5"))
+    assert found["compare-tabs"].value == "categories"
+    assert found["compare-diff-only"].value is True
+    table_rows = found["compare-table"].children.children[1].children
+    full_rows = compare_page.parameter_table_view(
+        compare_page.load_runs(store, ids)[0], differences_only=False).children[1].children
+    assert len(table_rows) < len(full_rows)
+    assert (found["compare-history-k"].value, found["compare-history-x"].value,
+            found["compare-history-log"].value, found["compare-history-smoothing"].value,
+            found["compare-categories-k"].value) == (5, "fraction", True, 0.5, 5)
+    # the panels drawn with those settings, not the defaults
+    from gato_dash.figures import compare as compare_figs
+
+    runs = compare_page.load_runs(store, ids)[0]
+
+    def same(a, b) -> bool:
+        return json.dumps(a, cls=plotly.utils.PlotlyJSONEncoder) == \
+            json.dumps(b, cls=plotly.utils.PlotlyJSONEncoder)
+
+    history = found["compare-history-graph"].figure
+    assert same(history, compare_figs.history_figure(runs, 5, log_y=True, smoothing=0.5,
+                                                     x_mode="fraction"))
+    assert not same(history, compare_figs.history_figure(runs, 8))
+    categories = found["compare-categories-graph"].figure
+    assert same(categories, compare_figs.category_figure(runs, 5))
+    assert not same(categories, compare_figs.category_figure(runs, 8))
+
+    # a link with values the controls cannot have: the default view, and a note why
+    found = components(compare_page.layout(runs=",".join(ids), tab="nope", k="99"))
+    assert found["compare-tabs"].value == "histories"
+    assert found["compare-history-k"].value == 8
+    warning = json.dumps(compare_page.layout(runs=",".join(ids), tab="nope", k="99"),
+                         cls=plotly.utils.PlotlyJSONEncoder)
+    assert "ignored tab='nope' in the link" in warning and "ignored k='99'" in warning

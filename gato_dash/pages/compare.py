@@ -11,7 +11,7 @@ import logging
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from gato_dash import app as runtime
 from gato_dash import compare as cmp
@@ -35,7 +35,7 @@ def load_runs(store, run_ids: list[str]) -> tuple[list[cmp.ComparedRun], list[st
 
 
 # ----- page ------------------------------------------------------------------------------
-def layout(runs=None, **_query):
+def layout(runs=None, **query):
     selection = cmp.parse_run_ids(runs)
     if not selection.ids:
         return _message_page("Choose runs to compare",
@@ -54,7 +54,7 @@ def layout(runs=None, **_query):
                              [f"The link names {len(selection.ids)} run(s), {found}. ",
                               html.Ul([html.Li(p) for p in selection.problems + missing])])
     try:
-        return _compare_page(loaded, selection.problems + missing)
+        return _compare_page(loaded, selection.problems + missing, query)
     except Exception:  # odd stored data must give a message, not a server error
         log.exception("building the compare view of %s failed", selection.ids)
         return _message_page("Could not compare these runs",
@@ -69,21 +69,29 @@ def _message_page(title: str, body) -> html.Div:
     ], id="compare-message")
 
 
-def _compare_page(runs: list[cmp.ComparedRun], warnings: list[str]) -> html.Div:
+def _compare_page(runs: list[cmp.ComparedRun], warnings: list[str],
+                  query: dict | None = None) -> html.Div:
     ks = sorted({k for r in runs for k in r.trained_ks})
     k_default = cmp.default_k(runs)
     k_options = [{"label": f"K = {k}", "value": k} for k in ks]
+    # the rest of the link: which tab, K, axes... (bad values are named, then ignored)
+    view, problems = cmp.parse_view_state(query or {}, ks, k_default)
+    warnings = warnings + problems
     return html.Div([
         html.H3(f"Comparing {len(runs)} runs"),
         html.Div([_run_chip(i, r) for i, r in enumerate(runs)], className="mb-2"),
         dbc.Alert([html.Div(w) for w in warnings], color="warning") if warnings else None,
         dcc.Store(id="compare-run-ids", data=[r.id for r in runs]),
+        dcc.Store(id="compare-k-default", data=k_default),
+        # the view's query string, kept in the address bar by a clientside callback
+        dcc.Store(id="compare-view-query"),
+        html.Div(id="compare-view-query-applied", hidden=True),
         # ----- parameter table
         dbc.Card(dbc.CardBody([
             dbc.Row([
                 dbc.Col(html.H4("Parameters and results", className="mb-0"), md="auto"),
-                dbc.Col(dbc.Switch(id="compare-diff-only", label="differences only", value=False),
-                        md="auto"),
+                dbc.Col(dbc.Switch(id="compare-diff-only", label="differences only",
+                                   value=view.differences_only), md="auto"),
                 dbc.Col(dbc.Button("Download CSV", id="compare-csv-button", size="sm",
                                    outline=True, color="secondary"), md="auto"),
             ], className="align-items-center g-3 mb-2"),
@@ -91,59 +99,65 @@ def _compare_page(runs: list[cmp.ComparedRun], warnings: list[str]) -> html.Div:
                      "blue: settings that differ.", className="text-muted small mb-2"),
             # A plain table, not a DataTable: nothing here needs editing or paging, and the
             # DataTable's own bundle and first render were ~0.3 s of the view's open time.
-            html.Div(parameter_table_view(runs, differences_only=False),
+            html.Div(parameter_table_view(runs, differences_only=view.differences_only),
                      id="compare-table", style={"overflowX": "auto"}),
             dcc.Download(id="compare-csv"),
         ]), className="mb-3"),
         # Tabs, because dcc.Tabs mounts only the selected one: the view opens drawing one
         # figure, not three (each costs 0.1-0.3 s in Plotly on this machine); the others
         # are in the page already and draw when their tab is picked.
-        dbc.Card(dbc.CardBody(dcc.Tabs(id="compare-tabs", value="histories", children=[
+        dbc.Card(dbc.CardBody(dcc.Tabs(id="compare-tabs", value=view.tab, children=[
             dcc.Tab(label="Training histories", value="histories", id="compare-tab-histories",
-                    children=_histories_panel(runs, k_options, k_default)),
+                    children=_histories_panel(runs, k_options, view)),
             dcc.Tab(label="Significance against number of categories", value="significance",
                     id="compare-tab-significance", children=html.Div(_panel(
                         "compare-significance",
                         lambda: figs.significance_vs_categories_figure(runs)),
                         className="mt-2")),
             dcc.Tab(label="Final categories", value="categories", id="compare-tab-categories",
-                    children=_categories_panel(runs, k_options, k_default)),
+                    children=_categories_panel(runs, k_options, view)),
         ])), className="mb-4"),
     ], id="compare-view")
 
 
-def _histories_panel(runs, k_options, k_default):
+def _histories_panel(runs, k_options, view: cmp.ViewState):
+    k = view.history_k
     return [
         dbc.Row([
-            dbc.Col(dcc.Dropdown(id="compare-history-k", options=k_options, value=k_default,
+            dbc.Col(dcc.Dropdown(id="compare-history-k", options=k_options, value=k,
                                  clearable=False), md=2),
             dbc.Col(dbc.RadioItems(
-                id="compare-history-x", inline=True, value="epoch",
+                id="compare-history-x", inline=True, value=view.x_mode,
                 options=[{"label": "epoch", "value": "epoch"},
                          {"label": "fraction of training", "value": "fraction"}]), md=4),
-            dbc.Col(dbc.Switch(id="compare-history-log", label="log y", value=False), md=2),
+            dbc.Col(dbc.Switch(id="compare-history-log", label="log y", value=view.history_log),
+                    md=2),
             dbc.Col([html.Small("smoothing"),
-                     dcc.Slider(id="compare-history-smoothing", min=0, max=0.95, step=0.05,
-                                value=0, marks={0: "0", 0.5: "0.5", 0.95: "0.95"})], md=3),
+                     dcc.Slider(id="compare-history-smoothing", min=0, max=cmp.MAX_SMOOTHING,
+                                step=0.05, value=view.smoothing,
+                                marks={0: "0", 0.5: "0.5", cmp.MAX_SMOOTHING: "0.95"})], md=3),
             dbc.Col(dbc.Button("Histories CSV", id="compare-history-csv-button", size="sm",
                                outline=True, color="secondary"), md=1),
         ], className="align-items-center g-2 mt-2"),
         dcc.Download(id="compare-history-csv"),
-        _panel("compare-history", lambda: figs.history_figure(runs, k_default)
-               if k_default is not None else _raise("no run has trained a category count")),
+        _panel("compare-history", lambda: figs.history_figure(
+            runs, k, log_y=view.history_log, smoothing=view.smoothing, x_mode=view.x_mode)
+            if k is not None else _raise("no run has trained a category count")),
     ]
 
 
-def _categories_panel(runs, k_options, k_default):
+def _categories_panel(runs, k_options, view: cmp.ViewState):
+    k = view.categories_k
     return [
         dbc.Row([
             dbc.Col(dcc.Dropdown(id="compare-categories-k", options=k_options,
-                                 value=k_default, clearable=False), md=2),
+                                 value=k, clearable=False), md=2),
             dbc.Col(dbc.Switch(id="compare-categories-log", label="log y (1-D)",
-                               value=False), md=3),
+                               value=view.categories_log), md=3),
         ], className="align-items-center g-2 mt-2"),
-        _panel("compare-categories", lambda: figs.category_figure(runs, k_default)
-               if k_default is not None else _raise("no run has trained a category count")),
+        _panel("compare-categories", lambda: figs.category_figure(
+            runs, k, log_y=view.categories_log)
+            if k is not None else _raise("no run has trained a category count")),
     ]
 
 
@@ -307,3 +321,47 @@ def redraw_histories(n_cats, x_mode, log_y, smoothing, run_ids):
 def redraw_categories(n_cats, log_y, run_ids):
     runs, _ = load_runs(runtime.store(), run_ids or [])
     return _panel_outputs(lambda: figs.category_figure(runs, int(n_cats), log_y=bool(log_y)))
+
+
+# ----- the view in its URL ------------------------------------------------------------------
+@callback(
+    Output("compare-view-query", "data"),
+    Input("compare-tabs", "value"),
+    Input("compare-diff-only", "value"),
+    Input("compare-history-k", "value"),
+    Input("compare-history-x", "value"),
+    Input("compare-history-log", "value"),
+    Input("compare-history-smoothing", "value"),
+    Input("compare-categories-k", "value"),
+    Input("compare-categories-log", "value"),
+    State("compare-run-ids", "data"),
+    State("compare-k-default", "data"),
+    prevent_initial_call=True,
+)
+def keep_view_in_url(tab, differences_only, history_k, x_mode, history_log, smoothing,
+                     categories_k, categories_log, run_ids, k_default):
+    """The query string that reproduces what the controls show now (checked like a link)."""
+    runs, _ = load_runs(runtime.store(), run_ids or [])
+    ks = sorted({k for r in runs for k in r.trained_ks})
+    asked = {"tab": tab, "diff": int(bool(differences_only)), "k": history_k, "x": x_mode,
+             "log": int(bool(history_log)), "smooth": smoothing, "ck": categories_k,
+             "clog": int(bool(categories_log))}
+    view, _ = cmp.parse_view_state({key: value for key, value in asked.items()
+                                    if value is not None}, ks, k_default)
+    return cmp.view_query([r.id for r in runs], view, cmp.default_view(k_default))
+
+
+# replaceState, not dcc.Location: a Location change would make Dash Pages rebuild the page
+clientside_callback(
+    """function (query) {
+        if (query) {
+            const url = window.location.pathname + "?" + query;
+            if (url !== window.location.pathname + window.location.search) {
+                window.history.replaceState(window.history.state, "", url);
+            }
+        }
+        return query || "";
+    }""",
+    Output("compare-view-query-applied", "children"),
+    Input("compare-view-query", "data"),
+)

@@ -3,7 +3,8 @@
 Three quick runs are trained with the real engine through the same job function the app
 uses (in this test process, to save the clicks), then everything else goes through the UI:
 select them in the runs table, compare, reload the compare URL in a fresh browser profile,
-toggle differences-only, export CSV, delete a run.
+toggle differences-only, find the view in the URL (and again from it), export CSV, delete a
+run.
 """
 from __future__ import annotations
 
@@ -111,6 +112,27 @@ def test_select_compare_reload_diff_only_delete(fresh_server, page, browser):
     assert any(row.startswith("setting\tn_cats") for row in diff_table)
     assert not any(row.startswith("setting\tepochs") for row in diff_table)
     assert any(row.startswith("result\tfinal Z(signal), K=3") for row in diff_table)
+
+    # ----- the view is in the address bar: a fresh profile opening it sees the same
+    page.locator("#compare-tab-categories").click()  # the tab shown when diff was set
+    page.wait_for_function("() => location.search.includes('tab=categories')"
+                           " && location.search.includes('diff=1')")
+    view_url = page.url
+    assert sorted(view_url.split("runs=")[1].split("&")[0].split(",")) == sorted(ids.values())
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        fresh = context.new_page()
+        fresh.set_default_timeout(15_000)
+        fresh.goto(view_url)
+        fresh.locator("#compare-categories-graph .main-svg").first.wait_for()
+        assert "tab--selected" in fresh.locator("#compare-tab-categories").get_attribute("class")
+        assert fresh.locator("#compare-diff-only").is_checked()
+        assert table_text(fresh) == diff_table
+        assert fresh.locator("#compare-view .alert-warning").count() == 0
+    finally:
+        context.close()
+    page.locator("#compare-tab-histories").click()
+    page.wait_for_function("() => !location.search.includes('tab=')")
 
     # ----- CSV export of the table as shown
     with page.expect_download() as download_info:
