@@ -69,6 +69,31 @@ def test_epochs_incremental_and_results(store):
     assert store.result_ks(run_id) == [3, 5]
 
 
+def test_result_summaries_match_the_full_records(store):
+    """The runs table's light read (SQLite picks the fields) agrees with json.loads of the
+    whole records, also for a record SQLite's JSON cannot read (NaN)."""
+    big = {"snapshot": {"grid": [[1, 2] * 60] * 120}, "mass_histograms": {"a": [0.5] * 800}}
+    first = store.create_run({"scenario": "bump_hunt"})
+    store.put_result(first, {"n_cats": 8, "significance": {"s1": 1.25, "s2": 0.5},
+                             "objective": 0.79, **big})
+    store.put_result(first, {"n_cats": 5, "significance": {"s1": 1.0, "s2": 0.25},
+                             "objective": 0.5, **big})
+    second = store.create_run({"scenario": "one_d"})
+    store.put_result(second, {"n_cats": 3, "significance": {"signal": 2.0}, "objective": 2.0,
+                              "bias": float("nan")})
+    store.create_run({"scenario": "one_d"})  # no results yet
+
+    summaries = store.result_summaries()
+    assert set(summaries) == {first, second}
+    for run_id, summary in summaries.items():
+        assert summary == [{key: record.get(key) for key in ("n_cats", "significance",
+                                                           "objective")}
+                           for record in store.results(run_id)]
+    assert [s["n_cats"] for s in summaries[first]] == [5, 8]
+    assert summaries[second] == [{"n_cats": 3, "significance": {"signal": 2.0},
+                                  "objective": 2.0}]
+
+
 def test_claim_is_atomic(store):
     run_id = store.create_run(CONFIG)
     assert store.claim(run_id) is True

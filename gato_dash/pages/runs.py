@@ -51,12 +51,6 @@ COLUMNS = [
     {"id": "note", "name": "note", "editable": True},
     {"id": "tags", "name": "tags (comma-separated)", "editable": True},
 ]
-#: Best-Z summaries need each run's results (large records); finished runs never change, so
-#: their rows are kept per (id, status, finished) instead of re-reading every refresh.
-_SUMMARY_CACHE: dict[tuple, dict] = {}
-_SUMMARY_CACHE_MAX = 2000
-
-
 def layout(**_query):
     scenario_options = [{"label": info.title, "value": key} for key, info in SCENARIOS.items()]
     status_options = [{"label": s, "value": s} for s in STATUSES]
@@ -139,22 +133,12 @@ def _import_card():
 
 
 # ----- table data ------------------------------------------------------------------------
-def _summary_row(store, run: dict) -> dict:
-    key = (run["id"], run.get("status"), run.get("finished"), run.get("epochs_done"))
-    row = _SUMMARY_CACHE.get(key)
-    if row is None:
-        row = cmp.run_table_row(run, store.results(run["id"]))
-        if len(_SUMMARY_CACHE) >= _SUMMARY_CACHE_MAX:
-            _SUMMARY_CACHE.clear()
-        _SUMMARY_CACHE[key] = row
-    # Name, note and tags change without the key changing: always take them fresh.
-    return dict(row, name=run.get("name") or "", note=run.get("note") or "",
-                tags=cmp.tags_text(run.get("tags")),
-                open=f"[open](/runs/{run['id']})")
-
-
 def table_rows(store) -> list[dict]:
-    return [_summary_row(store, run) for run in store.list_runs()]
+    """One row per stored run, newest first (best Z from the light result summaries)."""
+    summaries = store.result_summaries()
+    return [dict(cmp.run_table_row(run, summaries.get(run["id"], [])),
+                 open=f"[open](/runs/{run['id']})")
+            for run in store.list_runs()]
 
 
 @callback(
