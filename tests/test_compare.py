@@ -107,7 +107,8 @@ def test_view_state_ignores_and_names_what_a_link_cannot_mean():
     assert view == cmp.default_view(5)
     assert len(problems) == 7
     assert "ignored tab='<script>' in the link: expected one of histories" in problems[0]
-    assert any("k='7'" in p and "K = 3, 5" in p for p in problems)
+    assert any("k='7'" in p and "the trained category counts are K = 3, 5" in p
+               for p in problems)
     assert any("smooth='2'" in p and "0 to 0.95" in p for p in problems)
     assert any("smooth" in p for p in problems) and not any("unrelated" in p for p in problems)
     long_value = cmp.parse_view_state({"x": "y" * 500}, [3], 3)[1][0]

@@ -105,6 +105,38 @@ def test_ended_run_page_is_complete_in_its_first_response(pages, store):
     assert not update.results_changed and update.done
 
 
+def test_run_link_with_a_view_opens_that_view(pages, store):
+    run_page, _ = pages
+    run_id, _, _ = finished_bump_hunt(store)
+    found = components(run_page.layout(run_id=run_id, k="5", tab="spectra", log="1",
+                                       density="1"))
+    assert (found["results-k"].value, found["results-tabs"].value, found["results-log"].value,
+            found["results-density"].value) == (5, "spectra", True, True)
+    assert "results-view-problems" not in found
+    # the prefilled first-tab figures are K = 5's, with the density contours shown
+    category_map = found[k_figure_id("kfig", "category_map")].figure
+    assert "K = 5" in category_map["layout"]["title"]["text"]
+    contours = [t for t in category_map["data"] if t["type"] == "contour"]
+    assert contours and all(t["visible"] is True for t in contours)
+    assert found["results-k-heading"].children == "K = 5 categories"
+
+    # what a link cannot mean is named on the page and the default view shown instead
+    found = components(run_page.layout(run_id=run_id, k="6", tab="<b>x</b>", log="2"))
+    assert (found["results-k"].value, found["results-tabs"].value,
+            found["results-log"].value) == (8, "categories", False)
+    problems = json.dumps(found["results-view-problems"].to_plotly_json(),
+                          cls=plotly.utils.PlotlyJSONEncoder)
+    assert "ignored k='6'" in problems and "K = 5, 8" in problems
+    assert "ignored tab='<b>x</b>'" in problems and "ignored log='2'" in problems
+
+    # a 1-D run has no density contours
+    one_d, _, _ = rf.store_finished_run(store, "one_d", n_cats=(5, 10))
+    found = components(run_page.layout(run_id=one_d, density="1", tab="training"))
+    assert found["results-density"].value is False and found["results-tabs"].value == "training"
+    assert "density contours are drawn for 2-D runs only" in json.dumps(
+        found["results-view-problems"].to_plotly_json(), cls=plotly.utils.PlotlyJSONEncoder)
+
+
 def test_ended_run_with_a_long_history_keeps_polling_for_the_rest(pages, store, monkeypatch):
     run_page, _ = pages
     run_id, _, _ = finished_bump_hunt(store)

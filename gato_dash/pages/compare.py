@@ -15,6 +15,7 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html,
 
 from gato_dash import app as runtime
 from gato_dash import compare as cmp
+from gato_dash import view_state
 from gato_dash.figures import compare as figs
 
 log = logging.getLogger(__name__)
@@ -351,17 +352,8 @@ def keep_view_in_url(tab, differences_only, history_k, x_mode, history_log, smoo
     return cmp.view_query([r.id for r in runs], view, cmp.default_view(k_default))
 
 
-# replaceState, not dcc.Location: a Location change would make Dash Pages rebuild the page
 clientside_callback(
-    """function (query) {
-        if (query) {
-            const url = window.location.pathname + "?" + query;
-            if (url !== window.location.pathname + window.location.search) {
-                window.history.replaceState(window.history.state, "", url);
-            }
-        }
-        return query || "";
-    }""",
+    view_state.REPLACE_QUERY_JS,
     Output("compare-view-query-applied", "children"),
     Input("compare-view-query", "data"),
 )

@@ -55,7 +55,7 @@ def not_found(run_id) -> html.Div:
     ], id="run-not-found")
 
 
-def layout(run_id=None, **_query):
+def layout(run_id=None, **query):
     try:
         run = runtime.store().get_run(run_id) if run_id else None
     except Exception:
@@ -72,7 +72,7 @@ def layout(run_id=None, **_query):
         # the browser gets histories, results and their figures in the page response
         # instead of after two more round trips. The first poll then finds nothing new.
         try:
-            shown = _ended_view(run)
+            shown = _ended_view(run, query)
         except Exception:  # the poll will try again and say what is wrong
             log.exception("drawing ended run %s on the server failed", run["id"])
     if shown is None:
@@ -100,7 +100,7 @@ def layout(run_id=None, **_query):
         # the shown tab is drawn, so the page draws 3 figures instead of 7. (A history
         # still arriving in chunks stays on top: extendData must not land on an unmounted
         # graph.)
-        results = results_block(run["id"], prefill=True, training=histories)
+        results = results_block(run["id"], prefill=True, training=histories, view=query)
         if getattr(results, "id", None) == "results-section":
             histories = None
     children = [
@@ -173,13 +173,13 @@ def _polled_view(run: dict) -> _LiveView:
         figures=history.history_figures([], signals, live.epochs_total(run), k_first))
 
 
-def _ended_view(run: dict) -> _LiveView:
+def _ended_view(run: dict, query: dict) -> _LiveView:
     update = live.poll(runtime.store(), live.initial_state(run["id"]),
                        max_epochs=live.MAX_EPOCHS_ENDED)
     figures = update.figures or history.history_figures(
         [], live.signals_of(run), live.epochs_total(run), update.k_value)
     has_results = bool(update.state["n_results"]) and update.status != "missing"
-    results = (results_block(run["id"], prefill=True)
+    results = (results_block(run["id"], prefill=True, view=query)
                if has_results and not update.done else None)
     return _LiveView(
         state=update.state, status=update.status_text, progress=update.progress,
@@ -295,10 +295,11 @@ def cancel_run(n_clicks, state):
 
 
 # ----- results -----------------------------------------------------------------------------
-def results_block(run_id: str, prefill: bool = False, training=None):
+def results_block(run_id: str, prefill: bool = False, training=None, view: dict | None = None):
     """The results section (gato_dash.pages.run_results) or, without it, a summary table.
 
-    ``training`` (the history graphs) becomes a tab of the section when it is given."""
+    ``training`` (the history graphs) becomes a tab of the section when it is given;
+    ``view``: the page's query (tab, K, switches: see run_results.ResultsView)."""
     try:
         from gato_dash.pages.run_results import results_section
     except ModuleNotFoundError as exc:
@@ -309,7 +310,7 @@ def results_block(run_id: str, prefill: bool = False, training=None):
         log.exception("the results section could not be imported")
         return results_table(run_id)
     try:
-        return results_section(run_id, prefill=prefill, training=training)
+        return results_section(run_id, prefill=prefill, training=training, view=view)
     except Exception:
         log.exception("results_section(%s) failed", run_id)
         return html.Div([dbc.Alert("The detailed results could not be drawn; here is the "

@@ -26,11 +26,14 @@ import logging
 import re
 import threading
 
+from dataclasses import dataclass
+
 import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, Patch, State, dcc, html
 
-from gato_dash import figure_cache
+from gato_dash import figure_cache, view_state
+from gato_dash.view_state import view_field
 from gato_dash.figures import results as figs
 
 GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -107,8 +110,23 @@ def default_k(results: list[dict]) -> int:
 
 figure_names = figure_cache.k_figure_names
 
+#: The section's tabs, in order (``tab`` in the run page's URL).
+RESULTS_TABS = ("categories", "spectra", "baselines", "numbers", "training")
 
-def results_section(run_id: str, prefill: bool = False, training=None):
+
+@dataclass
+class ResultsView:
+    """What the section's controls set, kept in the run page's URL (gato_dash.view_state)
+    so that a link opens the same figures: ``k``, ``tab``, ``log=1``, ``density=1``."""
+
+    k: int | None = view_field("k", None, "k")
+    tab: str = view_field("tab", "categories", "choice", RESULTS_TABS)
+    log: bool = view_field("log", False, "flag")
+    density: bool = view_field("density", False, "flag")
+
+
+def results_section(run_id: str, prefill: bool = False, training=None,
+                    view: dict | None = None):
     """The results block of one run (figures, numbers table, downloads).
 
     ``prefill=True`` (a finished run's page, drawn server-side in one response) puts the
@@ -118,7 +136,8 @@ def results_section(run_id: str, prefill: bool = False, training=None):
     is still loading plotly.js, so a run opened for the first time does not wait for
     figures it does not show yet. Without ``prefill`` (the section arriving in a live
     page's poll response, which must stay small) every figure comes from the callbacks.
-    ``training``: the run page's history graphs, shown as the last tab.
+    ``training``: the run page's history graphs, shown as the last tab. ``view``: the
+    page's query values (see ``ResultsView``); what cannot be meant is ignored and named.
     """
     store = current_store()
     run = store.get_run(run_id)
@@ -128,15 +147,24 @@ def results_section(run_id: str, prefill: bool = False, training=None):
                                "has finished training.", className="text-muted"),
                         id=f"{ID_PREFIX}-empty")
     run_info = run.get("run_info") or {}
-    k = default_k(results)
+    k_default = default_k(results)
+    two_d = figs.scenario_dim(run) == 2
+    shown, problems = view_state.parse(ResultsView(k=k_default), view or {},
+                                       [r["n_cats"] for r in results])
+    if shown.density and not two_d:
+        problems.append("ignored density=1 in the link: density contours are drawn for 2-D "
+                        "runs only")
+        shown.density = False
+    k = shown.k
     if prefill:
         figures = _k_figures(run_id, k)
+        if shown.density and "category_map" in figures:
+            figures = dict(figures, category_map=_with_density(figures["category_map"]))
     else:
         figures = {}
         prewarm(run_id, k, len(results))
     selected = next(r for r in results if r["n_cats"] == k)
     k_names, log_names = figure_names(run, selected)
-    two_d = figs.scenario_dim(run) == 2
     has_mass = bool((run_info.get("inclusive") or {}).get("mass_hist"))
 
     controls = dbc.Row([
@@ -146,9 +174,10 @@ def results_section(run_id: str, prefill: bool = False, training=None):
                            options=[{"label": _k_label(r), "value": r["n_cats"]}
                                     for r in results]),
         ], md="auto"),
-        dbc.Col(dbc.Switch(id=f"{ID_PREFIX}-log", label="Log scale", value=False), md="auto"),
-        dbc.Col(dbc.Switch(id=f"{ID_PREFIX}-density", label="Density contours", value=False,
-                           disabled=not two_d), md="auto",
+        dbc.Col(dbc.Switch(id=f"{ID_PREFIX}-log", label="Log scale", value=shown.log),
+                md="auto"),
+        dbc.Col(dbc.Switch(id=f"{ID_PREFIX}-density", label="Density contours",
+                           value=shown.density, disabled=not two_d), md="auto",
                 style=None if two_d else {"display": "none"}),
     ], className="g-3 align-items-center mb-3")
 
@@ -201,16 +230,26 @@ def results_section(run_id: str, prefill: bool = False, training=None):
         tabs.append(dcc.Tab(label="Training history", value="training",
                             id=f"{ID_PREFIX}-tab-training", children=training))
 
+    if shown.tab not in [tab.value for tab in tabs]:
+        problems.append(f"ignored tab={shown.tab!r} in the link: this run's results have "
+                        "no such tab")
+        shown.tab = "categories"
     return html.Div([
         dcc.Store(id=f"{ID_PREFIX}-run-id", data=run_id),
+        dcc.Store(id=f"{ID_PREFIX}-k-default", data=k_default),
+        # the view's query string, kept in the address bar by a clientside callback
+        dcc.Store(id=f"{ID_PREFIX}-view-query"),
+        html.Div(id=f"{ID_PREFIX}-view-query-applied", hidden=True),
         # the per-K figures are in this layout already: show_k skips its initial call
         dcc.Store(id=f"{ID_PREFIX}-prefilled", data=prefill),
         html.H3("Results", className="mt-4"),
+        dbc.Alert([html.Div(problem) for problem in problems], color="warning",
+                  id=f"{ID_PREFIX}-view-problems") if problems else None,
         controls,
         downloads,
         html.H4(id=f"{ID_PREFIX}-k-heading", children=f"K = {k} categories",
                 className="mt-3"),
-        dcc.Tabs(id=f"{ID_PREFIX}-tabs", value="categories", children=tabs,
+        dcc.Tabs(id=f"{ID_PREFIX}-tabs", value=shown.tab, children=tabs,
                  className="mb-2"),
     ], id=f"{ID_PREFIX}-section")
 
@@ -345,6 +384,35 @@ def _with_density(figure: dict) -> dict:
     """A copy of a cached category-map figure dict with the density contours shown."""
     data = [dict(t, visible=True) if t.get("type") == "contour" else t for t in figure["data"]]
     return dict(figure, data=data)
+
+
+@dash.callback(
+    Output(f"{ID_PREFIX}-view-query", "data"),
+    Input(f"{ID_PREFIX}-k", "value"),
+    Input(f"{ID_PREFIX}-tabs", "value"),
+    Input(f"{ID_PREFIX}-log", "value"),
+    Input(f"{ID_PREFIX}-density", "value"),
+    State(f"{ID_PREFIX}-run-id", "data"),
+    State(f"{ID_PREFIX}-k-default", "data"),
+    prevent_initial_call=True,
+)
+def keep_view_in_url(n_cats, tab, log, density, run_id, k_default):
+    """The query string that reproduces what the controls show now (checked like a link)."""
+    if not run_id:
+        raise dash.exceptions.PreventUpdate
+    asked = {"k": n_cats, "tab": tab, "log": int(bool(log)), "density": int(bool(density))}
+    defaults = ResultsView(k=k_default)
+    shown, _ = view_state.parse(defaults, {key: value for key, value in asked.items()
+                                           if value is not None},
+                                current_store().result_ks(run_id))
+    return view_state.query(shown, defaults)
+
+
+dash.clientside_callback(
+    view_state.REPLACE_QUERY_JS,
+    Output(f"{ID_PREFIX}-view-query-applied", "children"),
+    Input(f"{ID_PREFIX}-view-query", "data"),
+)
 
 
 @dash.callback(

@@ -67,6 +67,42 @@ def test_finished_run_plays_toggles_log_and_downloads_report(server, page, brows
                                       return gd && gd.data.length && gd.data[0].x.length === 400; }""")
 
 
+def test_the_results_view_is_in_the_url(server, page, browser):
+    """K, tab and log scale picked on a run page are in its address; the address opens the
+    same view in another browser; back to the defaults, the address is the plain run's."""
+    run_id, _ = store_synthetic_run(server, "view in the url", prebuild=True)
+    url = f"{server.url}/runs/{run_id}"
+    page.goto(url)
+    wait_drawn(page, graph_selector("kfig", "category_map"))
+    page.locator("label", has_text="K = 5").first.click()
+    page.wait_for_function("() => location.search === '?k=5'")
+    open_tab(page, "spectra", graph_selector("logfig", "mass_spectra"))
+    page.locator("#results-log").check()
+    page.wait_for_function("() => location.search === '?k=5&tab=spectra&log=1'")
+    view_url = page.url
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        other = context.new_page()
+        other.goto(view_url)
+        wait_drawn(other, graph_selector("logfig", "mass_spectra"))
+        assert "tab--selected" in other.locator("#results-tab-spectra").get_attribute("class")
+        assert other.locator("#results-k-heading").inner_text() == "K = 5 categories"
+        assert other.locator("#results-log").is_checked()
+        assert other.evaluate(
+            "sel => document.querySelector(sel + ' .js-plotly-plot')._fullLayout.yaxis.type",
+            graph_selector("logfig", "mass_spectra")) == "log"
+        assert other.locator("#results-view-problems").count() == 0
+    finally:
+        context.close()
+
+    page.locator("#results-log").uncheck()
+    page.locator("#results-tab-categories").click()
+    page.locator("label", has_text="K = 8").first.click()
+    page.wait_for_function("() => location.search === ''")
+    assert page.url == url
+
+
 def test_results_section_alone(page, browser, tmp_path):
     """The results section mounted in a bare Dash app over a temporary store.
 
