@@ -117,3 +117,11 @@ def query(view, defaults) -> str:
             text = str(value)
         parts.append(f"{spec.metadata['key']}={text}")
     return "&".join(parts)
+
+
+def from_controls(defaults: View, values: dict, ks: Iterable[int] = ()) -> View:
+    """The view a page's controls show now (``values`` keyed as in the URL), checked like a
+    link: a value the controls cannot give (a tampered request) is left at its default."""
+    asked = {key: int(value) if isinstance(value, bool) else value
+             for key, value in values.items() if value is not None}
+    return parse(defaults, asked, ks)[0]

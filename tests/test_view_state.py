@@ -52,3 +52,13 @@ def test_a_repeated_key_counts_by_its_last_value_and_long_values_are_cut():
 def test_unknown_kind_is_a_programming_error():
     with pytest.raises(ValueError, match="unknown view field kind"):
         view_field("z", 0, "colour")
+
+
+def test_controls_are_checked_like_a_link():
+    """What the browser sends for the controls goes through the same checks (a tampered
+    callback request cannot put anything into the address)."""
+    defaults = View(k=8)
+    assert vs.from_controls(defaults, {"tab": "b", "show": False, "k": 5, "w": 0.5},
+                            [5, 8]) == View(tab="b", shown=False, k=5, weight=0.5)
+    assert vs.from_controls(defaults, {"tab": "<script>", "show": None, "k": 99, "w": 7},
+                            [5, 8]) == defaults

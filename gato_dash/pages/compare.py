@@ -343,13 +343,13 @@ def keep_view_in_url(tab, differences_only, history_k, x_mode, history_log, smoo
                      categories_k, categories_log, run_ids, k_default):
     """The query string that reproduces what the controls show now (checked like a link)."""
     runs, _ = load_runs(runtime.store(), run_ids or [])
-    ks = sorted({k for r in runs for k in r.trained_ks})
-    asked = {"tab": tab, "diff": int(bool(differences_only)), "k": history_k, "x": x_mode,
-             "log": int(bool(history_log)), "smooth": smoothing, "ck": categories_k,
-             "clog": int(bool(categories_log))}
-    view, _ = cmp.parse_view_state({key: value for key, value in asked.items()
-                                    if value is not None}, ks, k_default)
-    return cmp.view_query([r.id for r in runs], view, cmp.default_view(k_default))
+    defaults = cmp.default_view(k_default)
+    view = view_state.from_controls(
+        defaults,
+        {"tab": tab, "diff": differences_only, "k": history_k, "x": x_mode,
+         "log": history_log, "smooth": smoothing, "ck": categories_k, "clog": categories_log},
+        {k for r in runs for k in r.trained_ks})
+    return cmp.view_query([r.id for r in runs], view, defaults)
 
 
 clientside_callback(

@@ -400,11 +400,10 @@ def keep_view_in_url(n_cats, tab, log, density, run_id, k_default):
     """The query string that reproduces what the controls show now (checked like a link)."""
     if not run_id:
         raise dash.exceptions.PreventUpdate
-    asked = {"k": n_cats, "tab": tab, "log": int(bool(log)), "density": int(bool(density))}
     defaults = ResultsView(k=k_default)
-    shown, _ = view_state.parse(defaults, {key: value for key, value in asked.items()
-                                           if value is not None},
-                                current_store().result_ks(run_id))
+    shown = view_state.from_controls(
+        defaults, {"k": n_cats, "tab": tab, "log": log, "density": density},
+        current_store().result_ks(run_id))
     return view_state.query(shown, defaults)
 
 
