@@ -25,6 +25,7 @@ import dash_bootstrap_components as dbc
 import diskcache
 from dash import DiskcacheManager, dcc, html
 
+from . import plotlyjs
 from .jobs import use_fork_server
 from .store import RunStore
 
@@ -104,35 +105,26 @@ def create_app(data_dir=None) -> dash.Dash:
     return app
 
 
-#: plotly.js with only the cartesian trace types (see gato_dash/vendor/README.md).
-PLOTLYJS_BUNDLE = PACKAGE / "vendor" / "plotly-cartesian-4.1.1.min.js"
 #: Where dcc.Graph loads plotly.js from, on demand, when the first graph of a page mounts
 #: (dash-renderer sets window._dashPlotlyJSURL to this path when serving locally).
 PLOTLYJS_PATH = "_dash-component-suites/plotly/package_data/plotly.min.js"
 
 
 def _serve_partial_plotlyjs(app: dash.Dash) -> None:
-    """Answer dcc.Graph's request for plotly.js with the cartesian bundle.
+    """Answer dcc.Graph's request for plotly.js with the cartesian bundle (gato_dash.plotlyjs).
 
-    Evaluating the full 4.8 MB bundle took ~1.3 s of main-thread time per page open here;
-    the cartesian one has every trace type the app draws and takes a third of that. Pages
-    without graphs still load no plotly.js at all. The bundle must match the plotly.js
-    version plotly.py ships; if it does not (plotly upgraded without it), the full bundle
-    is served as before.
+    Pages without graphs still load no plotly.js at all. Without a bundle matching the
+    installed plotly, Dash serves the full one as before.
     """
-    from plotly.offline import get_plotlyjs_version
-
     from flask import Response, request
 
-    if (f"-{get_plotlyjs_version()}.min.js" not in PLOTLYJS_BUNDLE.name
-            or not PLOTLYJS_BUNDLE.is_file()):
-        log.warning("%s is missing or not plotly.js %s: serving the full bundle",
-                    PLOTLYJS_BUNDLE, get_plotlyjs_version())
+    bundle = plotlyjs.cartesian_bundle()
+    if bundle is None:
         return
-    body = PLOTLYJS_BUNDLE.read_bytes()
+    body = bundle.encode("utf-8")
     tag = hashlib.sha1(body).hexdigest()
 
-    def plotlyjs():
+    def serve_plotlyjs():
         # Revalidated like Dash's own unfingerprinted files. flask-compress appends ":gzip"
         # to the tag of a compressed answer, which is what the browser sends back.
         if tag in request.headers.get("If-None-Match", ""):
@@ -143,7 +135,7 @@ def _serve_partial_plotlyjs(app: dash.Dash) -> None:
 
     # A fully static rule: Werkzeug prefers it over Dash's <package>/<path> rule.
     app.server.add_url_rule(app.config.routes_pathname_prefix + PLOTLYJS_PATH,
-                            "gato_plotlyjs", plotlyjs)
+                            "gato_plotlyjs", serve_plotlyjs)
 
 
 def _import_optional_sections() -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+import plotly.offline
 import pytest
 
 import results_fixtures as rf
@@ -49,6 +50,18 @@ def test_plotly_js_inlined_once_and_nothing_loaded_from_outside(bump_report):
     assert "http://" not in document and "https://" not in document
     assert not re.search(r"\b(ftp|wss?|file)://", document)
     assert '"displaylogo": false' in rest  # no plotly.com link in the mode bar
+
+
+def test_report_inlines_the_cartesian_plotlyjs(bump_report, one_d_report):
+    """The app's cartesian bundle, not plotly's full one: a bump-hunt report was 6.9 MB
+    with the full bundle and is ~3.5 MB now."""
+    from gato_dash import plotlyjs
+
+    library, _ = split_library(bump_report[-1])
+    assert library == plotlyjs.cartesian_bundle().replace("://", ":\\/\\/")
+    assert len(library) < len(plotly.offline.get_plotlyjs()) / 2
+    assert len(bump_report[-1].encode()) < 4_500_000
+    assert len(one_d_report[-1].encode()) < 2_500_000
 
 
 def test_every_figure_is_in_the_report(bump_report):
