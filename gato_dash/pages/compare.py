@@ -3,7 +3,9 @@
 The page is drawn completely on the server when it is opened (parameter table and every
 figure), so a bookmarked or shared link shows the same view with no clicks. The controls
 then redraw single panels; their callbacks re-read the runs by id through a small cache
-rather than shipping run data to the browser.
+rather than shipping run data to the browser. The link also carries what the controls
+show (tab, K, axes, smoothing, differences only: see ``compare.ViewState``), and the
+controls keep it up to date in the address bar.
 """
 from __future__ import annotations
 

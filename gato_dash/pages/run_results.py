@@ -8,7 +8,8 @@ are registered with the global ``dash.callback`` when pages/run.py imports it.
 Payload: only the selected K's figures travel (the 2-D animation is ~0.9 MB for 41
 snapshots of 120 x 120, ~30 KB gzipped); the log switch re-sends only the small log-able
 figures, and the density switch patches the animation's trace visibility instead of
-re-sending it. Figures are built once per (run, K) and kept in memory: a stored result
+re-sending it. Figures are built once per (run, K), by the training job when the K
+finishes, and kept in memory and beside the run (gato_dash.figure_cache): a stored result
 and the epochs of its K never change.
 
 Opening a finished run draws its first view from one response: the page layout carries
@@ -16,6 +17,9 @@ the section with the first tab's figures (``prefill``), so the browser does not 
 two more round trips; the hidden tabs' figures come from their callbacks meanwhile. A
 section that arrives in a live page's poll response has no figures and its callbacks
 fetch them; building starts (``prewarm``) as soon as that layout is made.
+
+The section's K, tab and switches are kept in the run page's URL (``ResultsView``), so a
+link opens on the same figures.
 """
 from __future__ import annotations
 
