@@ -23,6 +23,7 @@ No Dash import: the training job uses this module.
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -193,9 +194,9 @@ class FigureCache:
         text = pio.json.to_json_plotly(value)
         path = self.path(key)
         if path is not None:
+            scratch = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                scratch = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
                 scratch.write_bytes(gzip.compress(text.encode(), GZIP_LEVEL))
                 os.replace(scratch, path)
                 stem = path.name.split(".", 1)[0]
@@ -207,6 +208,8 @@ class FigureCache:
                     shutil.rmtree(path.parent.parent, ignore_errors=True)
             except OSError:  # a full or read-only disk costs a rebuild later, nothing else
                 log.warning("could not keep figures in %s", path, exc_info=True)
+                with contextlib.suppress(OSError):
+                    scratch.unlink(missing_ok=True)
         return json.loads(text)
 
 

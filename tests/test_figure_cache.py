@@ -103,6 +103,14 @@ def test_files_of_other_code_or_damaged_are_not_used(store, finished):
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
 
 
+def test_a_disk_that_cannot_take_the_files_costs_a_rebuild_not_an_error(store, finished):
+    store.run_dir(finished).mkdir(parents=True)
+    (store.run_dir(finished) / fc.FIGURES_DIR).write_text("a file where the folder goes")
+    figures = cache_of(store).get(fc.k_key(finished, 8), k_build(store, finished, 8))
+    assert figures == built_from_store(store, finished, 8)
+    assert [p.name for p in store.run_dir(finished).iterdir()] == [fc.FIGURES_DIR]
+
+
 def test_a_deleted_run_keeps_no_figure_files(store, finished):
     cache = cache_of(store)
     cache.get(fc.k_key(finished, 8), k_build(store, finished, 8))
