@@ -72,7 +72,7 @@ def layout(run_id=None, **query):
         # the browser gets histories, results and their figures in the page response
         # instead of after two more round trips. The first poll then finds nothing new.
         try:
-            shown = _ended_view(run, query)
+            shown = _ended_view(run)
         except Exception:  # the poll will try again and say what is wrong
             log.exception("drawing ended run %s on the server failed", run["id"])
     if shown is None:
@@ -94,14 +94,16 @@ def layout(run_id=None, **query):
             for kind in history.FIGURES
         ]),
     ], id="run-histories")
-    results = shown.results
-    if shown.ended_with_results:
+    results = None
+    if shown.has_results:
         # An ended run opens on its results; the training curves are one tab away. Only
-        # the shown tab is drawn, so the page draws 3 figures instead of 7. (A history
-        # still arriving in chunks stays on top: extendData must not land on an unmounted
-        # graph.)
-        results = results_block(run["id"], prefill=True, training=histories, view=query)
-        if getattr(results, "id", None) == "results-section":
+        # the shown tab is drawn, so the page draws 3 figures instead of 7. A history
+        # still arriving in chunks (the page polls again) stays on top: extendData must
+        # not land on an unmounted graph.
+        complete = shown.poll_ticks == 0
+        results = results_block(run["id"], prefill=True, view=query,
+                                training=histories if complete else None)
+        if complete and getattr(results, "id", None) == "results-section":
             histories = None
     children = [
         html.Div([
@@ -153,12 +155,10 @@ class _LiveView(NamedTuple):
     k_value: int | None
     cancellable: bool
     alert: object
-    results: object
     poll_ticks: int
     figures: dict
-    #: ended, drawn completely on the server, with results: the section is built by the
-    #: layout (with the histories as one of its tabs)
-    ended_with_results: bool = False
+    #: ended with results: the layout draws the results section (prefilled)
+    has_results: bool = False
 
 
 def _polled_view(run: dict) -> _LiveView:
@@ -169,26 +169,23 @@ def _polled_view(run: dict) -> _LiveView:
     return _LiveView(
         state=live.initial_state(run["id"]), status=live.status_text(run),
         progress=live.progress(run)[0], progress_label="", active=active, k_options=[],
-        k_value=None, cancellable=active, alert=None, results=None, poll_ticks=0,
+        k_value=None, cancellable=active, alert=None, poll_ticks=0,
         figures=history.history_figures([], signals, live.epochs_total(run), k_first))
 
 
-def _ended_view(run: dict, query: dict) -> _LiveView:
+def _ended_view(run: dict) -> _LiveView:
     update = live.poll(runtime.store(), live.initial_state(run["id"]),
                        max_epochs=live.MAX_EPOCHS_ENDED)
     figures = update.figures or history.history_figures(
         [], live.signals_of(run), live.epochs_total(run), update.k_value)
-    has_results = bool(update.state["n_results"]) and update.status != "missing"
-    results = (results_block(run["id"], prefill=True, view=query)
-               if has_results and not update.done else None)
     return _LiveView(
         state=update.state, status=update.status_text, progress=update.progress,
         progress_label=update.progress_label, active=update.status in live.ACTIVE,
         k_options=update.k_options, k_value=update.k_value, cancellable=update.cancellable,
-        alert=alert_for(update.status, update.status_text), results=results,
+        alert=alert_for(update.status, update.status_text),
         # a long history arrives in chunks: let the page poll for the rest
         poll_ticks=0 if update.done else 1, figures=figures,
-        ended_with_results=has_results and update.done)
+        has_results=bool(update.state["n_results"]) and update.status != "missing")
 
 
 def _config_query(run: dict) -> dict:
