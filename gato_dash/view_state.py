@@ -96,9 +96,15 @@ def parse(defaults: View, query: dict, ks: Iterable[int] = ()) -> tuple[View, li
         if why is None:
             values[spec.name] = value
         else:
-            shown = raw if len(raw) <= 20 else raw[:20] + "…"
-            problems.append(f"ignored {key}={shown!r} in the link: {why}")
+            problems.append(ignored(key, raw, why))
     return dataclasses.replace(defaults, **values), problems
+
+
+def ignored(key: str, raw: str, why: str) -> str:
+    """The message for a link value that was not used (the value cut short: it is
+    whatever the link carried)."""
+    shown = raw if len(raw) <= 20 else raw[:20] + "…"
+    return f"ignored {key}={shown!r} in the link: {why}"
 
 
 def query(view, defaults) -> str:

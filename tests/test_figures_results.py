@@ -415,15 +415,16 @@ class TestPageHelpers:
         assert doc["run_info"]["baselines"]
 
     def test_default_k_and_figure_names(self, bump, one_d):
+        from gato_dash import figure_cache
         from gato_dash.pages import run_results
 
         run, _, results = bump
         assert run_results.default_k(results) == 8
         assert run_results.default_k([results[0], dict(results[1], status="cancelled")]) == 5
-        k_names, log_names = run_results.figure_names(run, results[0])
+        k_names, log_names = figure_cache.k_figure_names(run, results[0])
         assert "category_map" in k_names and "mass_spectra" in log_names
         assert set(log_names) <= set(figs.LOG_FIGURES)
-        k1, log1 = run_results.figure_names(one_d[0], one_d[2][0])
+        k1, log1 = figure_cache.k_figure_names(one_d[0], one_d[2][0])
         assert "boundary_history" in k1 and "stacked_histogram" in log1
 
     def test_download_name_is_file_safe(self):

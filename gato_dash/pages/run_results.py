@@ -112,8 +112,6 @@ def default_k(results: list[dict]) -> int:
     return max(finished) if finished else results[-1]["n_cats"]
 
 
-figure_names = figure_cache.k_figure_names
-
 #: The section's tabs, in order (``tab`` in the run page's URL).
 RESULTS_TABS = ("categories", "spectra", "baselines", "numbers", "training")
 
@@ -156,8 +154,8 @@ def results_section(run_id: str, prefill: bool = False, training=None,
     shown, problems = view_state.parse(ResultsView(k=k_default), view or {},
                                        [r["n_cats"] for r in results])
     if shown.density and not two_d:
-        problems.append("ignored density=1 in the link: density contours are drawn for 2-D "
-                        "runs only")
+        problems.append(view_state.ignored("density", "1", "density contours are drawn for "
+                                           "2-D runs only"))
         shown.density = False
     k = shown.k
     if prefill:
@@ -168,7 +166,7 @@ def results_section(run_id: str, prefill: bool = False, training=None,
         figures = {}
         prewarm(run_id, k, len(results))
     selected = next(r for r in results if r["n_cats"] == k)
-    k_names, log_names = figure_names(run, selected)
+    k_names, log_names = figure_cache.k_figure_names(run, selected)
     has_mass = bool((run_info.get("inclusive") or {}).get("mass_hist"))
 
     controls = dbc.Row([
@@ -235,8 +233,8 @@ def results_section(run_id: str, prefill: bool = False, training=None,
                             id=f"{ID_PREFIX}-tab-training", children=training))
 
     if shown.tab not in [tab.value for tab in tabs]:
-        problems.append(f"ignored tab={shown.tab!r} in the link: this run's results have "
-                        "no such tab")
+        problems.append(view_state.ignored("tab", shown.tab, "this run's results have no "
+                                           "such tab"))
         shown.tab = "categories"
     return html.Div([
         dcc.Store(id=f"{ID_PREFIX}-run-id", data=run_id),
