@@ -25,7 +25,7 @@ import dash_bootstrap_components as dbc
 import diskcache
 from dash import DiskcacheManager, dcc, html
 
-from . import plotlyjs
+from . import first_page, plotlyjs
 from .jobs import use_fork_server
 from .store import RunStore
 
@@ -101,7 +101,10 @@ def create_app(data_dir=None) -> dash.Dash:
     )
     _serve_partial_plotlyjs(app)
     _import_optional_sections()
-    app.layout = _shell
+    page_container = first_page.install(app)
+    # A function, so the navigation reflects every page registered by then and the first
+    # page of a visit comes inside the initial layout (gato_dash.first_page).
+    app.layout = lambda: _shell(page_container())
     return app
 
 
@@ -161,8 +164,7 @@ def _nav_links() -> list:
     return links
 
 
-def _shell():
-    # A function, so the navigation reflects every page registered by then.
+def _shell(page_container) -> html.Div:
     return html.Div([
         dbc.Navbar(
             dbc.Container([
@@ -171,7 +173,7 @@ def _shell():
             ], fluid=True),
             color="dark", dark=True, className="mb-3",
         ),
-        dbc.Container(dash.page_container, fluid=True, className="pb-5"),
+        dbc.Container(page_container, fluid=True, className="pb-5"),
     ])
 
 

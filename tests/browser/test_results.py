@@ -24,7 +24,8 @@ pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
 EVIL_NAME = "<script>alert(1)</script>"
-#: Data the page fetches after the static bundles (callback responses), issue limit 3 MB.
+#: Data the page fetches after the static bundles (initial layout and callback responses),
+#: issue limit 3 MB.
 MAX_DATA_BYTES = 3_000_000
 # The draw-time target (< 2 s) is measured by bench/bench_results.py, not asserted here:
 # a timed assertion in a browser test on a shared 2-core machine only adds flakiness.
@@ -229,8 +230,10 @@ def exercise_results(page, url, run, epochs, results, browser, tmp_path):
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     data_responses = []
+    # The page's data: its initial layout (the page opened by its address, see
+    # gato_dash.first_page) and the callback answers after it.
     page.on("response", lambda r: data_responses.append(r)
-            if "_dash-update-component" in r.url else None)
+            if "_dash-update-component" in r.url or "_dash-layout" in r.url else None)
     # Cold: the server builds the figures, the browser fetches plotly.js. Warm: a second
     # visit (a user opening a finished run again). Both must show everything.
     cold_s = open_and_wait_drawn(page, url)
