@@ -137,6 +137,34 @@ def test_run_link_with_a_view_opens_that_view(pages, store):
         found["results-view-problems"].to_plotly_json(), cls=plotly.utils.PlotlyJSONEncoder)
 
 
+def test_results_arriving_by_poll_show_the_pages_view(pages, store):
+    """A live run's page opened from a view link: the section the poll brings (and rebuilds
+    for each new K) shows the link's view, then whatever the controls were set to."""
+    run_page, _ = pages
+    run_id, _, _ = finished_bump_hunt(store)
+    assert components(run_page.layout(run_id=run_id, k="5", tab="spectra"))[
+        "run-view"].data == {"k": "5", "tab": "spectra"}
+
+    def section_for(view):
+        update = live.poll(store, live.initial_state(run_id), None)
+        assert update.results_changed
+        outputs = run_page.render_update(update, 0, view)
+        return components(outputs[10])  # the "run-results" output
+
+    found = section_for({"k": "5", "tab": "spectra", "log": "1"})
+    assert (found["results-k"].value, found["results-tabs"].value,
+            found["results-log"].value) == (5, "spectra", True)
+    # no view (or a tampered store): the default view
+    for view in (None, {}, ["k", "5"]):
+        found = section_for(view)
+        assert (found["results-k"].value, found["results-tabs"].value) == (8, "categories")
+    # a K the run has not trained (yet) is named, as for any link
+    found = section_for({"k": "6"})
+    assert found["results-k"].value == 8
+    assert "ignored k='6'" in json.dumps(found["results-view-problems"].to_plotly_json(),
+                                         cls=plotly.utils.PlotlyJSONEncoder)
+
+
 def test_ended_run_with_a_long_history_keeps_polling_for_the_rest(pages, store, monkeypatch):
     run_page, _ = pages
     run_id, _, _ = finished_bump_hunt(store)

@@ -127,6 +127,9 @@ def layout(run_id=None, **query):
         histories,
         html.Div(results, id="run-results", className="mt-3"),
         dcc.Store(id="run-state", data=shown.state),
+        # The results view this page shows (the link's, then the controls'): a live run's
+        # results section arrives, and is rebuilt for each new K, by the poll.
+        dcc.Store(id="run-view", data=query),
         # Self-paced polling: max_intervals=0 means "no tick"; each poll's response allows
         # exactly one more tick POLL_MS later (see poll_run). A fixed-rate interval would
         # fire again while a slow response is still on its way, and Dash drops the older
@@ -226,8 +229,9 @@ EXTEND_OUTPUTS = [Output(f"run-fig-{kind}", "extendData") for kind in history.FI
     Input("run-poll", "n_intervals"),
     Input("run-k", "value"),
     State("run-state", "data"),
+    State("run-view", "data"),
 )
-def poll_run(n_intervals, k_value, state):
+def poll_run(n_intervals, k_value, state, view):
     if not state:
         raise dash.exceptions.PreventUpdate
     n_intervals = n_intervals or 0
@@ -240,18 +244,21 @@ def poll_run(n_intervals, k_value, state):
         return (no_update, "Could not read the run store; retrying…", *([no_update] * 7),
                 n_intervals + 1, no_update,
                 *([no_update] * len(FIGURE_OUTPUTS)), *([no_update] * len(EXTEND_OUTPUTS)))
-    return render_update(update, n_intervals)
+    return render_update(update, n_intervals, view)
 
 
-def render_update(update: live.LiveUpdate, n_intervals: int = 0) -> tuple:
-    """Map a LiveUpdate onto the poll callback's outputs (in their order)."""
+def render_update(update: live.LiveUpdate, n_intervals: int = 0, view=None) -> tuple:
+    """Map a LiveUpdate onto the poll callback's outputs (in their order); a results section
+    is built showing ``view`` (the page's "run-view" store)."""
     figures = ([update.figures[kind] for kind in history.FIGURES] if update.figures
                else [no_update] * len(history.FIGURES))
     extends = [update.extends.get(kind, no_update) for kind in history.FIGURES]
     results = no_update
     if update.results_changed and update.status != "missing":
         # nothing to show before the first K has a result
-        results = results_block(update.state["run"]) if update.state["n_results"] else None
+        results = (results_block(update.state["run"],
+                                 view=view if isinstance(view, dict) else None)
+                   if update.state["n_results"] else None)
     return (
         update.state,
         update.status_text,
@@ -292,6 +299,22 @@ def cancel_run(n_clicks, state):
 
 
 # ----- results -----------------------------------------------------------------------------
+#: The results section's store of its view as a query string (gato_dash.pages.run_results),
+#: copied into "run-view" so that a section the poll rebuilds keeps what the controls show.
+RESULTS_VIEW_QUERY = "results-view-query"
+
+dash.clientside_callback(
+    """function (query) {
+        if (query === null || query === undefined) {
+            return window.dash_clientside.no_update;
+        }
+        return Object.fromEntries(new URLSearchParams(query));
+    }""",
+    Output("run-view", "data"),
+    Input(RESULTS_VIEW_QUERY, "data"),
+    prevent_initial_call=True,
+)
+
 def results_block(run_id: str, prefill: bool = False, training=None, view: dict | None = None):
     """The results section (gato_dash.pages.run_results) or, without it, a summary table.
 

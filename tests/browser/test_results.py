@@ -68,6 +68,15 @@ def test_finished_run_plays_toggles_log_and_downloads_report(server, page, brows
                                       return gd && gd.data.length && gd.data[0].x.length === 400; }""")
 
 
+#: The data of the run page's "run-view" store, read from dash-renderer's state.
+RUN_VIEW_JS = """() => {
+    const state = window.store.getState();
+    let node = state.layout;
+    for (const step of state.paths.strs["run-view"]) { node = node[step]; }
+    return node.props.data;
+}"""
+
+
 def test_the_results_view_is_in_the_url(server, page, browser):
     """K, tab and log scale picked on a run page are in its address; the address opens the
     same view in another browser; back to the defaults, the address is the plain run's."""
@@ -81,6 +90,9 @@ def test_the_results_view_is_in_the_url(server, page, browser):
     page.locator("#results-log").check()
     page.wait_for_function("() => location.search === '?k=5&tab=spectra&log=1'")
     view_url = page.url
+    # the page keeps the same view for a results section its poll rebuilds (a live run)
+    page.wait_for_function(f"() => JSON.stringify(({RUN_VIEW_JS})()) === "
+                           """'{"k":"5","tab":"spectra","log":"1"}'""")
 
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
