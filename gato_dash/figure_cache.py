@@ -149,7 +149,10 @@ class FigureCache:
                     return self._values[key]
             value = self._read(key)
             if value is None:
-                value = self._write(key, build())
+                text = pio.json.to_json_plotly(build())
+                self._write(key, text)
+                # from the same text as the file: memory and disk hold the same figures
+                value = json.loads(text)
             with self._guard:
                 self._values[key] = value
                 while len(self._values) > self.size:
@@ -157,14 +160,11 @@ class FigureCache:
                 self._locks.pop(key, None)
             return value
 
-    def put(self, key: tuple, value: dict) -> dict:
-        """Store a figure set built elsewhere (the training job); returns what was kept."""
-        value = self._write(key, value)
-        with self._guard:
-            self._values[key] = value
-            while len(self._values) > self.size:
-                self._values.popitem(last=False)
-        return value
+    def put(self, key: tuple, value: dict) -> None:
+        """Write a figure set built elsewhere (the training job, the importer) beside its
+        run, where the servers' caches read it; nothing is kept in this cache's memory (the
+        job's cache is thrown away). Without a store this does nothing."""
+        self._write(key, pio.json.to_json_plotly(value))
 
     def clear(self) -> None:
         """Forget what is in memory (the files stay)."""
@@ -189,9 +189,8 @@ class FigureCache:
             log.warning("figure cache file %s is unreadable; rebuilding it", path)
             return None
 
-    def _write(self, key: tuple, value: dict) -> dict:
-        """Serialise once (the file and the memory copy are then the same figures)."""
-        text = pio.json.to_json_plotly(value)
+    def _write(self, key: tuple, text: str) -> None:
+        """Write the figures' JSON ``text`` to the key's file, if this cache has a store."""
         path = self.path(key)
         if path is not None:
             scratch = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
@@ -210,7 +209,6 @@ class FigureCache:
                 log.warning("could not keep figures in %s", path, exc_info=True)
                 with contextlib.suppress(OSError):
                     scratch.unlink(missing_ok=True)
-        return json.loads(text)
 
 
 def prebuild(cache: FigureCache, run: dict, epochs: list[dict], result: dict,
