@@ -62,22 +62,23 @@ def build_page(app: dash.Dash, pathname: str, search: str):
 
 
 def container(built=None, pathname: str = "", search: str = "", href: str = "") -> html.Div:
-    """dash.page_container, holding ``built`` = (layout, title) when the page is known.
+    """dash.page_container, or, when the page is known, its twin holding ``built`` =
+    (layout, title).
 
     dcc.Location reports window.location on mounting only for props it was not given, so
     with pathname, search, hash and href all set it stays quiet and the router callback
     does not run: the page is already there.
     """
     if built is None:
-        location = dcc.Location(id=_ID_LOCATION, refresh="callback-nav")
-        content, store = html.Div(id=_ID_CONTENT, disable_n_clicks=True), dcc.Store(id=_ID_STORE)
-    else:
-        layout, title = built
-        location = dcc.Location(id=_ID_LOCATION, refresh="callback-nav", pathname=pathname,
-                                search=search, hash="", href=href)
-        content = html.Div(layout, id=_ID_CONTENT, disable_n_clicks=True)
-        store = dcc.Store(id=_ID_STORE, data={"title": title})
-    return html.Div([location, content, store, html.Div(id=_ID_DUMMY, disable_n_clicks=True)])
+        return dash.page_container  # Dash's own: its router fills it
+    layout, title = built
+    return html.Div([
+        dcc.Location(id=_ID_LOCATION, refresh="callback-nav", pathname=pathname,
+                     search=search, hash="", href=href),
+        html.Div(layout, id=_ID_CONTENT, disable_n_clicks=True),
+        dcc.Store(id=_ID_STORE, data={"title": title}),
+        html.Div(id=_ID_DUMMY, disable_n_clicks=True),
+    ])
 
 
 class FirstPages:
@@ -152,7 +153,7 @@ def install(app: dash.Dash):
     from flask import has_request_context, request
 
     if not supported():
-        return lambda: dash.page_container
+        return container
     pages = FirstPages(app)
     prefix = app.config.routes_pathname_prefix
     index_endpoints = {prefix, prefix + "<path:path>"}  # Dash's index and catch-all routes

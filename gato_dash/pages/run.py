@@ -315,6 +315,7 @@ dash.clientside_callback(
     prevent_initial_call=True,
 )
 
+
 def results_block(run_id: str, prefill: bool = False, training=None, view: dict | None = None):
     """The results section (gato_dash.pages.run_results) or, without it, a summary table.
 
