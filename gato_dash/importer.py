@@ -435,7 +435,7 @@ def import_into_data_dir(result_dir, data_dir=None, name: str | None = None) -> 
     """Import a result folder into the run store of a dashboard data folder (``None``: the
     app's default, $GATO_DATA_DIR or ./gato_data). Used by ``python -m gato_core run
     --store DIR``; raises ImportProblem with the reason when the folder is refused."""
-    from .app import STORE_FILE, resolve_data_dir
+    from .runtime import STORE_FILE, resolve_data_dir
     from .store import RunStore
 
     return import_result_dir(result_dir, RunStore(resolve_data_dir(data_dir) / STORE_FILE),
@@ -443,7 +443,7 @@ def import_into_data_dir(result_dir, data_dir=None, name: str | None = None) -> 
 
 
 def main(argv=None) -> int:
-    from .app import STORE_FILE, resolve_data_dir
+    from .runtime import STORE_FILE, resolve_data_dir
     from .store import RunStore
 
     parser = argparse.ArgumentParser(
