@@ -19,9 +19,9 @@ STATUS_COLOURS = {
 }
 
 
-def status_badge(status: str):
+def status_badge(status: str, **props):
     return dbc.Badge(status, color=STATUS_COLOURS.get(status, "secondary"),
-                     className="status-badge")
+                     className="status-badge", **props)
 
 
 def fmt_time(ts: float | None) -> str:
