@@ -52,15 +52,8 @@ def create_app(data_dir=None, settings: runtime.Settings | None = None,
         compress=True,  # gzip (flask-compress): plotly.js is 4.8 MB raw, ~1.4 MB compressed
     )
     security.install(app, password)
-    _import_sections()
     app.layout = _shell()
     return app
-
-
-def _import_sections() -> None:
-    """Modules in pages/ without register_page (Dash does not import them): import them
-    here so their callbacks exist before the first request."""
-    import gato_dash.pages.run_results  # noqa: F401
 
 
 #: The navigation bar: (label, address, how the address marks the link active)

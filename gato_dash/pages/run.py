@@ -17,7 +17,6 @@ Two mechanisms, deliberately separate:
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from typing import NamedTuple
 from urllib.parse import urlencode
@@ -33,6 +32,7 @@ from gato_dash import live
 from gato_dash.figures import history
 from gato_dash.jobs import start_training_job
 from gato_dash.pages.home import STATUS_COLOURS, fmt_time, status_badge
+from gato_dash.pages.run_results import results_section
 
 log = logging.getLogger(__name__)
 
@@ -378,48 +378,13 @@ dash.clientside_callback(
 
 
 def results_block(run_id: str, prefill: bool = False, training=None, view: dict | None = None):
-    """The results section (gato_dash.pages.run_results) or, without it, a summary table.
+    """The results section of ``run_id`` (gato_dash.pages.run_results).
 
     ``training`` (the history graphs) becomes a tab of the section when it is given;
     ``view``: the page's query (tab, K, switches: see run_results.ResultsView)."""
     try:
-        from gato_dash.pages.run_results import results_section
-    except ModuleNotFoundError as exc:
-        if exc.name != "gato_dash.pages.run_results":
-            log.exception("the results section could not be imported")
-        return results_table(run_id)
-    except Exception:
-        log.exception("the results section could not be imported")
-        return results_table(run_id)
-    try:
         return results_section(run_id, prefill=prefill, training=training, view=view)
     except Exception:
         log.exception("results_section(%s) failed", run_id)
-        return html.Div([dbc.Alert("The detailed results could not be drawn; here is the "
-                                   "summary.", color="warning"), results_table(run_id)])
-
-
-def results_table(run_id: str):
-    results = runtime.store().results(run_id)
-    if not results:
-        return None
-    signals = sorted({s for r in results for s in (r.get("significance") or {})})
-    header = ["K", "status", "epochs"] + [f"Z {s} (hard)" for s in signals]
-    rows = []
-    for r in results:
-        z = r.get("significance") or {}
-        rows.append(html.Tr(
-            [html.Td(r.get("n_cats")), html.Td(r.get("status")), html.Td(r.get("epochs_done"))]
-            + [html.Td(_fmt_z(z.get(s))) for s in signals]))
-    return html.Div([
-        html.H4("Results"),
-        dbc.Table([html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(rows)],
-                  size="sm", bordered=False, hover=True, id="run-results-table",
-                  style={"maxWidth": "48rem"}),
-    ])
-
-
-def _fmt_z(value) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    return f"{value:.3f}"
+        return dbc.Alert("The results could not be drawn (see the server log); the training "
+                         "curves above are complete.", color="warning", id="run-results-error")
