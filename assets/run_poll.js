@@ -1,11 +1,11 @@
 /* The run page's poll watchdog (gato_dash/pages/run.py).
  *
- * The page polls at its own pace: each answer allows one more tick (max_intervals) and
- * records which tick it answers (state.answered). An answer that never comes (the server
- * restarted, the network went away) would stop the polling for good. Every second this
- * looks at the poll: while the latest tick has had no answer for longer than the backoff
- * (2 s, doubling up to 16 s), it allows one more tick and says that the connection is
- * lost. The first answer that arrives clears the message and the backoff.
+ * The page polls at its own pace: each answer allows one more tick (max_intervals),
+ * records which tick it answers (state.answered) and clears the connection message. An
+ * answer that never comes (the server restarted, the network went away) would stop the
+ * polling for good. Every second this looks at the poll: while the latest tick has had no
+ * answer for longer than the backoff (2 s, doubling up to 16 s), it allows one more tick
+ * and says that the connection is lost.
  */
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
     gato: Object.assign({}, (window.dash_clientside || {}).gato, {
@@ -19,7 +19,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
                 if (retries === 0 && waitingSince === null) {
                     return [noUpdate, noUpdate, noUpdate];
                 }
-                return [noUpdate, {waiting_since: null, retries: 0}, ""];
+                return [noUpdate, {waiting_since: null, retries: 0}, noUpdate];
             }
             if (waitingSince === null) {
                 return [noUpdate, {waiting_since: now, retries: retries}, noUpdate];

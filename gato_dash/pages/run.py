@@ -237,6 +237,8 @@ POLL_OUTPUTS = {
     "alert": Output("run-alert", "children"),
     "poll_ticks": Output("run-poll", "max_intervals"),
     "watchdog_off": Output("run-poll-watchdog", "disabled"),
+    # an answer arrived: whatever the watchdog said about the connection is over
+    "connection": Output("run-connection", "children", allow_duplicate=True),
     "results": Output("run-results", "children"),
     "figures": {kind: Output(f"run-fig-{kind}", "figure") for kind in history.FIGURES},
     "extends": {kind: Output(f"run-fig-{kind}", "extendData") for kind in history.FIGURES},
@@ -251,6 +253,8 @@ def _nothing_new() -> dict:
 
 @callback(
     output=POLL_OUTPUTS,
+    # the first poll runs when the page opens (it fills a queued or running run's page)
+    prevent_initial_call="initial_duplicate",
     inputs={"n_intervals": Input("run-poll", "n_intervals"), "k_value": Input("run-k", "value"),
             "state": State("run-state", "data"), "view": State("run-view", "data")},
 )
@@ -297,6 +301,7 @@ def render_update(update: live.LiveUpdate, n_intervals: int = 0, view=None) -> d
         "alert": alert_for(update.status, update.status_text),
         "poll_ticks": n_intervals if update.done else n_intervals + 1,  # one more tick, or none
         "watchdog_off": update.done,
+        "connection": "",
         "results": results,
         "figures": {kind: update.figures[kind] if update.figures else no_update
                     for kind in history.FIGURES},
