@@ -12,7 +12,11 @@ headless Chromium, in the same run and interleaved:
 - pages:   (a reference, not held against the target) the same bare page served through
            Dash Pages routing (``dash.page_container``), as the app's pages are: what the
            routing alone costs.
-- home:    ``/``, ready = the list of runs shown (every stored run in it).
+- cartesian: (a reference) the bare page with plotly.js answered by the vendored
+           cartesian bundle (1.5 MB instead of 4.8 MB), which the app served before it went
+           back to Dash's own: what the smaller bundle would save.
+- home:    ``/``, ready = the list of runs shown (every stored run in it); it has no
+           graph, so plotly.js is not loaded.
 - new:     ``/new``, ready = the scenario preview graph drawn (with its data).
 - run:     ``/runs/<id>`` of a finished bump-hunt run (K = 5 and 8, 400 epochs, figures
            built when each K finished, as the training job does), ready = every graph of
@@ -21,16 +25,16 @@ headless Chromium, in the same run and interleaved:
            histories graph drawn (bench/bench_compare.py).
 
 Times are on the page's own clock: navigation start until ready (the test driver's round
-trips are not in them). Every page is opened once unmeasured first (browser cache and
-server caches filled), then measured in ``--rounds`` warm rounds, each a new tab of one
-browser profile on disk whose static files are cached, as on any second visit; and in
-``--cold-rounds`` cold rounds (default 1), each page in a fresh browser profile (nothing
-cached). Each page's time
-is divided by the bare page's time of the same round (the machine's speed drifts between
-rounds; within one round both see the same machine) and the median of those ratios is
-held against the target.
+trips are not in them). Every page is first opened twice unmeasured (browser and server
+caches filled; Chromium keeps a script's compiled code from its second load on). Then
+``--rounds`` warm rounds, each page in a new tab of that one browser profile on disk, as
+on any later visit (each round starts one page further in the list, so no page always
+follows the same one); and ``--cold-rounds`` cold rounds (default 1), each page in a
+fresh browser profile (nothing cached). Each page's time is divided by the bare page's
+time of the same round (this machine's speed drifts between rounds; within one round
+both see the same machine) and the median of those ratios is held against the target.
 
-Where the time goes, per page (medians, ms on the page's clock):
+Where the time goes, per page (medians, seconds on the page's clock):
 - boot:      until the renderer asks for the layout (HTML, Dash and component scripts,
              CSS loaded and run);
 - data:      until the last callback answer that arrived before ready (layout,
@@ -68,18 +72,22 @@ from conftest import CHROMIUM, CHROMIUM_ARGS, GatoServer, free_port  # noqa: E40
 import bench_compare  # noqa: E402
 import bench_results  # noqa: E402
 import results_fixtures  # noqa: E402
+from gato_dash import plotlyjs  # noqa: E402
 
 TARGET_RATIO = 1.5
-PAGES = ("bare", "pages", "home", "new", "run", "compare")
 #: Reference rows: shown with their ratio, not held against the target.
-REFERENCES = ("bare", "pages")
+REFERENCES = ("bare", "pages", "cartesian")
 
 #: The bare Dash app: the app's dependencies, one page with a small graph and table; in
-#: mode "pages" the same page through Dash Pages routing (dash.page_container), as the app.
+#: mode "pages" the same page through Dash Pages routing (dash.page_container), as the app;
+#: in mode "cartesian" the plain page with plotly.js answered by the smaller cartesian
+#: bundle of gato_dash/vendor (the app served that one before; reports still inline it).
 BARE_APP = '''
 import sys
+from pathlib import Path
 
 import dash
+import flask
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
@@ -104,6 +112,15 @@ if mode == "pages":
     app.layout = html.Div(dash.page_container)
 else:
     app.layout = content
+if mode == "cartesian":
+    bundle = Path(sys.argv[4]).read_text(encoding="utf-8")
+
+    @app.server.before_request
+    def cartesian_plotlyjs():
+        # the URL Dash gives plotly.js (fingerprinted, cached for a year like Dash's own)
+        if "/_dash-component-suites/plotly/package_data/plotly.min" in flask.request.path:
+            return flask.Response(bundle, mimetype="application/javascript",
+                                  headers={"Cache-Control": "public, max-age=31536000"})
 app.run(host="127.0.0.1", port=port, debug=False)
 '''
 
@@ -163,7 +180,8 @@ class BareDash:
     def start(self) -> "BareDash":
         self.proc = subprocess.Popen(
             [sys.executable, str(self.folder / "bare_app.py"), str(self.port),
-             str(self.folder / "assets"), self.mode], cwd=self.folder, start_new_session=True,
+             str(self.folder / "assets"), self.mode, str(plotlyjs.BUNDLE)],
+            cwd=self.folder, start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -209,13 +227,13 @@ def report(label: str, rounds: list[dict], show_wire: bool) -> list[str]:
     """Print one table (a row per page) for ``rounds`` ({page: measurement} each)."""
     print(f"\n{label}: {len(rounds)} round{'s' if len(rounds) > 1 else ''}, "
           f"times in s on the page's clock, ratio = page / bare page of the same round")
-    header = (f"{'page':8s} {'ready':>6s} {'ratio':>6s} {'target':>7s}  {'boot':>5s} "
+    header = (f"{'page':9s} {'ready':>6s} {'ratio':>6s} {'target':>7s}  {'boot':>5s} "
               f"{'data':>5s} {'draw':>5s} {'plotly':>6s} {'calls':>5s}  ratio per round")
     if show_wire:
         header += "  over the wire"
     print(header)
     misses = []
-    for name in PAGES:
+    for name in rounds[0]:
         rows = [r[name] for r in rounds]
         ratios = [r[name]["ready"] / r["bare"]["ready"] for r in rounds]
         ratio = statistics.median(ratios)
@@ -229,7 +247,7 @@ def report(label: str, rounds: list[dict], show_wire: bool) -> list[str]:
 
         plotly = "-" if med("plotly") is None else f"{med('plotly') / 1000:.2f}"
 
-        line = (f"{name:8s} {med('ready') / 1000:6.2f} {ratio:6.2f} "
+        line = (f"{name:9s} {med('ready') / 1000:6.2f} {ratio:6.2f} "
                 f"{'ref' if name in REFERENCES else verdict:>7s}  {med('boot') / 1000:5.2f} "
                 f"{med('data') / 1000:5.2f} {med('draw') / 1000:5.2f} {plotly:>6s} "
                 f"{med('callbacks'):5.0f}"
@@ -262,10 +280,13 @@ def main() -> int:
             store, "bump_hunt", n_cats=(5, 8), name="bench run page", prebuild=True)
         n_runs = len(compared) + 1
         print(f"stored {n_runs} finished bump-hunt runs in {time.perf_counter() - t0:.1f} s")
-        bare, bare_pages = BareDash(scratch), BareDash(scratch, "pages")
+        references = {mode: BareDash(scratch, mode) for mode in ("plain", "pages", "cartesian")
+                      if mode != "cartesian" or plotlyjs.cartesian_bundle()}
         targets = {
-            "bare": (bare.url, BARE_READY, None),
-            "pages": (bare_pages.url, BARE_READY, None),
+            "bare": (references["plain"].url, BARE_READY, None),
+            "pages": (references["pages"].url, BARE_READY, None),
+            **({"cartesian": (references["cartesian"].url, BARE_READY, None)}
+               if "cartesian" in references else {}),
             "home": (f"{server.url}/", HOME_READY, n_runs),
             "new": (f"{server.url}/new", NEW_READY, None),
             "run": (f"{server.url}/runs/{run_id}", RUN_READY, None),
@@ -274,8 +295,8 @@ def main() -> int:
         }
         warm_rounds, cold_rounds = [], []
         try:
-            bare.start()
-            bare_pages.start()
+            for reference in references.values():
+                reference.start()
             server.start()
             with sync_playwright() as pw:
                 context = fresh_context(pw, scratch)
@@ -285,12 +306,16 @@ def main() -> int:
                     for _ in range(2):
                         for url, ready, arg in targets.values():
                             open_page(context, url, ready, arg)
-                    for _ in range(args.rounds):
-                        warm_rounds.append({name: open_page(context, *target)
-                                            for name, target in targets.items()})
-                        print(f"  warm round {len(warm_rounds)}: " + ", ".join(
-                            f"{name} {m['ready'] / 1000:.2f} s"
-                            for name, m in warm_rounds[-1].items()), flush=True)
+                    names = list(targets)
+                    for i in range(args.rounds):
+                        # each round starts one page further: no page always follows the
+                        # same one (a heavy page can leave the browser busy for the next)
+                        order = names[i % len(names):] + names[:i % len(names)]
+                        measured = {name: open_page(context, *targets[name]) for name in order}
+                        warm_rounds.append({name: measured[name] for name in names})
+                        print(f"  warm round {len(warm_rounds)} (in order): " + ", ".join(
+                            f"{name} {measured[name]['ready'] / 1000:.2f} s"
+                            for name in order), flush=True)
                 finally:
                     context.close()
                 for _ in range(args.cold_rounds):
@@ -303,8 +328,8 @@ def main() -> int:
                             context.close()
         finally:
             server.stop()
-            bare.stop()
-            bare_pages.stop()
+            for reference in references.values():
+                reference.stop()
 
     print(f"\nload average after measuring: {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
           f"on {os.cpu_count()} cores (times grow with it; ratios much less)")
