@@ -19,7 +19,7 @@ import dash_bootstrap_components as dbc
 import diskcache
 from dash import DiskcacheManager, dcc, html
 
-from . import runtime, security
+from . import runtime, security, uploads
 from .jobs import use_fork_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,6 +52,7 @@ def create_app(data_dir=None, settings: runtime.Settings | None = None,
         compress=True,  # gzip (flask-compress): plotly.js is 4.8 MB raw, ~1.4 MB compressed
     )
     security.install(app, password)
+    uploads.install(app.server)
     app.layout = _shell()
     return app
 
