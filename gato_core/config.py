@@ -105,9 +105,7 @@ class RunConfig:
         scenario = data.get("scenario", "one_d")
         if scenario not in SCENARIOS and scenario != DATASET_SCENARIO:
             raise ConfigError({"scenario": _scenario_message(scenario)})
-        return cls.defaults(scenario).updated(
-            **{k: v for k, v in data.items() if k != "scenario"}
-        )
+        return cls.defaults(scenario, **{k: v for k, v in data.items() if k != "scenario"})
 
     def updated(self, **changes) -> "RunConfig":
         """A copy with ``changes`` coerced to the right types and validated."""
