@@ -20,7 +20,7 @@ from .model import build
 from .objective import (high_uncertainty_penalty, low_background_penalty, objective_loss,
                         significance_per_signal)
 from .records import EpochRecord, RunInfo, TrainingResult
-from .scenarios import EventSample
+from .scenarios import SCENARIOS, EventSample
 
 RMS_RHO = 0.9
 RMS_EPS = 1e-7
@@ -66,7 +66,10 @@ def check_events(config: RunConfig, events: EventSample) -> None:
 def run_info(config: RunConfig, events: EventSample, data_seconds: float,
              held_out: dict | None = None) -> RunInfo:
     info = config.info
-    ref = baselines.reference_baselines(events, info.baseline_bins)
+    bins = info.baseline_bins
+    if config.is_dataset:  # the toy scenarios' choices for the same dimension
+        bins = SCENARIOS["one_d" if events.dim == 1 else "three_class"].baseline_bins
+    ref = baselines.reference_baselines(events, bins)
     yields = {p: float(events.weight[events.process == i].sum())
               for i, p in enumerate(events.process_names)}
     dataset = None
