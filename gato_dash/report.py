@@ -18,23 +18,13 @@ import plotly.graph_objects as go
 import plotly.offline
 
 from gato_dash import plotlyjs
-from gato_dash.figures import results as figs
+from gato_dash.figures import catalogue
+from gato_dash.figures.baselines import significance_table_rows
+from gato_dash.figures.category_numbers import category_table_rows
 
 #: Plotly config for every embedded figure: no plotly.com logo link in the mode bar
 #: (the only link plotly would add), and PNG export from the mode bar still works offline.
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
-
-FIGURE_TITLES = {
-    "significance_comparison": "Significance against number of categories",
-    "inclusive_mass": "Inclusive mass spectrum",
-    "category_map": "Category boundaries over epochs",
-    "boundary_history": "Bin boundaries over epochs",
-    "stacked_histogram": "Yields in the optimised bins",
-    "components": "Learned Gaussian components",
-    "mass_spectra": "Mass spectra per category",
-    "category_statistics": "Background yield and MC uncertainty per category",
-    "bias_history": "Soft-vs-hard bias and temperature",
-}
 
 #: Friendlier table headings for row keys.
 HEADERS = {"n_categories": "categories", "rel_unc": "σB/B", "background": "B"}
@@ -131,12 +121,12 @@ def report_figures(run: dict, epochs: Sequence[dict],
     check that the report holds every figure.
     """
     out = []
-    for key, fig in figs.run_figures(run, results).items():
-        out.append((key, FIGURE_TITLES.get(key, key), fig))
+    for key, fig in catalogue.run_figures(run, results).items():
+        out.append((key, catalogue.title(key), fig))
     for result in results:
         k = int(result["n_cats"])
-        for key, fig in figs.result_figures(run, epochs, result).items():
-            out.append((f"{key}-k{k}", f"{FIGURE_TITLES.get(key, key)} (K = {k})", fig))
+        for key, fig in catalogue.result_figures(run, epochs, result).items():
+            out.append((f"{key}-k{k}", f"{catalogue.title(key)} (K = {k})", fig))
     return out
 
 
@@ -173,7 +163,7 @@ def build_report(run: dict, epochs: list[dict], results: list[dict]) -> str:
         parts.append(f"<div class='note'>{_text(run['note'])}</div>")
 
     parts.append("<h2>Significance</h2>")
-    parts.append(_table(figs.significance_table_rows(run_info, results),
+    parts.append(_table(significance_table_rows(run_info, results),
                         text_columns=("method",)))
     parts.append("<h2>Trained category counts</h2>")
     parts.append(_table([
@@ -195,7 +185,7 @@ def build_report(run: dict, epochs: list[dict], results: list[dict]) -> str:
                          f"<small class='status-{_text(result.get('status'))}'>"
                          f"({_text(result.get('status'))})</small></h2>")
             parts.append("<details><summary>Per-category numbers</summary>"
-                         + _table(figs.category_table_rows(result)) + "</details>")
+                         + _table(category_table_rows(result)) + "</details>")
             current_k = k
         elif k is None and current_k is None and key == figures[0][0]:
             parts.append("<h2>Overview</h2>")

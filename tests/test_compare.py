@@ -11,6 +11,7 @@ import pytest
 from gato_core.config import RunConfig
 from gato_dash import compare as cmp
 from gato_dash.figures import compare as figs
+from gato_dash.figures.colours import RUN_COLOURS
 from gato_dash.store import RunStore
 
 
@@ -290,8 +291,8 @@ def test_history_figure_one_colour_per_run_across_panels():
     per_run_colour = {}
     for trace in fig["data"]:
         per_run_colour.setdefault(trace["legendgroup"], set()).add(trace["line"]["color"])
-    assert per_run_colour == {"a": {figs.RUN_COLOURS[0]}, "b": {figs.RUN_COLOURS[1]},
-                              "c": {figs.RUN_COLOURS[2]}}
+    assert per_run_colour == {"a": {RUN_COLOURS[0]}, "b": {RUN_COLOURS[1]},
+                              "c": {RUN_COLOURS[2]}}
     assert len(fig["data"]) == 3 * len(figs.HISTORY_PANELS)
     assert sum(t["showlegend"] for t in fig["data"]) == 3
     # each run keeps its own epochs: the 10-epoch run ends at epoch 9, nothing is padded

@@ -28,10 +28,10 @@ from ..compare import (
 )
 # The run pages' category colours, map encoding and template: a category has the same colour
 # here as on its run's own page, and the compare view looks like the rest of the app.
-from .results import TEMPLATE, _discrete_colourscale, _display_grid, category_colour
+from .categories import display_grid
+from .colours import category_colour, category_colourscale, run_colour
+from .style import TEMPLATE
 
-#: One colour per compared run (at most six), distinguishable for common colour blindness.
-RUN_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9")
 #: Line styles tell the signals of a two-signal scenario apart within one run colour.
 SIGNAL_DASHES = ("solid", "dash", "dot", "dashdot")
 BASELINE_COLOUR = "#555555"
@@ -47,10 +47,6 @@ DATA_FIELDS = ("scenario", "n_signal", "n_bkg", "noise", "seed", "mass_sigma")
 
 class PanelNotApplicable(Exception):
     """Raised with a reader-facing reason when a panel cannot be drawn for these runs."""
-
-
-def run_colour(index: int) -> str:
-    return RUN_COLOURS[index % len(RUN_COLOURS)]
 
 
 def run_label(run: ComparedRun) -> str:
@@ -389,7 +385,7 @@ def _binned_yield_traces(result: dict, show_legend: bool) -> list[dict]:
 
 
 def _category_map_trace(result: dict, n_cats: int) -> dict:
-    display = _display_grid(result["snapshot"], result.get("order") or list(range(n_cats)))
+    display = display_grid(result["snapshot"], result.get("order") or list(range(n_cats)))
     n = display.shape[0]
     axis = np.round((np.arange(n) + 0.5) / n, 6)
     return {
@@ -399,6 +395,6 @@ def _category_map_trace(result: dict, n_cats: int) -> dict:
         # Python (0.13 s of the view's response for six maps).
         "type": "heatmap", "x": axis, "y": axis, "z": display,
         "zmin": -0.5, "zmax": n_cats + 0.5, "zauto": False,
-        "colorscale": _discrete_colourscale(n_cats), "showscale": False,
+        "colorscale": category_colourscale(n_cats), "showscale": False,
         "hovertemplate": "p₁=%{x:.2f}, p₂=%{y:.2f}<br>category %{z}<extra></extra>",
     }

@@ -20,7 +20,8 @@ import plotly.graph_objects as go
 # The app's small template, not plotly's default "plotly_white": that one is ~8 KB of JSON
 # per figure, deep-copied on every build (0.3 s of a finished run's page response) and
 # parsed again by the browser for each graph.
-from .results import TEMPLATE
+from .colours import process_colour
+from .style import TEMPLATE
 
 FIGURES = ("significance", "loss", "bias", "lr")
 TITLES = {
@@ -29,7 +30,6 @@ TITLES = {
     "bias": "Mean |bias| and temperature",
     "lr": "Learning rate",
 }
-SIGNAL_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 FIGURE_HEIGHT = 300
 
 
@@ -60,10 +60,10 @@ def series(kind: str, signals) -> list[Series]:
     signals = list(signals)
     if kind == "significance":
         soft = [Series(f"Z {s} (soft)", _get("significance", s),
-                       colour=SIGNAL_COLOURS[i % len(SIGNAL_COLOURS)])
+                       colour=process_colour(s, i))
                 for i, s in enumerate(signals)]
         hard = [Series(f"Z {s} (hard)", _get("hard_significance", s), sparse=True,
-                       colour=SIGNAL_COLOURS[i % len(SIGNAL_COLOURS)])
+                       colour=process_colour(s, i))
                 for i, s in enumerate(signals)]
         return soft + hard
     if kind == "loss":

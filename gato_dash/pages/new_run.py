@@ -24,6 +24,7 @@ from gato_core.config import MODELS, ConfigError, RunConfig
 from gato_core.scenarios import SCENARIOS, generate
 from gato_core.schedules import SCHEDULES
 from gato_dash import app as runtime
+from gato_dash.figures.colours import process_colour
 
 log = logging.getLogger(__name__)
 
@@ -176,11 +177,6 @@ def warm_previews() -> None:
     threading.Thread(target=work, name="warm-previews", daemon=True).start()
 
 
-PROCESS_COLOURS = {"signal": "#d62728", "signal1": "#d62728", "signal2": "#ff7f0e",
-                   "bkg1": "#1f77b4", "bkg2": "#6baed6", "bkg3": "#2ca02c", "bkg4": "#98df8a",
-                   "bkg5": "#9467bd"}
-
-
 def preview_figure(scenario: str, log_scale: bool = True) -> go.Figure:
     summary = inclusive(scenario)
     if "mass_hist" in summary:
@@ -211,9 +207,9 @@ def _stacked(hist: dict, summary: dict, xlabel: str, log_scale: bool) -> go.Figu
     fig = go.Figure()
     # backgrounds first (bottom of the stack), signals on top
     order = [p for p in summary["processes"] if p not in summary["signals"]] + summary["signals"]
-    for process in order:
+    for position, process in enumerate(order):
         fig.add_trace(go.Bar(x=centres, y=np.round(hist["counts"][process], 4), width=widths,
-                             name=process, marker_color=PROCESS_COLOURS.get(process),
+                             name=process, marker_color=process_colour(process, position),
                              marker_line_width=0))
     fig.update_layout(barmode="stack", bargap=0, xaxis_title=xlabel, yaxis_title="events",
                       yaxis_type="log" if log_scale else "linear")
