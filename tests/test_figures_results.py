@@ -395,10 +395,10 @@ def test_json_round_tripped_records_give_the_same_figures(bump):
 
 class TestPageHelpers:
     def test_csv_has_one_row_per_k_and_category(self, bump):
-        from gato_dash.pages import run_results
+        from gato_dash import results_section as section_module
 
         _, _, results = bump
-        text = run_results.categories_csv(results)
+        text = section_module.categories_csv(results)
         rows = list(csv.DictReader(io.StringIO(text)))
         assert len(rows) == 5 + 8
         assert [int(r["n_cats"]) for r in rows] == [5] * 5 + [8] * 8
@@ -406,10 +406,10 @@ class TestPageHelpers:
         assert {"z_signal1", "z_signal2", "rel_unc", "yield_bkg1"} <= set(rows[0])
 
     def test_results_document_is_json_and_complete(self, bump):
-        from gato_dash.pages import run_results
+        from gato_dash import results_section as section_module
 
         run, _, results = bump
-        doc = json.loads(json.dumps(run_results.results_document(run, results)))
+        doc = json.loads(json.dumps(section_module.results_document(run, results)))
         assert doc["run"]["id"] == run["id"]
         assert [r["n_cats"] for r in doc["results"]] == [5, 8]
         assert doc["results"][0]["parameters"] == results[0]["parameters"]
@@ -417,11 +417,11 @@ class TestPageHelpers:
 
     def test_default_k_and_figure_names(self, bump, one_d):
         from gato_dash import figure_cache
-        from gato_dash.pages import run_results
+        from gato_dash import results_section as section_module
 
         run, _, results = bump
-        assert run_results.default_k(results) == 8
-        assert run_results.default_k([results[0], dict(results[1], status="cancelled")]) == 5
+        assert section_module.default_k(results) == 8
+        assert section_module.default_k([results[0], dict(results[1], status="cancelled")]) == 5
         k_names, log_names = figure_cache.k_figure_names(run, results[0])
         assert "category_map" in k_names and "mass_spectra" in log_names
         assert set(log_names) <= set(catalogue.LOG_FIGURES)
@@ -429,15 +429,15 @@ class TestPageHelpers:
         assert "boundary_history" in k1 and "stacked_histogram" in log1
 
     def test_download_name_is_file_safe(self):
-        from gato_dash.pages import run_results
+        from gato_dash import results_section as section_module
 
-        slug = run_results._slug({"id": "abc123", "name": "<script>/../x y"})
+        slug = section_module._slug({"id": "abc123", "name": "<script>/../x y"})
         assert slug == "gato-abc123-script-..-x-y"
         assert "/" not in slug and "<" not in slug
 
     def test_section_from_a_store(self, bump, tmp_path, monkeypatch):
         """results_section reads the store and builds its layout; callbacks' data paths."""
-        from gato_dash.pages import run_results
+        from gato_dash import results_section as section_module
         from gato_dash.store import RunStore
 
         run, epochs, results = bump
@@ -448,28 +448,28 @@ class TestPageHelpers:
             store.append_epoch(run_id, record)
         for result in results:
             store.put_result(run_id, result)
-        monkeypatch.setattr(run_results, "current_store", lambda: store)
-        run_results.clear_cache()
+        monkeypatch.setattr(section_module, "current_store", lambda: store)
+        section_module.clear_cache()
 
-        section = run_results.results_section(run_id)
+        section = section_module.results_section(run_id)
         text = json.dumps(section.to_plotly_json(), default=lambda o: o.to_plotly_json()
                           if hasattr(o, "to_plotly_json") else str(o))
         assert '"value": 8' in text  # default K selected
         assert "results-significance-table" in text
 
-        k_figs = run_results._k_figures(run_id, 8)
+        k_figs = section_module._k_figures(run_id, 8)
         assert len(k_figs["category_map"]["frames"]) == 41
         # only the first tab's figures: the log-able ones are built by _log_figures
         assert set(k_figs) == {"category_map", "components", "bias_history"}
-        log_figs = run_results._log_figures(run_id, 8, True)
+        log_figs = section_module._log_figures(run_id, 8, True)
         assert log_figs["mass_spectra"]["layout"]["yaxis"]["type"] == "log"
         assert log_figs["inclusive_mass"]["layout"]["yaxis"]["type"] == "log"
 
-        run_figs = run_results._run_figures(run_id, 2)
+        run_figs = section_module._run_figures(run_id, 2)
         # baseline and GATO per signal (no optimum in 2-D)
         assert len(run_figs["significance_comparison"]["data"]) == 4
 
-        empty = run_results.results_section(store.create_run(run["config"]))
+        empty = section_module.results_section(store.create_run(run["config"]))
         assert empty.id == "results-empty"
 
 
@@ -531,7 +531,7 @@ def test_downloaded_parameters_restore_the_drawn_map(real_runs):
     """The parameters download (JSON) restores a categoriser that draws the final map."""
     from gato_core.evaluation import hard_assign
     from gato_core.model import from_parameters
-    from gato_dash.pages import run_results
+    from gato_dash import results_section as section_module
 
     run, _, (result,) = real_runs["bump_hunt"]
     parameters = json.loads(json.dumps(result["parameters"]))  # what the file holds
@@ -544,7 +544,7 @@ def test_downloaded_parameters_restore_the_drawn_map(real_runs):
     points = np.c_[x.ravel(), y.ravel()][inside]
     drawn = np.asarray(snap["categories"])[inside]
     assert (hard_assign(parameters, points) == drawn).mean() > 0.99
-    assert run_results.results_document(run, [result])["results"][0]["parameters"] == parameters
+    assert section_module.results_document(run, [result])["results"][0]["parameters"] == parameters
 
 
 def test_real_one_d_run(real_runs):

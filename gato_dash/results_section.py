@@ -1,9 +1,9 @@
 """Results section of the run page: figures per trained K, the numbers, and downloads.
 
-``results_section(run_id)`` returns the component that pages/run.py places inside
-``html.Div(id="run-results")`` once the run has at least one result. This module is not a
-page of its own (the pages scanner skips files that do not register a page); its callbacks
-are registered with the global ``dash.callback`` when pages/run.py imports it.
+``results_section(run_id)`` returns the component that the run page (pages/run.py) places
+inside ``html.Div(id="run-results")`` once the run has at least one result. Not a page: its
+callbacks are registered with the global ``dash.callback`` when the app imports it, before
+the first request.
 
 Payload: only the selected K's figures travel (the 2-D animation is ~0.9 MB for 41
 snapshots of 120 x 120, ~30 KB gzipped); the log switch re-sends only the small log-able
