@@ -12,11 +12,11 @@ import math
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Iterable
 
 from gato_core.config import RunConfig
 
+from . import formatting as fmt
 from . import view_state
 from .view_state import view_field
 
@@ -44,7 +44,6 @@ HISTORY_METRICS = {
 #: Floats that agree to this many significant digits count as equal (JSON round trips,
 #: form coercion) so the differences-only view does not flag 0.1 vs 0.1000000000000001.
 _SIGNIFICANT_DIGITS = 12
-MISSING = "—"
 
 
 # ----- which runs ------------------------------------------------------------------------
@@ -280,60 +279,13 @@ def config_keys(configs: list[dict]) -> list[str]:
     return [k for k in known if k in present] + sorted(present - set(known))
 
 
-def format_value(value) -> str:
-    if value is None or value is _ABSENT:
-        return MISSING
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return str(value)
-        return f"{value:.6g}"
-    if isinstance(value, int):
-        return f"{value:,}" if abs(value) >= 10_000 else str(value)
-    if isinstance(value, (list, tuple)):
-        return ", ".join(format_value(v) for v in value)
-    return str(value)
-
-
 # ----- timestamps ------------------------------------------------------------------------
-def as_epoch_seconds(value) -> float | None:
-    """Store timestamps as seconds since the epoch, whether stored as numbers or ISO text."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    try:
-        return datetime.fromisoformat(str(value)).timestamp()
-    except ValueError:
-        return None
-
-
-def format_timestamp(value) -> str:
-    seconds = as_epoch_seconds(value)
-    if seconds is None:
-        return MISSING
-    return datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M")
-
-
 def duration_seconds(run: dict) -> float | None:
-    start = as_epoch_seconds(run.get("started"))
-    end = as_epoch_seconds(run.get("finished")) or as_epoch_seconds(run.get("heartbeat"))
+    start = fmt.epoch_seconds(run.get("started"))
+    end = fmt.epoch_seconds(run.get("finished")) or fmt.epoch_seconds(run.get("heartbeat"))
     if start is None or end is None or end < start:
         return None
     return end - start
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return MISSING
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 # ----- significances ---------------------------------------------------------------------
@@ -388,15 +340,16 @@ def run_table_row(run: dict, results: list[dict]) -> dict:
         "name": run.get("name") or "",
         "scenario": run.get("scenario") or config.get("scenario", ""),
         "status": run.get("status", ""),
-        "ks": format_value(config.get("n_cats")),
+        "ks": fmt.number(config.get("n_cats")),
         "epochs": config.get("epochs"),
-        "best_z": "; ".join(f"{sig} {z:.3f} (K={k})" for sig, (z, k) in best.items()) or MISSING,
+        "best_z": "; ".join(f"{sig} {fmt.z_value(z)} (K={k})"
+                            for sig, (z, k) in best.items()) or fmt.MISSING,
         # A sortable number beside the text: Z, or the geometric mean for two signals.
         "best_objective": max((r["objective"] for r in results
                                if isinstance(r.get("objective"), (int, float))), default=None),
-        "created": format_timestamp(run.get("created")),
-        "created_sort": as_epoch_seconds(run.get("created")),
-        "duration": format_duration(seconds),
+        "created": fmt.timestamp(run.get("created")),
+        "created_sort": fmt.epoch_seconds(run.get("created")),
+        "duration": fmt.duration(seconds),
         "note": run.get("note") or "",
         "tags": tags_text(run.get("tags")),
     }
@@ -436,7 +389,8 @@ class ParameterRow:
         return values_differ(self.values)
 
     def texts(self) -> list[str]:
-        return [format_value(v) for v in self.values]
+        # six digits: parameters that differ in the fifth digit must not look equal
+        return [fmt.MISSING if v is _ABSENT else fmt.number(v, 6) for v in self.values]
 
 
 def comparison_rows(runs: list[ComparedRun]) -> list[ParameterRow]:
@@ -460,9 +414,9 @@ def comparison_rows(runs: list[ComparedRun]) -> list[ParameterRow]:
     add("name", "run", "name", [r.name for r in runs])
     add("id", "run", "id", [r.id for r in runs])
     add("status", "run", "status", [r.run.get("status") for r in runs])
-    add("created", "run", "created", [format_timestamp(r.run.get("created")) for r in runs])
+    add("created", "run", "created", [fmt.timestamp(r.run.get("created")) for r in runs])
     add("duration", "run", "duration",
-        [format_duration(duration_seconds(r.run)) for r in runs])
+        [fmt.duration(duration_seconds(r.run)) for r in runs])
 
     configs = [r.run.get("config") or {} for r in runs]
     for key in config_keys(configs):

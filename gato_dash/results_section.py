@@ -36,7 +36,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, Patch, State, dcc, html
 
-from gato_dash import figure_cache, view_state
+from gato_dash import figure_cache, formatting, view_state
 from gato_dash.view_state import view_field
 from gato_dash.figures import catalogue
 from gato_dash.figures.baselines import significance_table_rows
@@ -79,21 +79,13 @@ def _table(rows: list[dict], columns: list[str] | None = None, text_columns=("me
     columns = columns or list(dict.fromkeys(k for row in rows for k in row))
     head = html.Thead(html.Tr([html.Th(HEADERS.get(c, c)) for c in columns]))
     body = html.Tbody([
-        html.Tr([html.Td(_cell(row.get(c)), className="text-start" if c in text_columns
+        html.Tr([html.Td(formatting.number(row.get(c)), className="text-start" if c in text_columns
                          else "text-end") for c in columns])
         for row in rows
     ])
     extra = {"id": table_id} if table_id else {}
     return dbc.Table([head, body], size="sm", bordered=True, hover=True, striped=True,
                      responsive=True, className="small", **extra)
-
-
-def _cell(value) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def _category_table(result: dict):

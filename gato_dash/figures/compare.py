@@ -28,6 +28,7 @@ from ..compare import (
 )
 # The run pages' category colours, map encoding and template: a category has the same colour
 # here as on its run's own page, and the compare view looks like the rest of the app.
+from ..formatting import z_value
 from .categories import display_grid
 from .colours import category_colour, category_colourscale, run_colour
 from .style import TEMPLATE
@@ -310,7 +311,7 @@ def category_figure(runs: list[ComparedRun], n_cats: int, *, log_y: bool = False
         raise PanelNotApplicable(f"no run has final categories for K={n_cats}")
     n_cols = min(len(drawable), 3)
     n_rows = math.ceil(len(drawable) / n_cols)
-    titles = [f"{run_label(r)} · Z={_objective_text(res)}" for _, r, res in drawable]
+    titles = [f"{run_label(r)} · Z={z_value(res.get('objective'))}" for _, r, res in drawable]
     grid = _Grid(n_rows, n_cols, titles, h_spacing=0.05,
                  v_spacing=0.16 if n_rows > 1 else 0.1,
                  height=(360 if dim == 1 else 420) * n_rows + 80)
@@ -352,11 +353,6 @@ def category_figure(runs: list[ComparedRun], n_cats: int, *, log_y: bool = False
 
 def xaxis_anchor(panel_index: int) -> str:
     return "x" + _Grid.suffix(panel_index + 1)
-
-
-def _objective_text(result: dict) -> str:
-    z = result.get("objective")
-    return f"{z:.3f}" if isinstance(z, (int, float)) else "—"
 
 
 def _binned_yield_traces(result: dict, show_legend: bool) -> list[dict]:
