@@ -286,6 +286,13 @@ class RunStore:
                 (status, message, now, status in TERMINAL, now, run_id),
             )
 
+    def set_training_time(self, run_id: str, seconds: float) -> None:
+        """For a run trained elsewhere (imported): its duration is the training time its
+        records report, ending when it was stored here."""
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET started = finished - ? WHERE id = ?",
+                         (max(float(seconds), 0.0), run_id))
+
     # ----- cancel --------------------------------------------------------------------------
     def request_cancel(self, run_id: str) -> bool:
         """Ask the run's job to stop after the current epoch; a queued run is cancelled now.
@@ -355,8 +362,10 @@ class RunStore:
             message = f"interrupted{where}: the training process stopped (server restart?)"
             with self._write() as conn:
                 # Re-check inside the transaction: the job may have just finished.
+                # It ended at its last sign of life, not now: the downtime is no duration.
                 conn.execute(
-                    "UPDATE runs SET status = 'interrupted', message = ?, finished = ? "
+                    "UPDATE runs SET status = 'interrupted', message = ?, "
+                    "finished = COALESCE(heartbeat, started, ?) "
                     "WHERE id = ? AND status = 'running' AND (heartbeat IS NULL OR heartbeat = ?)",
                     (message, now, r["id"], r["heartbeat"]),
                 )

@@ -123,10 +123,13 @@ def test_stale_heartbeat_becomes_interrupted(store, monkeypatch):
     store.claim(run_id, pid=None)  # our own (live) pid: only the heartbeat decides
     store.append_epoch(run_id, epoch_record(3, 0))
     assert store.get_run(run_id)["status"] == "running"
+    last_heartbeat = time.time() - 20
     with sqlite3.connect(store.path) as raw:  # the job went silent 20 s ago
-        raw.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", (time.time() - 20, run_id))
+        raw.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", (last_heartbeat, run_id))
     run = store.get_run(run_id)
     assert run["status"] == "interrupted"
+    # it ended at its last heartbeat: the 20 s of silence are not part of its duration
+    assert run["finished"] == pytest.approx(last_heartbeat)
     assert "epoch 1" in run["message"] and "K=3" in run["message"]
     with sqlite3.connect(store.path) as raw:  # persisted, not just reported
         assert raw.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0] == \

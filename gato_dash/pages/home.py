@@ -6,8 +6,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dcc, html
 
 from gato_core.scenarios import SCENARIOS
-from gato_dash import app as runtime
-from gato_dash import formatting
+from gato_dash import formatting, runtime
 
 dash.register_page(__name__, path="/", title="GATO Dashboard", name="Home", order=0)
 

@@ -23,7 +23,7 @@ from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, 
 from gato_core.config import MODELS, ConfigError, RunConfig
 from gato_core.scenarios import SCENARIOS, generate
 from gato_core.schedules import SCHEDULES
-from gato_dash import app as runtime
+from gato_dash import runtime
 from gato_dash.figures.colours import process_colour
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ import dash_bootstrap_components as dbc
 from dash import MATCH, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from gato_core.scenarios import SCENARIOS
-from gato_dash import app as runtime
+from gato_dash import runtime
 from gato_dash import live
 from gato_dash.figures import history
 from gato_dash.jobs import start_training_job

@@ -12,7 +12,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dash_table, dcc, html, no_update
 
 from gato_core.scenarios import SCENARIOS
-from gato_dash import app as runtime
+from gato_dash import runtime
 from gato_dash import compare as cmp
 from gato_dash.importer import (
     MAX_ARCHIVE_BYTES,
