@@ -37,6 +37,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, Patch, State, dcc, html
 
 from gato_dash import figure_cache, formatting, view_state
+from gato_dash.address_bar import keep_query_in_address_bar
 from gato_dash.view_state import view_field
 from gato_dash.figures import catalogue
 from gato_dash.figures.baselines import significance_table_rows
@@ -401,11 +402,7 @@ def keep_view_in_url(n_cats, tab, log, density, run_id, k_default):
     return view_state.query(shown, defaults)
 
 
-dash.clientside_callback(
-    view_state.REPLACE_QUERY_JS,
-    Output(f"{ID_PREFIX}-view-query-applied", "children"),
-    Input(f"{ID_PREFIX}-view-query", "data"),
-)
+keep_query_in_address_bar(f"{ID_PREFIX}-view-query", f"{ID_PREFIX}-view-query-applied")
 
 
 @dash.callback(

@@ -13,11 +13,12 @@ import logging
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import Input, Output, State, callback, dcc, html, no_update
 
 from gato_dash import runtime
 from gato_dash import compare as cmp
 from gato_dash import view_state
+from gato_dash.address_bar import keep_query_in_address_bar
 from gato_dash.figures import compare as figs
 
 log = logging.getLogger(__name__)
@@ -354,8 +355,4 @@ def keep_view_in_url(tab, differences_only, history_k, x_mode, history_log, smoo
     return cmp.view_query([r.id for r in runs], view, defaults)
 
 
-clientside_callback(
-    view_state.REPLACE_QUERY_JS,
-    Output("compare-view-query-applied", "children"),
-    Input("compare-view-query", "data"),
-)
+keep_query_in_address_bar("compare-view-query", "compare-view-query-applied")

@@ -18,12 +18,13 @@ import dash_bootstrap_components as dbc
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from gato_core.config import MODELS, ConfigError, RunConfig
 from gato_core.scenarios import SCENARIOS, generate
 from gato_core.schedules import SCHEDULES
 from gato_dash import runtime
+from gato_dash.address_bar import keep_query_in_address_bar
 from gato_dash.figures.colours import process_colour
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ def query_string(scenario: str, values: dict[str, str], name: str) -> str:
     items = [("scenario", scenario)] + [(k, values.get(k, "")) for k in FORM_FIELDS]
     if name:
         items.append(("name", name))
-    return "?" + urlencode(items)
+    return urlencode(items)
 
 
 # ----- preview of the inclusive data (numpy only) -----------------------------------------
@@ -307,7 +308,7 @@ def layout(**query):
         ], className="mt-2 mb-2"),
         html.Div(id="new-problems"),
         dcc.Store(id="new-query"),
-        dcc.Store(id="new-url-synced"),
+        html.Div(id="new-url-synced", hidden=True),
         dcc.Location(id="new-redirect", refresh="callback-nav"),
     ])
 
@@ -370,21 +371,9 @@ def check_form(raw_values, scenario, name, ids):
     return invalid, messages, config is None, alert, query_string(scenario, values, name or "")
 
 
-# Mirror the form into the address bar without a navigation (replaceState does not notify
-# dcc.Location, so the page is not re-rendered while the user types).
-clientside_callback(
-    """
-    function(query) {
-        if (query && window.location.pathname.endsWith('/new')
-                && window.location.search !== query) {
-            window.history.replaceState(window.history.state, '', window.location.pathname + query);
-        }
-        return window.dash_clientside.no_update;
-    }
-    """,
-    Output("new-url-synced", "data"),
-    Input("new-query", "data"),
-)
+# Mirror the form into the address bar without a navigation: the page is not rebuilt
+# while the user types.
+keep_query_in_address_bar("new-query", "new-url-synced")
 
 
 @callback(
