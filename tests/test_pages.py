@@ -18,7 +18,6 @@ import results_fixtures as rf
 from gato_dash import runtime
 from gato_dash.app import PACKAGE
 from gato_dash import live
-from gato_dash.store import RunStore
 from tests.test_compare import make_run
 
 

@@ -19,13 +19,8 @@ import numpy as np
 
 from gato_core.scenarios import SCENARIOS
 
-from ..compare import (
-    HISTORY_METRICS,
-    ComparedRun,
-    history_series,
-    shared_scenario,
-    smooth,
-)
+from ..comparison.histories import HISTORY_METRICS, history_series, smooth
+from ..comparison.loading import ComparedRun, shared_scenario
 # The run pages' category colours, map encoding and template: a category has the same colour
 # here as on its run's own page, and the compare view looks like the rest of the app.
 from ..formatting import z_value
