@@ -3,7 +3,7 @@
     python bench/bench_results.py            # figure JSON sizes and build times
     python bench/bench_results.py --browser  # + the run page in headless Chromium
 
-The run is synthesized (tests/results_fixtures.py) at the size the issue names: bump hunt,
+The run is synthesized (tests/helpers/records.py) at the size the issue names: bump hunt,
 two K (5 and 8), 400 epochs with a snapshot every 10 (41 snapshots per K) on the engine's
 120 x 120 grid. No TensorFlow needed.
 
@@ -40,7 +40,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import plotly.io as pio  # noqa: E402
 
-import results_fixtures as rf  # noqa: E402
+from helpers import records as rf  # noqa: E402
 from gato_dash.figures import baselines, categories, category_numbers, spectra  # noqa: E402
 
 DATA_LIMIT_BYTES = 3_000_000

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import plotly.io as pio
 import pytest
 
-import results_fixtures as rf
+from helpers import records as rf
 from gato_dash import figure_cache as fc
 from gato_dash.jobs import run_training
 from gato_dash.store import RunStore

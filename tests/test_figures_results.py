@@ -1,7 +1,7 @@
 """Results figures (gato_dash.figures: categories, spectra, baselines, category_numbers,
 catalogue) and the results section's plain helpers.
 
-Most tests use hand-made records (tests/results_fixtures.py); the ``real_runs`` tests feed
+Most tests use hand-made records (tests/helpers/records.py); the ``real_runs`` tests feed
 the same builders what ``gato_core.training.train`` yields for tiny runs, so a drift
 between the contract and the engine shows up here.
 """
@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pytest
 
-import results_fixtures as rf
+from helpers import records as rf
 from gato_dash.figures import baselines, catalogue, categories, category_numbers, spectra, style
 
 

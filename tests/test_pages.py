@@ -14,11 +14,11 @@ import dash
 import plotly.utils
 import pytest
 
-import results_fixtures as rf
+from helpers import records as rf
 from gato_dash import runtime
 from gato_dash.app import PACKAGE
 from gato_dash import live
-from tests.test_compare import make_run
+from helpers.compared import make_run
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import re
 import plotly.offline
 import pytest
 
-import results_fixtures as rf
+from helpers import records as rf
 from gato_dash.report import build_report, offline_plotlyjs, report_figures
 
 EVIL_NAME = "<script>alert(1)</script>"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-import results_fixtures as rf
+from helpers import records as rf
 from gato_dash.report import report_figures
 
 pytestmark = pytest.mark.browser
