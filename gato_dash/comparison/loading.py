@@ -7,13 +7,10 @@ from dataclasses import dataclass
 from typing import Iterable
 
 
-#: Epoch-record fields the compare view plots; snapshots (category maps) are dropped on load
+#: Epoch-record fields the compare view reads (a run stays cached: nothing more); snapshots (category maps) are dropped on load
 #: because they dominate a record's size and the histories never need them.
-HISTORY_FIELDS = (
-    "n_cats", "epoch", "epochs", "loss", "total_loss", "significance", "hard_significance",
-    "penalty_yield", "penalty_unc", "temperature", "learning_rate", "mean_abs_bias",
-    "epoch_ms", "elapsed_s",
-)
+HISTORY_FIELDS = ("n_cats", "epoch", "epochs", "loss", "significance", "hard_significance",
+                  "temperature", "learning_rate", "mean_abs_bias")
 
 
 @dataclass

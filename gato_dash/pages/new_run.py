@@ -21,6 +21,7 @@ from plotly.subplots import make_subplots
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from gato_core.config import MODELS, ConfigError, RunConfig
+from gato_core.evaluation import inclusive_summary
 from gato_core.scenarios import SCENARIOS, generate
 from gato_core.schedules import SCHEDULES
 from gato_dash import runtime
@@ -159,12 +160,7 @@ def query_string(scenario: str, values: dict[str, str], name: str) -> str:
 @functools.lru_cache(maxsize=8)
 def inclusive(scenario: str) -> dict:
     n_signal, n_bkg = PREVIEW_SIZES[scenario]
-    events = generate(scenario, n_signal, n_bkg, seed=42)
-    try:
-        from gato_core.evaluation import inclusive_summary
-    except ImportError:  # older engine: nothing to preview
-        return {}
-    return inclusive_summary(events)
+    return inclusive_summary(generate(scenario, n_signal, n_bkg, seed=42))
 
 
 def warm_previews() -> None:
@@ -189,12 +185,9 @@ def preview_figure(scenario: str, log_scale: bool = True) -> go.Figure:
     elif "score_hist" in summary:
         fig = _stacked(summary["score_hist"], summary, "discriminant", log_scale)
         title = "Inclusive discriminant, stacked"
-    elif "score_density" in summary:
+    else:  # 2-D scenarios: the summary has a score density instead of a histogram
         fig = _densities(summary, log_scale)
         title = "Score density on the (p1, p2) simplex"
-    else:
-        fig = go.Figure()
-        title = "No preview available"
     fig.update_layout(title={"text": title, "font": {"size": 14}}, height=330,
                       margin={"l": 55, "r": 15, "t": 40, "b": 45}, template="plotly_white",
                       legend={"font": {"size": 10}})
