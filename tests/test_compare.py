@@ -17,8 +17,6 @@ from gato_dash.store import RunStore
 from helpers.compared import make_run
 
 
-# ----- hand-made runs --------------------------------------------------------------------
-
 # ----- selection from the URL --------------------------------------------------------------
 def test_parse_run_ids_rejects_malformed_and_deduplicates():
     chosen = selection.parse_run_ids("abc123, abc123,<script>,../etc,def456,")
@@ -147,7 +145,8 @@ def test_smoothing_keeps_constants_and_gaps():
     assert histories.smooth([3.0, 3.0, 3.0], 0.9) == pytest.approx([3.0, 3.0, 3.0])
     out = histories.smooth([1.0, math.nan, 1.0, 5.0], 0.5)
     assert out[0] == pytest.approx(1.0) and math.isnan(out[1]) and out[2] == pytest.approx(1.0)
-    assert 1.0 < out[3] < 5.0
+    # debiased EMA = weighted mean of the values seen, weights 0.5 ** age: (1, 1, 5)
+    assert out[3] == pytest.approx((0.25 * 1 + 0.5 * 1 + 1 * 5) / (0.25 + 0.5 + 1))
     assert histories.smooth([1.0, 2.0], 0.0) == [1.0, 2.0]
     with pytest.raises(ValueError):
         histories.smooth([1.0], 1.0)
@@ -155,7 +154,12 @@ def test_smoothing_keeps_constants_and_gaps():
 
 def test_default_k_prefers_a_k_every_run_has():
     assert loading.default_k([make_run("a", ks=(3, 5)), make_run("b", ks=(5, 10))]) == 5
-    assert loading.default_k([make_run("a", ks=(3,)), make_run("b", ks=(10,))]) in (3, 10)
+    # no K in common: the one most runs have; a tie goes to the larger K
+    assert loading.default_k([make_run("a", ks=(3, 5)), make_run("b", ks=(3,)),
+                              make_run("c", ks=(10,))]) == 3
+    assert loading.default_k([make_run("a", ks=(3,)), make_run("b", ks=(10,))]) == 10
+    untrained = loading.ComparedRun(run={"id": "q"}, results=[], histories={})
+    assert loading.default_k([untrained]) is None
 
 
 # ----- CSV -------------------------------------------------------------------------------
@@ -241,6 +245,14 @@ def test_run_cache_reloads_when_a_run_changes_and_keeps_names_fresh(tmp_path):
 
 
 # ----- figures ---------------------------------------------------------------------------
+def assert_valid_figure(fig: dict) -> None:
+    """Plotly's graph_objects accept every attribute (an unknown one raises ValueError) and
+    keep every trace, in order: what the browser's plotly.js is sent is a figure it knows."""
+    checked = go.Figure(fig)
+    assert [t.type for t in checked.data] == [t.get("type", "scatter") for t in fig["data"]]
+    assert [t.name for t in checked.data] == [t.get("name") for t in fig["data"]]
+
+
 def test_history_figure_one_colour_per_run_across_panels():
     runs = [make_run("a", epochs=10), make_run("b", epochs=30), make_run("c", epochs=20)]
     fig = figs.history_figure(runs, 5)
@@ -257,7 +269,7 @@ def test_history_figure_one_colour_per_run_across_panels():
     assert loss["a"]["y"] == [-(1.0 + e / 10) for e in range(10)]
     bias = {t["legendgroup"]: t for t in fig["data"] if t["yaxis"] == "y3"}
     assert bias["a"]["x"] == [4, 9]  # snapshot epochs only
-    go.Figure(fig)  # a valid Plotly figure (graph_objects validates every attribute)
+    assert_valid_figure(fig)
 
 
 def test_history_figure_two_signals_log_and_smoothing():
@@ -271,7 +283,7 @@ def test_history_figure_two_signals_log_and_smoothing():
     assert "linear" in fig["layout"]["annotations"][1]["text"]
     raw, smoothed = fig["data"][0], fig["data"][1]
     assert raw["opacity"] < 1 and smoothed["y"] != raw["y"]
-    go.Figure(fig)
+    assert_valid_figure(fig)
 
 
 def test_history_figure_without_histories_says_why():
@@ -287,7 +299,7 @@ def test_significance_figure_draws_shared_baseline_once():
     assert names.count("exact optimum (1-D)") == 1
     optimum = next(t for t in fig["data"] if t["name"] == "exact optimum (1-D)")
     assert optimum["x"] == [3, 5, 10]  # both runs' K merged into one curve
-    go.Figure(fig)
+    assert_valid_figure(fig)
     # different data (seed) -> one baseline per data set, labelled with its runs
     other = make_run("c", seed=7)
     fig = figs.significance_vs_categories_figure(runs + [other])
@@ -307,7 +319,7 @@ def test_category_figure_same_scale_and_missing_k():
     assert "not trained with K=5: c" in fig["layout"]["title"]["text"]  # and it says so
     assert fig["layout"]["yaxis2"]["matches"] == "y"
     assert fig["layout"]["xaxis"]["range"] == fig["layout"]["xaxis2"]["range"] == [0, 1]
-    go.Figure(fig)
+    assert_valid_figure(fig)
     maps = figs.category_figure([make_run("d", "three_class", ks=(5,)),
                                  make_run("e", "three_class", ks=(5,))], 5)
     heatmaps = [t for t in maps["data"] if t["type"] == "heatmap"]
@@ -318,7 +330,7 @@ def test_category_figure_same_scale_and_missing_k():
     # the hand-made map puts component k in column band k; order reverses them
     assert heatmaps[0]["z"][0][0] == 5 and heatmaps[0]["z"][0][19] == 1
     assert heatmaps[0]["z"][19][19] == 0  # x + y > 1
-    go.Figure(maps)
+    assert_valid_figure(maps)
 
 
 def test_category_figure_refuses_mixed_dimensions():

@@ -131,4 +131,7 @@ def test_report_without_results_or_run_info_still_renders():
     run = dict(run, run_info=None)
     document = build_report(run, [], [])
     assert document.startswith("<!doctype html>") and document.rstrip().endswith("</html>")
-    assert "No significance values yet" in document or "Plotly.newPlot(" in document
+    # one figure (the significance panel, saying why it is empty), empty tables
+    assert document.count("Plotly.newPlot(") == 1
+    assert "No significance values yet." in document
+    assert document.count("<p class='meta'>none</p>") == 2  # significance, trained K
