@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 # per figure, deep-copied on every build (0.3 s of a finished run's page response) and
 # parsed again by the browser for each graph.
 from .colours import process_colour
-from .style import TEMPLATE
+from .style import TEMPLATE, compact_value
 
 FIGURES = ("significance", "loss", "bias", "lr")
 TITLES = {
@@ -85,19 +85,6 @@ def series(kind: str, signals) -> list[Series]:
     raise ValueError(f"unknown history figure {kind!r}")
 
 
-def compact(value):
-    """JSON-friendly and short: 6 significant digits; NaN/inf become None (a gap)."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(value):
-        return None
-    return float(f"{value:.6g}")
-
-
 def _points(s: Series, epochs: list[dict]) -> tuple[list, list]:
     xs, ys = [], []
     for rec in epochs:
@@ -105,7 +92,7 @@ def _points(s: Series, epochs: list[dict]) -> tuple[list, list]:
         if s.sparse and y is None:
             continue
         xs.append(int(rec["epoch"]))
-        ys.append(compact(y))
+        ys.append(compact_value(y, 6))
     return xs, ys
 
 

@@ -54,16 +54,25 @@ def int_keyed(mapping: dict | None) -> dict[int, float]:
     return dict(sorted(out.items()))
 
 
+def compact_value(value, digits: int = 4) -> float | None:
+    """One number rounded to ``digits`` significant digits; None (a gap in a line) for
+    NaN, infinity and anything that is not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return float(f"{value:.{digits}g}") if math.isfinite(value) else None
+
+
 def compact(values, digits: int = 4) -> list:
     """Numbers as a plain list rounded to ``digits`` significant digits (None for NaN).
 
     Smaller on the wire than plotly's base64 float64 (8 bytes -> ~11 characters per value)
     for the short series drawn here, and precise far beyond what a plot can show.
     """
-    out = []
-    for v in np.asarray(values, dtype=float).ravel():
-        out.append(float(f"{v:.{digits}g}") if math.isfinite(v) else None)
-    return out
+    return [compact_value(v, digits) for v in np.asarray(values, dtype=float).ravel()]
 
 
 def finite(value) -> bool:
