@@ -178,11 +178,6 @@ def extend_data(kind: str, new_epochs: list[dict], signals):
     return [{"x": xs, "y": ys}, indices]
 
 
-def point_count(figure: dict, trace: int = 0) -> int:
-    """Number of points in a trace of a figure dict (tests and benchmarks)."""
-    return len(figure["data"][trace].get("x") or [])
-
-
 def significance_references(run_info: dict | None, n_cats: int) -> dict[str, float]:
     """Reference lines for the significance plot of K = ``n_cats`` from a RunInfo dict."""
     # Only for one signal: with two, the baselines are geometric means, not per-signal Z.
