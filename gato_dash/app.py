@@ -19,7 +19,7 @@ import dash_bootstrap_components as dbc
 import diskcache
 from dash import DiskcacheManager, dcc, html
 
-from . import runtime, security
+from . import runtime, security, uploads
 from .jobs import use_fork_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,15 +52,9 @@ def create_app(data_dir=None, settings: runtime.Settings | None = None,
         compress=True,  # gzip (flask-compress): plotly.js is 4.8 MB raw, ~1.4 MB compressed
     )
     security.install(app, password)
-    _import_sections()
+    uploads.install(app.server)
     app.layout = _shell()
     return app
-
-
-def _import_sections() -> None:
-    """Modules in pages/ without register_page (Dash does not import them): import them
-    here so their callbacks exist before the first request."""
-    import gato_dash.pages.run_results  # noqa: F401
 
 
 #: The navigation bar: (label, address, how the address marks the link active)

@@ -80,8 +80,15 @@ def callback_problem(callback_map: dict) -> str | None:
             for entry in (item if isinstance(item, list) else [item]):
                 if not _is_dependency(entry):
                     return f"an entry of {key} is not an id/property pair"
-    if not isinstance(body.get("outputs"), (dict, list)):
-        return "outputs are missing"
+    outputs = body.get("outputs")
+    if output.startswith(".."):  # several outputs: "..a.prop...b.prop.."
+        if not isinstance(outputs, list) or len(outputs) != len(output[2:-2].split("...")):
+            return "outputs do not match the callback"
+    else:
+        outputs = [outputs]
+    for entry in outputs:
+        if not all(_is_dependency(e) for e in (entry if isinstance(entry, list) else [entry])):
+            return "an entry of outputs is not an id/property pair"
     if not isinstance(body.get("changedPropIds", []), list):
         return "changedPropIds is not a list"
     return None

@@ -149,7 +149,7 @@ def test_results_arriving_by_poll_show_the_pages_view(pages, store):
         update = live.poll(store, live.initial_state(run_id), None)
         assert update.results_changed
         outputs = run_page.render_update(update, 0, view)
-        return components(outputs[10])  # the "run-results" output
+        return components(outputs["results"])
 
     found = section_for({"k": "5", "tab": "spectra", "log": "1"})
     assert (found["results-k"].value, found["results-tabs"].value,

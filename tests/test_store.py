@@ -234,3 +234,22 @@ def test_claim_race_between_processes(tmp_path):
 
 def test_heartbeat_timeout_is_about_15_s():
     assert 10 <= store_module.HEARTBEAT_TIMEOUT_S <= 20
+
+
+def test_text_fields_have_limits_whatever_sends_them(store):
+    from gato_dash.store import MAX_NAME_CHARS, MAX_NOTE_CHARS, MAX_TAGS, TextTooLong
+
+    with pytest.raises(TextTooLong, match="at most 120 characters, got 5000"):
+        store.create_run(CONFIG, name="x" * 5000)
+    assert store.list_runs() == []  # nothing half-stored
+    run_id = store.create_run(CONFIG, name="n" * MAX_NAME_CHARS)
+    with pytest.raises(TextTooLong):
+        store.rename(run_id, "n" * (MAX_NAME_CHARS + 1))
+    with pytest.raises(TextTooLong):
+        store.set_note(run_id, "n" * (MAX_NOTE_CHARS + 1))
+    with pytest.raises(TextTooLong):
+        store.set_tags(run_id, ["t" * 41])
+    with pytest.raises(TextTooLong):
+        store.set_tags(run_id, [f"t{i}" for i in range(MAX_TAGS + 1)])
+    run = store.get_run(run_id)
+    assert run["name"] == "n" * MAX_NAME_CHARS and run["note"] == "" and run["tags"] == []

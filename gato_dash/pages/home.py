@@ -17,9 +17,9 @@ STATUS_COLOURS = {
 }
 
 
-def status_badge(status: str):
+def status_badge(status: str, **props):
     return dbc.Badge(status, color=STATUS_COLOURS.get(status, "secondary"),
-                     className="status-badge")
+                     className="status-badge", **props)
 
 
 #: The run page still imports this name; it goes when that page calls formatting.timestamp.
