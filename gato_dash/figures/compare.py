@@ -359,7 +359,7 @@ def _binned_yield_traces(result: dict, show_legend: bool) -> list[dict]:
     centres = [(c["range"][0] + c["range"][1]) / 2 for c in categories]
     widths = [c["range"][1] - c["range"][0] for c in categories]
     custom = [[c.get("index", i) + 1, c["range"][0], c["range"][1],
-               ", ".join(f"Z({k})={v:.3f}" for k, v in (c.get("z") or {}).items())]
+               ", ".join(f"Z({k})={z_value(v)}" for k, v in (c.get("z") or {}).items())]
               for i, c in enumerate(categories)]
     hover = ("category %{customdata[0]}<br>[%{customdata[1]:.3f}, %{customdata[2]:.3f}]"
              "<br>%{y:.4g} events<br>%{customdata[3]}<extra>%{fullData.name}</extra>")
