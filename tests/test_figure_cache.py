@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import plotly.io as pio
 import pytest
 
-import results_fixtures as rf
+from helpers import records as rf
 from gato_dash import figure_cache as fc
 from gato_dash.jobs import run_training
 from gato_dash.store import RunStore
@@ -127,7 +127,7 @@ def test_training_job_builds_figures_before_it_stores_the_result(store, monkeypa
     run, epochs, results = rf.run_record("bump_hunt", n_cats=(5, 8))
     run_id = store.create_run(run["config"])
 
-    def train(config, should_stop=None, cache_dir=None, events=None):
+    def train(config, should_stop=None, cache_dir=None, events=None, datasets_dir=None):
         for record in [run["run_info"], *epochs[:400], results[0], *epochs[400:], results[1]]:
             yield SimpleNamespace(to_dict=lambda record=record: record)
 
@@ -158,7 +158,7 @@ def test_figure_trouble_never_fails_the_training(store, monkeypatch):
     run, epochs, results = rf.run_record("bump_hunt", n_cats=(5,))
     run_id = store.create_run(run["config"])
 
-    def train(config, should_stop=None, cache_dir=None, events=None):
+    def train(config, should_stop=None, cache_dir=None, events=None, datasets_dir=None):
         for record in [run["run_info"], *epochs, results[0]]:
             yield SimpleNamespace(to_dict=lambda record=record: record)
 

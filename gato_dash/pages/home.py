@@ -1,14 +1,12 @@
 """Home: the list of runs (newest first) and a button to start a new one."""
 from __future__ import annotations
 
-import time
-
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dcc, html
 
 from gato_core.scenarios import SCENARIOS
-from gato_dash import runtime
+from gato_dash import formatting, runtime
 
 dash.register_page(__name__, path="/", title="GATO Dashboard", name="Home", order=0)
 
@@ -24,8 +22,8 @@ def status_badge(status: str, **props):
                      className="status-badge", **props)
 
 
-def fmt_time(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "–"
+#: The run page still imports this name; it goes when that page calls formatting.timestamp.
+fmt_time = formatting.timestamp
 
 
 def runs_table(runs: list[dict]):
@@ -42,7 +40,7 @@ def runs_table(runs: list[dict]):
             html.Td(scenario.title if scenario else run["scenario"]),
             html.Td(status_badge(run["status"])),
             html.Td(", ".join(str(k) for k in run["n_cats"])),
-            html.Td(fmt_time(run["created"])),
+            html.Td(formatting.timestamp(run["created"])),
         ], id={"type": "home-run-row", "run": run["id"]}))
     return dbc.Table(
         [html.Thead(html.Tr([html.Th(h) for h in ("Run", "Scenario", "Status", "K", "Created")])),
