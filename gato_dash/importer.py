@@ -81,7 +81,7 @@ def import_result_dir(result_dir, store, name: str | None = None) -> str:
         # queued -> running -> terminal, the same lifecycle as a trained run.
         store.claim(run_id)
         # the engine's order: every epoch of a K is stored before that K's result
-        stored = store_records(store, run_id, [run_info, *epochs, *results])
+        stored = store_records(store, run_id, [run_info, *epochs, *results], build_figures=True)
         if stored is None:
             raise ImportProblem("the run was deleted while it was being imported")
         status, message = final_status(stored, cancel_requested=False)

@@ -16,13 +16,15 @@ from .store import RunStore, as_stored
 log = logging.getLogger(__name__)
 
 
-def store_records(store: RunStore, run_id: str, records: Iterable[dict]) -> list[dict] | None:
+def store_records(store: RunStore, run_id: str, records: Iterable[dict],
+                  build_figures: bool = False) -> list[dict] | None:
     """Store ``records`` in order; returns the results stored (as the store hands them
     back), or None when the run was deleted meanwhile (the rest is then not read).
 
-    A result's figures are built and kept before the result itself is stored, so a page
-    that learns of the result finds them ready instead of building them while the user
-    waits (gato_dash.figure_cache).
+    With ``build_figures`` (the importer, in the web process) a result's figures are built
+    and kept before the result is stored, so a page that learns of the result finds them
+    ready (gato_dash.figure_cache). The training job leaves that to the web process: a
+    training process imports no Plotly.
     """
     results: list[dict] = []
     for record in records:
@@ -34,7 +36,8 @@ def store_records(store: RunStore, run_id: str, records: Iterable[dict]) -> list
             store.set_run_info(run_id, record)
         elif kind == "result":
             result = as_stored(record)
-            prebuild_figures(store, run_id, result, results + [result])
+            if build_figures:
+                prebuild_figures(store, run_id, result, results + [result])
             store.put_result(run_id, result)
             results.append(result)
     return results

@@ -34,6 +34,12 @@ def test_every_record_lands_in_the_store_in_order(tmp_path):
     assert store.get_run(run_id)["run_info"]["baselines"] == {"signal": {"2": 1.0}}
     assert [e["epoch"] for e in store.epochs(run_id)] == [0, 1, 2]
     assert store.results(run_id) == stored
+    assert not (store.run_dir(run_id) / FIGURES_DIR).exists()  # figures only when asked
+
+
+def test_figures_come_with_the_records_when_asked(tmp_path):
+    store, run_id = new_run(tmp_path)
+    store_records(store, run_id, records(), build_figures=True)
     # the K's figures were written beside the run before its result was stored
     assert any((store.run_dir(run_id) / FIGURES_DIR).glob("k-2.*.json.gz"))
 

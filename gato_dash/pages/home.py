@@ -22,8 +22,6 @@ def status_badge(status: str, **props):
                      className="status-badge", **props)
 
 
-#: The run page still imports this name; it goes when that page calls formatting.timestamp.
-fmt_time = formatting.timestamp
 
 
 def runs_table(runs: list[dict]):

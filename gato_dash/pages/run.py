@@ -27,12 +27,12 @@ from dash import (MATCH, ClientsideFunction, Input, Output, State, callback, ctx
                   no_update)
 
 from gato_core.scenarios import SCENARIOS
-from gato_dash import runtime
+from gato_dash import formatting, runtime
 from gato_dash import live
 from gato_dash.figures import history
 from gato_dash.jobs import start_training_job
-from gato_dash.pages.home import STATUS_COLOURS, fmt_time, status_badge
-from gato_dash.pages.run_results import results_section
+from gato_dash.pages.home import STATUS_COLOURS, status_badge
+from gato_dash.results_section import results_section
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def layout(run_id=None, **query):
         html.Div([
             html.Span(f"id {run['id']} · "),
             html.Span(scenario.title if scenario else run["scenario"]),
-            html.Span(f" · created {fmt_time(run['created'])} · "),
+            html.Span(f" · created {formatting.timestamp(run['created'])} · "),
             dcc.Link("configure a similar run", href="/new?" + urlencode(_config_query(run))),
         ], className="text-muted small mb-2"),
         html.Div(shown.status, id="run-status", className="run-status mb-1"),
@@ -365,7 +365,7 @@ def cancel_run(n_clicks, state):
 
 
 # ----- results -----------------------------------------------------------------------------
-#: The results section's store of its view as a query string (gato_dash.pages.run_results),
+#: The results section's store of its view as a query string (gato_dash.results_section),
 #: copied into "run-view" so that a section the poll rebuilds keeps what the controls show.
 RESULTS_VIEW_QUERY = "results-view-query"
 
@@ -383,10 +383,10 @@ dash.clientside_callback(
 
 
 def results_block(run_id: str, prefill: bool = False, training=None, view: dict | None = None):
-    """The results section of ``run_id`` (gato_dash.pages.run_results).
+    """The results section of ``run_id`` (gato_dash.results_section).
 
     ``training`` (the history graphs) becomes a tab of the section when it is given;
-    ``view``: the page's query (tab, K, switches: see run_results.ResultsView)."""
+    ``view``: the page's query (tab, K, switches: see results_section.ResultsView)."""
     try:
         return results_section(run_id, prefill=prefill, training=training, view=view)
     except Exception:
