@@ -13,9 +13,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from gato_core.scenarios import SCENARIOS
 
-from . import formatting
+from . import formatting, run_facts
 from .figures import history
 from .store import TERMINAL, RunStore
 
@@ -79,11 +78,6 @@ def clean_state(state) -> dict | None:
     if isinstance(state.get("status"), str) or state.get("status") is None:
         clean["status"] = state.get("status")
     return clean
-
-
-def signals_of(run: dict) -> list[str]:
-    info = SCENARIOS.get(run.get("scenario"))
-    return list(info.signals) if info else ["signal"]
 
 
 def _k_index(run: dict) -> int:
@@ -178,7 +172,7 @@ def poll(store: RunStore, state: dict, selected_k: int | None = None,
         state["done"] = True
         return LiveUpdate(state=state, status="missing", status_text="This run was deleted.",
                           progress=0.0, progress_label="", done=True, missing=True)
-    signals = signals_of(run)
+    signals = run_facts.signals_of(run)
     active = run["status"] in ACTIVE
     finished_ks = store.result_ks(run_id)
     current = run.get("current_k")

@@ -34,6 +34,13 @@ class ComparedRun:
         return self.run.get("scenario") or (self.run.get("config") or {}).get("scenario", "")
 
     @property
+    def data_key(self) -> str:
+        """What the run's numbers are about: its scenario, or for a dataset run that dataset
+        (significances of two different datasets measure different things)."""
+        dataset = (self.run.get("config") or {}).get("dataset")
+        return f"{self.scenario}:{dataset}" if dataset else self.scenario
+
+    @property
     def signals(self) -> list[str]:
         info = self.run.get("run_info") or {}
         if info.get("signal_names"):
@@ -133,5 +140,6 @@ def default_k(runs: list[ComparedRun]) -> int | None:
 
 
 def shared_scenario(runs: list[ComparedRun]) -> str | None:
-    scenarios = {r.scenario for r in runs}
-    return scenarios.pop() if len(scenarios) == 1 else None
+    """The scenario all ``runs`` are about (the same dataset for dataset runs), or None."""
+    keys = {r.data_key for r in runs}
+    return runs[0].scenario if len(keys) == 1 and runs else None

@@ -16,6 +16,7 @@ from typing import Callable
 
 import plotly.graph_objects as go
 
+from .. import run_facts
 from .baselines import significance_comparison
 from .categories import (bias_temperature_history, boundary_history_1d,
                          category_map_animation, gaussian_components_1d,
@@ -28,10 +29,8 @@ TABS = ("categories", "spectra", "baselines", "numbers", "training")
 
 
 def scenario_dim(run: dict) -> int:
-    """1 or 2, from the run's scenario name (no engine import needed)."""
-    scenario = run.get("scenario") or (run.get("config") or {}).get("scenario") \
-        or (run.get("run_info") or {}).get("scenario")
-    return 1 if scenario == "one_d" else 2
+    """1, 2 or 3: the dimension of the run's scores (gato_dash.run_facts)."""
+    return run_facts.dim_of(run)
 
 
 @dataclass(frozen=True)

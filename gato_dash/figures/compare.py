@@ -17,9 +17,9 @@ import math
 
 import numpy as np
 
-from gato_core.scenarios import SCENARIOS
 
 from ..comparison.histories import HISTORY_METRICS, history_series, smooth
+from .. import run_facts
 from ..comparison.loading import ComparedRun, shared_scenario
 # The run pages' category colours, map encoding and template: a category has the same colour
 # here as on its run's own page, and the compare view looks like the rest of the app.
@@ -237,16 +237,16 @@ def significance_vs_categories_figure(runs: list[ComparedRun]) -> dict:
     """
     scenario = shared_scenario(runs)
     if scenario is None:
-        names = sorted({r.scenario for r in runs})
+        names = sorted({r.data_key for r in runs})
         raise PanelNotApplicable(
             "significance is not comparable across scenarios (" + ", ".join(names) +
             "): each measures different signals on different data")
     if not any(r.results for r in runs):
         raise PanelNotApplicable("none of these runs has finished a category count yet")
-    signals = next((r.signals for r in runs if r.signals), list(SCENARIOS[scenario].signals))
+    signals = next((r.signals for r in runs if r.signals), run_facts.signals_of(runs[0].run))
     grid = _Grid(1, len(signals), [f"Z({s})" for s in signals], h_spacing=0.08, height=440)
-    baseline_name = ("equidistant baseline" if SCENARIOS[scenario].dim == 1
-                     else "argmax + equidistant baseline")
+    one_d = run_facts.dim_of(runs[0].run) == 1
+    baseline_name = "equidistant baseline" if one_d else "argmax + equidistant baseline"
     for col, signal in enumerate(signals, start=1):
         def baselines_of(run, signal=signal):
             return _int_keys(((run.run.get("run_info") or {}).get("baselines") or {}).get(signal))
@@ -254,7 +254,7 @@ def significance_vs_categories_figure(runs: list[ComparedRun]) -> dict:
         references = _reference_traces(
             _group_reference(runs, baselines_of), baseline_name, "baseline", BASELINE_COLOUR,
             {"symbol": "square", "size": 7}, 1, col == 1, 2)
-        if scenario == "one_d":
+        if one_d:
             references += _reference_traces(
                 _group_reference(runs, lambda r: _int_keys((r.run.get("run_info") or {})
                                                            .get("optimum_1d"))),
@@ -293,12 +293,15 @@ def category_figure(runs: list[ComparedRun], n_cats: int, *, log_y: bool = False
     total background), one shared y axis. 2-D: the hard category map on the simplex, with
     category n in the same colour in every panel.
     """
-    dims = {SCENARIOS[r.scenario].dim for r in runs if r.scenario in SCENARIOS}
+    dims = {run_facts.dim_of(r.run) for r in runs}
     if len(dims) != 1:
         raise PanelNotApplicable(
             "category layouts cannot be drawn side by side: these runs mix the 1-D "
             "discriminant with the 2-D classifier plane")
     dim = dims.pop()
+    if dim > 2:
+        raise PanelNotApplicable("categories in three score dimensions are not drawn; the "
+                                 "category numbers are in each run's results")
     with_result = [(r, r.result_for(n_cats)) for r in runs]
     drawable = [(i, r, res) for i, (r, res) in enumerate(with_result)
                 if res and res.get("snapshot")]

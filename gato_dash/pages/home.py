@@ -5,8 +5,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dcc, html
 
-from gato_core.scenarios import SCENARIOS
-from gato_dash import formatting, runtime
+from gato_dash import formatting, run_facts, runtime
 
 dash.register_page(__name__, path="/", title="GATO Dashboard", name="Home", order=0)
 
@@ -30,12 +29,11 @@ def runs_table(runs: list[dict]):
                          id="home-no-runs")
     rows = []
     for run in runs:
-        scenario = SCENARIOS.get(run["scenario"])
         rows.append(html.Tr([
             # run names are user text: plain strings, which Dash renders as text, never HTML
             html.Td(dcc.Link(run["name"] or run["id"], href=f"/runs/{run['id']}",
                              className="run-link")),
-            html.Td(scenario.title if scenario else run["scenario"]),
+            html.Td(run_facts.title_of(run)),
             html.Td(status_badge(run["status"])),
             html.Td(", ".join(str(k) for k in run["n_cats"])),
             html.Td(formatting.timestamp(run["created"])),

@@ -11,6 +11,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dash_table, dcc, html, no_update
 
+from gato_core.config import DATASET_SCENARIO
 from gato_core.scenarios import SCENARIOS
 from gato_dash import runtime
 from gato_dash.comparison import selection
@@ -54,6 +55,7 @@ COLUMNS = [
 ]
 def layout(**_query):
     scenario_options = [{"label": info.title, "value": key} for key, info in SCENARIOS.items()]
+    scenario_options.append({"label": "Imported datasets", "value": DATASET_SCENARIO})
     status_options = [{"label": s, "value": s} for s in STATUSES]
     return html.Div([
         html.H3("Runs"),
