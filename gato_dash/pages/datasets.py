@@ -193,8 +193,9 @@ def _mapping_form(numeric: list[str], labels: list[str]):
                                maxLength=catalogue.MAX_NAME_LENGTH,
                                placeholder="dataset name (default: the first file's)")],
                     md=4),
-            dbc.Col(dbc.Button("Import", id="datasets-import", color="primary", size="sm"),
-                    md=2),
+            # type "button": Enter in a field of the form must not import half a mapping
+            dbc.Col(dbc.Button("Import", id="datasets-import", color="primary", size="sm",
+                               type="button"), md=2),
         ], className="mt-2 align-items-center"),
     ])
 
