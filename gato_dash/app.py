@@ -22,17 +22,16 @@ from pathlib import Path
 
 import dash
 import dash_bootstrap_components as dbc
-import diskcache
-from dash import DiskcacheManager, dcc, html
+from dash import dcc, html
 
-from . import first_page, plotlyjs
-from .jobs import use_fork_server
+from . import first_page, plotlyjs, settings
+# re-exported: app.py and the importer use them from here
+from .settings import STORE_FILE, configure_tensorflow, resolve_data_dir  # noqa: F401
 from .store import RunStore
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = Path(__file__).resolve().parent
-DEFAULT_DATA_DIR = "gato_data"
-STORE_FILE = "runs.sqlite"
+DEFAULT_DATA_DIR = settings.DEFAULT_DATA_DIR
 
 log = logging.getLogger(__name__)
 
@@ -56,34 +55,17 @@ def store() -> RunStore:
     return Runtime.store
 
 
-def resolve_data_dir(value=None) -> Path:
-    """--data-dir, else $GATO_DATA_DIR, else ./gato_data."""
-    return Path(value or os.environ.get("GATO_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
-
-
-def configure_tensorflow(data_dir: Path) -> None:
-    """Environment for the TensorFlow that training jobs will use (before it is imported).
-
-    The persistent XLA cache lets a job reuse the compiled training step of an earlier run
-    with the same shapes, which takes seconds off the click-to-first-epoch time.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    xla_dir = data_dir / "xla"
-    xla_dir.mkdir(parents=True, exist_ok=True)
-    flag = f"--tf_xla_persistent_cache_directory={xla_dir}"
-    existing = os.environ.get("TF_XLA_FLAGS", "")
-    if "tf_xla_persistent_cache_directory" not in existing:
-        os.environ["TF_XLA_FLAGS"] = f"{existing} {flag}".strip()
-
-
-def create_app(data_dir=None) -> dash.Dash:
+def create_app(data_dir=None, broker=None, store=None) -> dash.Dash:
+    """``broker`` (or $GATO_BROKER): a Redis URL sends training jobs to Celery workers;
+    ``store`` (or $GATO_STORE): a PostgreSQL URL for a run store shared by machines
+    (gato_dash.settings). Without them, everything stays on this machine."""
     data_dir = resolve_data_dir(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     Runtime.data_dir = data_dir
-    Runtime.store = RunStore(data_dir / STORE_FILE)
-    # Training jobs start from a clean fork server, never from this threaded process.
-    use_fork_server(data_dir)
-    manager = DiskcacheManager(diskcache.Cache(str(data_dir / "jobs")))
+    Runtime.store = settings.open_store(data_dir, store)
+    # Embedded: jobs start from a clean fork server, never from this threaded process.
+    manager = settings.make_manager(data_dir, settings.resolve_broker(broker),
+                                    Runtime.store.location)
 
     app = dash.Dash(
         "gato_dash",  # a package name, so pages import as gato_dash.pages.<name>

@@ -24,13 +24,14 @@ from urllib.parse import urlencode
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import MATCH, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from gato_core.scenarios import SCENARIOS
 from gato_dash import app as runtime
 from gato_dash import live
+# the training job's background callback: its own module, which Celery workers import too
+from gato_dash import training_callback  # noqa: F401
 from gato_dash.figures import history
-from gato_dash.jobs import start_training_job
 from gato_dash.pages.home import fmt_time, status_badge
 
 log = logging.getLogger(__name__)
@@ -196,15 +197,6 @@ def _config_query(run: dict) -> dict:
     if isinstance(config.get("n_cats"), (list, tuple)):
         config["n_cats"] = ",".join(str(k) for k in config["n_cats"])
     return config
-
-
-# ----- the training job ---------------------------------------------------------------------
-callback(
-    Output({"type": "run-job-result", "run": MATCH, "load": MATCH}, "data"),
-    Input({"type": "run-job", "run": MATCH, "load": MATCH}, "data"),
-    background=True,
-    interval=2000,  # only how often the renderer asks "done?"; the page polls the store
-)(start_training_job)
 
 
 # ----- polling -----------------------------------------------------------------------------
