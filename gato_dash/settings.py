@@ -59,7 +59,7 @@ def resolve_store(data_dir: Path, value=None) -> str:
     location = (str(value or "") or os.environ.get(STORE_ENV) or "").strip()
     if not location:
         return str(Path(data_dir) / STORE_FILE)
-    if location.startswith(("postgres", "sqlite:")) and not is_database_url(location):
+    if "://" in location and not is_database_url(location):  # a URL, but not one we know
         raise SettingsError(f"store {location!r}: give postgresql://USER@HOST:PORT/DATABASE "
                             "or the path of an SQLite file")
     return location

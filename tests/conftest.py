@@ -11,13 +11,25 @@ import local_servers
 
 
 # ----- servers for the run store's PostgreSQL backend and the Celery mode ------------------
+#: Set by CI (.ci/run), where tools/setup.sh installs the servers: a server that does not
+#: start is then a failure, not a skip.
+REQUIRE_SERVERS = os.environ.get("GATO_REQUIRE_SERVERS") == "1"
+
+
+def _unavailable(what: str, exc: Exception):
+    message = f"{what} could not start: {exc}"
+    if REQUIRE_SERVERS:
+        pytest.fail(message + " ($GATO_REQUIRE_SERVERS=1)")
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """A throwaway PostgreSQL on a free loopback port for the whole session (its URL)."""
     try:
         server = local_servers.start_postgres()
     except local_servers.ServerUnavailable as exc:
-        pytest.skip(f"PostgreSQL could not start: {exc}")
+        _unavailable("PostgreSQL", exc)
     yield server.url
     server.stop()
 
@@ -28,7 +40,7 @@ def redis_server():
     try:
         server = local_servers.start_redis()
     except local_servers.ServerUnavailable as exc:
-        pytest.skip(f"Redis could not start: {exc}")
+        _unavailable("Redis", exc)
     yield server.url
     server.stop()
 

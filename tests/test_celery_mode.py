@@ -9,7 +9,9 @@ the real engine on tiny samples. The last test kills a worker: keep it last.
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -137,7 +139,48 @@ def wait_until(check, timeout_s: float = WAIT_S, what: str = "condition", interv
         time.sleep(interval)
 
 
-# ----- tests ---------------------------------------------------------------------------------
+# ----- settings, no servers needed ----------------------------------------------------------
+def test_settings_choose_embedded_unless_a_broker_is_given(tmp_path, monkeypatch):
+    for name in (settings.BROKER_ENV, settings.STORE_ENV):
+        monkeypatch.delenv(name, raising=False)
+    assert settings.resolve_broker() is None
+    assert settings.resolve_store(tmp_path) == str(tmp_path / "runs.sqlite")
+    monkeypatch.setenv(settings.BROKER_ENV, "redis://queue:6379/0")
+    monkeypatch.setenv(settings.STORE_ENV, "postgresql://gato@db:5432/gato")
+    assert settings.resolve_broker() == "redis://queue:6379/0"
+    assert settings.resolve_broker("redis://other:6379/1") == "redis://other:6379/1"  # flag wins
+    assert settings.resolve_store(tmp_path) == "postgresql://gato@db:5432/gato"
+    with pytest.raises(settings.SettingsError, match="give a Redis URL"):
+        settings.resolve_broker("amqp://guest@rabbit//")
+    with pytest.raises(settings.SettingsError, match="postgresql://USER@HOST"):
+        settings.resolve_store(tmp_path, "postgre://gato@db/gato")
+
+
+def test_bad_broker_flag_is_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "app.py", "--data-dir", str(tmp_path),
+                           "--broker", "amqp://guest@rabbit//"], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "give a Redis URL" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_worker_module_needs_a_broker_and_imports_no_pages_or_tensorflow():
+    check = ("import sys, gato_dash.worker as w; "
+             "print(sorted(m for m in sys.modules if m == 'tensorflow' or "
+             "m.startswith('gato_dash.pages')), type(w.app).__name__)")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop(settings.BROKER_ENV, None)
+    refused = subprocess.run([sys.executable, "-c", check], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and f"${settings.BROKER_ENV}" in refused.stderr
+    env[settings.BROKER_ENV] = "redis://127.0.0.1:1/0"  # never contacted on import
+    ok = subprocess.run([sys.executable, "-c", check], cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.split() == ["[]", "Celery"]
+
+
+# ----- with Redis, PostgreSQL and two workers --------------------------------------------------
 def test_no_worker_listening_is_said_plainly(redis_server):
     """A queue nobody consumes (another Redis database): no names, and the message says
     how to start a worker; an unreachable broker is said so instead of raising."""
@@ -181,6 +224,49 @@ def test_run_trains_on_a_worker_and_streams(cluster):
     # the worker cached its event sample in the shared data folder
     assert any((cluster.data_dir / "events").iterdir())
     fresh.close()
+
+
+def test_web_app_sends_the_run_page_job_to_a_worker(cluster, monkeypatch):
+    """The whole web path: an app built with --broker/--store answers the run page's
+    background-callback request as Dash's renderer makes it, a worker trains the run, and
+    the renderer's follow-up requests get the job's result."""
+    from gato_dash.app import create_app
+
+    for name in (settings.STORE_ENV, settings.DATA_DIR_ENV):
+        monkeypatch.setenv(name, "restored after the test")  # create_app exports its own
+    app = create_app(cluster.data_dir, broker=cluster.broker, store=cluster.store_url)
+    assert isinstance(app._background_manager, CeleryManager)
+    client = app.server.test_client()
+    page = client.get("/").get_data(as_text=True)
+    end_id = json.loads(re.search(r'<script id="_dash-config" type="application/json">'
+                                  r'(.*?)</script>', page, re.S).group(1))["end_id"]
+    (output,) = [k for k in app.callback_map if training_callback.JOB_OUTPUT in k]
+    run_id = cluster.store.create_run({**SHORT, "epochs": 50})
+    job = {"run": run_id, "load": uuid.uuid4().hex}
+    body = {"output": output,
+            "outputs": {"id": {"type": training_callback.JOB_OUTPUT, **job}, "property": "data"},
+            "inputs": [{"id": {"type": training_callback.JOB_INPUT, **job}, "property": "data",
+                        "value": job}],
+            "changedPropIds": [json.dumps({"type": training_callback.JOB_INPUT, **job},
+                                          sort_keys=True, separators=(",", ":")) + ".data"],
+            "state": []}
+    first = client.post("/_dash-update-component", query_string={"endId": end_id}, json=body)
+    assert first.status_code == 200, first.get_data(as_text=True)
+    handles = first.get_json()
+    assert {"cacheKey", "job"} <= set(handles)
+    deadline = time.monotonic() + WAIT_S
+    while True:  # the renderer asks "done?" every `interval`
+        answer = client.post("/_dash-update-component", json=body, query_string={
+            "endId": end_id, "cacheKey": handles["cacheKey"], "job": handles["job"]})
+        data = answer.get_json() if answer.status_code == 200 else None
+        if data and "response" in data:
+            break
+        assert time.monotonic() < deadline, "the worker's result never reached the web app"
+        time.sleep(0.2)
+    (value,) = [props["data"] for props in data["response"].values()]
+    assert value == "finished"
+    assert cluster.store.get_run(run_id)["status"] == "finished"
+    assert len(cluster.store.epochs(run_id, snapshots=False)) == 50
 
 
 def test_two_workers_train_two_runs_at_once_and_cancel_from_the_store(cluster):
