@@ -152,3 +152,30 @@ def drop_database(server_url: str, name: str) -> None:
 
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# ----- Celery workers -------------------------------------------------------------------------
+WORKER_COMMAND = ["-m", "celery", "-A", "gato_dash.worker", "worker", "--concurrency", "1"]
+
+
+def start_worker(name: str, env: dict, log_path, cwd) -> subprocess.Popen:
+    """``celery -A gato_dash.worker worker --concurrency 1`` (the README's command) as
+    ``name@host``, in a process group of its own so that it and its pool process can be
+    killed together (a lost machine)."""
+    import sys
+
+    log = open(log_path, "ab")
+    return subprocess.Popen(
+        [sys.executable, *WORKER_COMMAND, "-n", f"{name}@%h", "--without-gossip",
+         "--without-mingle", "--loglevel", "INFO"],
+        cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def kill_worker(proc: subprocess.Popen) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(30)

@@ -21,13 +21,16 @@ from pathlib import Path
 
 import pytest
 
+import local_servers
+
 pytest.importorskip("celery", reason="the Celery mode needs dash[celery] (requirements.txt)")
 pytest.importorskip("psycopg", reason="the shared run store needs psycopg (requirements.txt)")
 
 from dash import CeleryManager  # noqa: E402
 from dash.background_callback.managers import BaseBackgroundCallbackManager  # noqa: E402
 
-from gato_dash import settings  # noqa: E402
+from gato_dash import app as runtime  # noqa: E402
+from gato_dash import live, settings  # noqa: E402
 from gato_dash import store as store_module  # noqa: E402
 from gato_dash import training_callback  # noqa: E402,F401  (what the run page imports)
 from gato_dash.jobs import start_training_job  # noqa: E402
@@ -49,13 +52,8 @@ class Workers:
         self.procs: dict[str, subprocess.Popen] = {}
 
     def start(self, name: str) -> None:
-        log = open(self.log_dir / f"{name}.log", "wb")
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "gato_dash.worker", "worker",
-             "--concurrency", "1", "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
-             "--loglevel", "INFO"],
-            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+        self.procs[name] = local_servers.start_worker(name, self.env,
+                                                      self.log_dir / f"{name}.log", REPO)
 
     def wait_listening(self, app, names, timeout_s=60.0) -> list[str]:
         deadline = time.monotonic() + timeout_s
@@ -75,20 +73,14 @@ class Workers:
 
     def stop_all(self) -> None:
         for proc in self.procs.values():
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(30)
+            local_servers.kill_worker(proc)
 
 
 @pytest.fixture(scope="module")
 def cluster(redis_server, postgres_server, tmp_path_factory):
     """Redis, a shared PostgreSQL store, a shared data folder and two workers."""
-    from local_servers import create_database, drop_database
-
     db_name = f"celery_{uuid.uuid4().hex[:8]}"
-    store_url = create_database(postgres_server, db_name)
+    store_url = local_servers.create_database(postgres_server, db_name)
     data_dir = tmp_path_factory.mktemp("shared-data")
     env = {**os.environ, settings.BROKER_ENV: redis_server, settings.STORE_ENV: store_url,
            settings.DATA_DIR_ENV: str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -109,7 +101,7 @@ def cluster(redis_server, postgres_server, tmp_path_factory):
     finally:
         workers.stop_all()
         store.close()
-        drop_database(postgres_server, db_name)
+        local_servers.drop_database(postgres_server, db_name)
 
 
 def send_job(manager, run_id: str) -> tuple[str, str]:
@@ -234,8 +226,14 @@ def test_web_app_sends_the_run_page_job_to_a_worker(cluster, monkeypatch):
 
     for name in (settings.STORE_ENV, settings.DATA_DIR_ENV):
         monkeypatch.setenv(name, "restored after the test")  # create_app exports its own
+    # the web process's Celery app is process-wide: later tests must not inherit it
+    monkeypatch.setattr(settings, "_celery_app", None)
+    monkeypatch.setattr(settings, "_ping_cache", None)
+    monkeypatch.setattr(runtime.Runtime, "store", None)
+    monkeypatch.setattr(runtime.Runtime, "data_dir", None)
     app = create_app(cluster.data_dir, broker=cluster.broker, store=cluster.store_url)
     assert isinstance(app._background_manager, CeleryManager)
+    assert settings.celery_app() is not None
     client = app.server.test_client()
     page = client.get("/").get_data(as_text=True)
     end_id = json.loads(re.search(r'<script id="_dash-config" type="application/json">'
@@ -267,6 +265,12 @@ def test_web_app_sends_the_run_page_job_to_a_worker(cluster, monkeypatch):
     assert value == "finished"
     assert cluster.store.get_run(run_id)["status"] == "finished"
     assert len(cluster.store.epochs(run_id, snapshots=False)) == 50
+
+    # a run that waits in the queue: its page says which workers listen
+    queued = cluster.store.create_run(SHORT)
+    run_page = sys.modules["gato_dash.pages.run"]
+    status_text = run_page.render_update(live.poll(cluster.store, live.initial_state(queued)))[1]
+    assert status_text.startswith("Queued") and "2 listening: w1@" in status_text
 
 
 def test_two_workers_train_two_runs_at_once_and_cancel_from_the_store(cluster):

@@ -28,7 +28,7 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from gato_core.scenarios import SCENARIOS
 from gato_dash import app as runtime
-from gato_dash import live
+from gato_dash import live, settings
 # the training job's background callback: its own module, which Celery workers import too
 from gato_dash import training_callback  # noqa: F401
 from gato_dash.figures import history
@@ -251,9 +251,13 @@ def render_update(update: live.LiveUpdate, n_intervals: int = 0, view=None) -> t
         results = (results_block(update.state["run"],
                                  view=view if isinstance(view, dict) else None)
                    if update.state["n_results"] else None)
+    status_text = update.status_text
+    if update.status == "queued":
+        # with Celery workers: which of them listen, or that none does (None embedded)
+        status_text = " ".join(filter(None, [status_text, settings.queue_message()]))
     return (
         update.state,
-        update.status_text,
+        status_text,
         update.progress,
         update.progress_label,
         update.status in live.ACTIVE,
