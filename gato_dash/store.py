@@ -429,6 +429,13 @@ class _Connection:
     def __init__(self, dialect, raw):
         self.dialect, self.raw = dialect, raw
 
+    def __del__(self):
+        # the thread that owned it has ended (a web server starts one per request)
+        try:
+            self.dialect.release(self.raw)
+        except Exception:
+            pass
+
     def execute(self, sql: str, args=()):
         return self.raw.execute(self.dialect.translate(sql), tuple(args))
 
@@ -465,6 +472,10 @@ class _SQLite:
     @staticmethod
     def is_closed(raw) -> bool:
         return False
+
+    @staticmethod
+    def release(raw) -> None:
+        pass  # closed when collected; opening an SQLite file costs next to nothing
 
     @staticmethod
     def translate(sql: str) -> str:
@@ -506,8 +517,13 @@ class _Postgres:
     #: Any fixed number: serialises schema set-up between processes that start together.
     SCHEMA_LOCK = 0x6A70
 
+    #: Connections kept for reuse by later threads of the same process.
+    MAX_IDLE = 8
+
     def __init__(self, url: str):
         self.url = url
+        self._idle: list = []
+        self._idle_pid = os.getpid()
         try:
             import psycopg  # noqa: F401
         except ImportError as exc:
@@ -526,6 +542,14 @@ class _Postgres:
     def connect(self):
         import psycopg
 
+        if self._idle_pid == os.getpid():
+            while self._idle:
+                try:
+                    conn = self._idle.pop()
+                except IndexError:  # another thread took the last one
+                    break
+                if not self.is_closed(conn):
+                    return conn
         conn = psycopg.connect(self.url, autocommit=True, row_factory=_pg_rows,
                                connect_timeout=int(BUSY_TIMEOUT_S))
         # like SQLite's busy timeout: wait for a lock this long, then fail
@@ -535,6 +559,20 @@ class _Postgres:
     @staticmethod
     def is_closed(raw) -> bool:
         return bool(raw.closed) or raw.broken
+
+    def release(self, raw) -> None:
+        """Keep the connection of a thread that ended for the next thread of this process:
+        a new PostgreSQL connection costs a round trip and a server process."""
+        import psycopg
+
+        idle = (not self.is_closed(raw)
+                and raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE)
+        if idle and raw.pgconn.backend_pid and len(self._idle) < self.MAX_IDLE:
+            if self._idle_pid != os.getpid():  # never hand a parent's connection to a child
+                self._idle, self._idle_pid = [], os.getpid()
+            self._idle.append(raw)
+        elif not self.is_closed(raw):
+            raw.close()
 
     @staticmethod
     def translate(sql: str, _cache: dict = {}) -> str:

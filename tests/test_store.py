@@ -9,6 +9,7 @@ import multiprocessing
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -301,3 +302,21 @@ def test_sqlite_store_of_an_older_version_gains_the_host_column(tmp_path):
     assert store.claim("old") and store.get_run("old")["status"] == "running"
     with sqlite3.connect(path) as raw:
         assert raw.execute("SELECT job_host FROM runs").fetchone()[0] == store_module.this_host()
+
+
+def test_postgresql_connections_are_reused_by_later_threads(postgres_url, tmp_path):
+    """The web server runs each request in a new thread: each must not open a new
+    PostgreSQL connection (a round trip and a server process)."""
+    store = RunStore(postgres_url, tmp_path)
+    store.create_run(CONFIG)
+    backends = []
+
+    def request():
+        backends.append(store._conn().execute("SELECT pg_backend_pid()").fetchone()[0])
+        assert len(store.list_runs()) == 1
+
+    for _ in range(20):
+        thread = threading.Thread(target=request)
+        thread.start()
+        thread.join()
+    assert len(backends) == 20 and len(set(backends)) <= 2
