@@ -428,13 +428,16 @@ class _Connection:
 
     def __init__(self, dialect, raw):
         self.dialect, self.raw = dialect, raw
+        self.pid = os.getpid()
 
     def __del__(self):
-        # the thread that owned it has ended (a web server starts one per request)
-        try:
-            self.dialect.release(self.raw)
-        except Exception:
-            pass
+        # The thread that owned it has ended (a web server starts one per request). A
+        # connection inherited through fork is the parent's: leave it alone.
+        if self.pid == os.getpid():
+            try:
+                self.dialect.release(self.raw)
+            except Exception:
+                pass
 
     def execute(self, sql: str, args=()):
         return self.raw.execute(self.dialect.translate(sql), tuple(args))
