@@ -109,7 +109,11 @@ def make_celery(broker: str, result_backend: str | None = None):
         worker_prefetch_multiplier=1,
         task_acks_late=True,
         # A message redelivered after a lost worker is harmless: its run is no longer
-        # queued, so the job's claim refuses it (gato_dash.jobs.run_training).
+        # queued, so the job's claim refuses it (gato_dash.jobs.run_training). But Redis
+        # redelivers an unacknowledged message after the visibility timeout (1 h by
+        # default) even while its worker still trains, and the refused twin's result would
+        # make Dash terminate the task: the timeout must exceed any run.
+        broker_transport_options={"visibility_timeout": 30 * 24 * 3600},
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         result_expires=7 * 24 * 3600,

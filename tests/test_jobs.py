@@ -172,3 +172,22 @@ def test_real_engine_cancel_within_two_seconds(store, tmp_path):
     n = run["epochs_done"]
     assert run["message"] == f"cancelled at epoch {n} (K=3)"
     assert store.result_ks(run_id) == [3]  # the partial training is kept
+
+
+def test_job_opens_the_store_named_by_its_environment(postgres_url, tmp_path, monkeypatch):
+    """The background callback's body, as an embedded job process or a Celery worker runs
+    it: store and data folder come from $GATO_STORE / $GATO_DATA_DIR (here a PostgreSQL
+    store), never from the job's arguments."""
+    pytest.importorskip("tensorflow")
+    from gato_dash import settings
+    from gato_dash.jobs import start_training_job
+
+    data_dir = tmp_path / "shared"
+    store = RunStore(postgres_url, data_dir)
+    run_id = store.create_run({**TINY, "epochs": 5})
+    monkeypatch.setenv(settings.STORE_ENV, postgres_url)
+    monkeypatch.setenv(settings.DATA_DIR_ENV, str(data_dir))
+    assert start_training_job({"run": run_id, "load": "x"}) == "finished"
+    assert [r["epoch"] for r in store.epochs(run_id)] == list(range(5))
+    assert any((data_dir / "events").iterdir())  # the events went to the shared folder
+    store.close()
