@@ -156,11 +156,11 @@ def test_bad_broker_flag_is_one_line(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_worker_module_needs_a_broker_and_imports_no_pages_or_tensorflow():
+def test_worker_module_needs_a_broker_and_imports_no_pages_or_tensorflow(tmp_path):
     check = ("import sys, gato_dash.worker as w; "
              "print(sorted(m for m in sys.modules if m == 'tensorflow' or "
              "m.startswith('gato_dash.pages')), type(w.app).__name__)")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), settings.DATA_DIR_ENV: str(tmp_path)}
     env.pop(settings.BROKER_ENV, None)
     refused = subprocess.run([sys.executable, "-c", check], cwd=REPO, env=env,
                              capture_output=True, text=True, timeout=120)
