@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import local_servers  # noqa: E402
-from gato_dash import settings  # noqa: E402
+from gato_dash import backends  # noqa: E402
 from gato_dash.store import RunStore  # noqa: E402
 
 
@@ -113,13 +113,13 @@ def main() -> int:
             servers.append(pg)
             store_location = local_servers.create_database(pg.url, "bench")
         else:
-            store_location = str(data_dir / settings.STORE_FILE)
+            store_location = str(data_dir / backends.STORE_FILE)
         store = RunStore(store_location, data_dir)
-        settings.configure_tensorflow(data_dir)
-        env = {**os.environ, settings.BROKER_ENV: redis.url, settings.STORE_ENV: store_location,
-               settings.DATA_DIR_ENV: str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2",
+        backends.configure_tensorflow(data_dir)
+        env = {**os.environ, backends.BROKER_ENV: redis.url, backends.STORE_ENV: store_location,
+               backends.DATA_DIR_ENV: str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2",
                "PYTHONPATH": str(REPO)}
-        celery_app = settings.make_celery(redis.url)
+        celery_app = backends.make_celery(redis.url)
         from dash import CeleryManager
 
         celery = CeleryManager(celery_app)
@@ -129,7 +129,7 @@ def main() -> int:
                 workers.append(local_servers.start_worker(name, env, scratch / f"{name}.log",
                                                           REPO))
             deadline = time.monotonic() + 120
-            while len(settings.listening_workers(celery_app, 0.5)) < len(names):
+            while len(backends.listening_workers(celery_app, 0.5)) < len(names):
                 if time.monotonic() > deadline:
                     raise SystemExit("workers did not start")
             # warm-up, untimed: every worker imports TensorFlow and compiles once
@@ -161,7 +161,7 @@ def main() -> int:
         # embedded: the DiskcacheManager and fork server that `python app.py` uses
         from gato_dash.jobs import warm_up_fork_server
 
-        embedded = settings.make_manager(data_dir, None, store_location)
+        embedded = backends.make_manager(data_dir, None, store_location)
         warm_up_fork_server()
         first_epoch_s(store, embedded, 20)  # warm-up: the XLA cache is filled already
         embedded_first = [first_epoch_s(store, embedded, args.epochs) for _ in range(3)]

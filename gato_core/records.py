@@ -80,6 +80,8 @@ class TrainingResult:
     epoch_ms_median: float
     reweight_factors: list[float] | None = None  # bump hunt, per component
     components: list[dict] = field(default_factory=list)  # learned Gaussians (display)
+    #: seconds this K took, compilation and final evaluation included
+    elapsed_s: float | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)

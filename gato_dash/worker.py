@@ -1,6 +1,6 @@
 """A training worker for the several-machines mode: ``celery -A gato_dash.worker worker``.
 
-Start it with the same settings as the web app (gato_dash.settings), e.g.::
+Start it with the same backends as the web app (gato_dash.backends), e.g.::
 
     GATO_BROKER=redis://HOST:6379/0 GATO_STORE=postgresql://gato@HOST:5432/gato \\
     GATO_DATA_DIR=/shared/gato_data celery -A gato_dash.worker worker --concurrency 1
@@ -19,21 +19,21 @@ import logging
 from celery.signals import worker_process_init
 from dash import CeleryManager
 
-from . import settings
+from . import backends
 
 log = logging.getLogger(__name__)
 
-broker = settings.resolve_broker()
+broker = backends.resolve_broker()
 if broker is None:
-    raise settings.SettingsError(
-        f"a worker needs the job queue: set ${settings.BROKER_ENV} (e.g. "
+    raise backends.BackendError(
+        f"a worker needs the job queue: set ${backends.BROKER_ENV} (e.g. "
         "redis://HOST:6379/0), the same as the web app's --broker")
-data_dir = settings.resolve_data_dir()
-store_location = settings.resolve_store(data_dir)
-settings.configure_tensorflow(data_dir)  # before TensorFlow is imported
+data_dir = backends.resolve_data_dir()
+store_location = backends.resolve_store(data_dir)
+backends.configure_tensorflow(data_dir)  # before TensorFlow is imported
 
 #: The Celery app (``celery -A gato_dash.worker`` finds it by this name).
-app = settings.make_celery(broker)
+app = backends.make_celery(broker)
 celery_app = app
 #: Registers a Celery task for every background callback, now and later.
 manager = CeleryManager(app)

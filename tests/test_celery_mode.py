@@ -29,8 +29,8 @@ pytest.importorskip("psycopg", reason="the shared run store needs psycopg (requi
 from dash import CeleryManager  # noqa: E402
 from dash.background_callback.managers import BaseBackgroundCallbackManager  # noqa: E402
 
-from gato_dash import app as runtime  # noqa: E402
-from gato_dash import live, settings  # noqa: E402
+from gato_dash import runtime  # noqa: E402
+from gato_dash import backends, live  # noqa: E402
 from gato_dash import store as store_module  # noqa: E402
 from gato_dash import training_callback  # noqa: E402,F401  (what the run page imports)
 from gato_dash.jobs import start_training_job  # noqa: E402
@@ -58,7 +58,7 @@ class Workers:
     def wait_listening(self, app, names, timeout_s=60.0) -> list[str]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            listening = settings.listening_workers(app, timeout_s=0.5)
+            listening = backends.listening_workers(app, timeout_s=0.5)
             if all(any(w.startswith(f"{n}@") for w in listening) for n in names):
                 return listening
             for name, proc in self.procs.items():
@@ -82,13 +82,13 @@ def cluster(redis_server, postgres_server, tmp_path_factory):
     db_name = f"celery_{uuid.uuid4().hex[:8]}"
     store_url = local_servers.create_database(postgres_server, db_name)
     data_dir = tmp_path_factory.mktemp("shared-data")
-    env = {**os.environ, settings.BROKER_ENV: redis_server, settings.STORE_ENV: store_url,
-           settings.DATA_DIR_ENV: str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2",
+    env = {**os.environ, backends.BROKER_ENV: redis_server, backends.STORE_ENV: store_url,
+           backends.DATA_DIR_ENV: str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    env.pop(settings.RESULT_BACKEND_ENV, None)
+    env.pop(backends.RESULT_BACKEND_ENV, None)
     workers = Workers(env, tmp_path_factory.mktemp("worker-logs"))
     # the web process's side: its own Celery app and manager, as create_app builds them
-    app = settings.make_celery(redis_server)
+    app = backends.make_celery(redis_server)
     manager = CeleryManager(app)
     store = RunStore(store_url, data_dir)
     try:
@@ -131,21 +131,21 @@ def wait_until(check, timeout_s: float = WAIT_S, what: str = "condition", interv
         time.sleep(interval)
 
 
-# ----- settings, no servers needed ----------------------------------------------------------
-def test_settings_choose_embedded_unless_a_broker_is_given(tmp_path, monkeypatch):
-    for name in (settings.BROKER_ENV, settings.STORE_ENV):
+# ----- backend selection, no servers needed ----------------------------------------------------------
+def test_backends_choose_embedded_unless_a_broker_is_given(tmp_path, monkeypatch):
+    for name in (backends.BROKER_ENV, backends.STORE_ENV):
         monkeypatch.delenv(name, raising=False)
-    assert settings.resolve_broker() is None
-    assert settings.resolve_store(tmp_path) == str(tmp_path / "runs.sqlite")
-    monkeypatch.setenv(settings.BROKER_ENV, "redis://queue:6379/0")
-    monkeypatch.setenv(settings.STORE_ENV, "postgresql://gato@db:5432/gato")
-    assert settings.resolve_broker() == "redis://queue:6379/0"
-    assert settings.resolve_broker("redis://other:6379/1") == "redis://other:6379/1"  # flag wins
-    assert settings.resolve_store(tmp_path) == "postgresql://gato@db:5432/gato"
-    with pytest.raises(settings.SettingsError, match="give a Redis URL"):
-        settings.resolve_broker("amqp://guest@rabbit//")
-    with pytest.raises(settings.SettingsError, match="postgresql://USER@HOST"):
-        settings.resolve_store(tmp_path, "postgre://gato@db/gato")
+    assert backends.resolve_broker() is None
+    assert backends.resolve_store(tmp_path) == str(tmp_path / "runs.sqlite")
+    monkeypatch.setenv(backends.BROKER_ENV, "redis://queue:6379/0")
+    monkeypatch.setenv(backends.STORE_ENV, "postgresql://gato@db:5432/gato")
+    assert backends.resolve_broker() == "redis://queue:6379/0"
+    assert backends.resolve_broker("redis://other:6379/1") == "redis://other:6379/1"  # flag wins
+    assert backends.resolve_store(tmp_path) == "postgresql://gato@db:5432/gato"
+    with pytest.raises(backends.BackendError, match="give a Redis URL"):
+        backends.resolve_broker("amqp://guest@rabbit//")
+    with pytest.raises(backends.BackendError, match="postgresql://USER@HOST"):
+        backends.resolve_store(tmp_path, "postgre://gato@db/gato")
 
 
 def test_bad_broker_flag_is_one_line(tmp_path):
@@ -160,12 +160,12 @@ def test_worker_module_needs_a_broker_and_imports_no_pages_or_tensorflow(tmp_pat
     check = ("import sys, gato_dash.worker as w; "
              "print(sorted(m for m in sys.modules if m == 'tensorflow' or "
              "m.startswith('gato_dash.pages')), type(w.app).__name__)")
-    env = {**os.environ, "PYTHONPATH": str(REPO), settings.DATA_DIR_ENV: str(tmp_path)}
-    env.pop(settings.BROKER_ENV, None)
+    env = {**os.environ, "PYTHONPATH": str(REPO), backends.DATA_DIR_ENV: str(tmp_path)}
+    env.pop(backends.BROKER_ENV, None)
     refused = subprocess.run([sys.executable, "-c", check], cwd=REPO, env=env,
                              capture_output=True, text=True, timeout=120)
-    assert refused.returncode != 0 and f"${settings.BROKER_ENV}" in refused.stderr
-    env[settings.BROKER_ENV] = "redis://127.0.0.1:1/0"  # never contacted on import
+    assert refused.returncode != 0 and f"${backends.BROKER_ENV}" in refused.stderr
+    env[backends.BROKER_ENV] = "redis://127.0.0.1:1/0"  # never contacted on import
     ok = subprocess.run([sys.executable, "-c", check], cwd=REPO, env=env,
                         capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
@@ -176,20 +176,20 @@ def test_worker_module_needs_a_broker_and_imports_no_pages_or_tensorflow(tmp_pat
 def test_no_worker_listening_is_said_plainly(redis_server):
     """A queue nobody consumes (another Redis database): no names, and the message says
     how to start a worker; an unreachable broker is said so instead of raising."""
-    lonely = settings.make_celery(redis_server.rsplit("/", 1)[0] + "/7")
-    assert settings.listening_workers(lonely, timeout_s=0.3) == []
-    message = settings.queue_message(lonely)
-    assert message.startswith("No worker is listening") and settings.WORKER_COMMAND in message
-    unreachable = settings.make_celery("redis://127.0.0.1:1/0")
+    lonely = backends.make_celery(redis_server.rsplit("/", 1)[0] + "/7")
+    assert backends.listening_workers(lonely, timeout_s=0.3) == []
+    message = backends.queue_message(lonely)
+    assert message.startswith("No worker is listening") and backends.WORKER_COMMAND in message
+    unreachable = backends.make_celery("redis://127.0.0.1:1/0")
     unreachable.conf.broker_connection_timeout = 0.5
     unreachable.conf.broker_connection_max_retries = 0
-    assert "cannot be reached" in settings.queue_message(unreachable)
+    assert "cannot be reached" in backends.queue_message(unreachable)
 
 
 def test_workers_are_seen(cluster):
-    listening = settings.listening_workers(cluster.app)
+    listening = backends.listening_workers(cluster.app)
     assert sorted(name.split("@")[0] for name in listening) == ["w1", "w2"]
-    assert "2 listening" in settings.queue_message(cluster.app)
+    assert "2 listening" in backends.queue_message(cluster.app)
 
 
 def test_run_trains_on_a_worker_and_streams(cluster):
@@ -203,7 +203,7 @@ def test_run_trains_on_a_worker_and_streams(cluster):
     assert len(store.epochs(run_id, snapshots=False)) >= seen["epochs_done"] - 1
     # a restarted web process (new Celery app and manager, new store connection) loses
     # nothing: it reads the job's result and the run
-    manager = CeleryManager(settings.make_celery(cluster.broker))
+    manager = CeleryManager(backends.make_celery(cluster.broker))
     assert wait_result(manager, cache_key, task_id) == "finished"
     fresh = RunStore(cluster.store_url, cluster.data_dir)
     run = fresh.get_run(run_id)
@@ -224,16 +224,16 @@ def test_web_app_sends_the_run_page_job_to_a_worker(cluster, monkeypatch):
     the renderer's follow-up requests get the job's result."""
     from gato_dash.app import create_app
 
-    for name in (settings.STORE_ENV, settings.DATA_DIR_ENV):
+    for name in (backends.STORE_ENV, backends.DATA_DIR_ENV):
         monkeypatch.setenv(name, "restored after the test")  # create_app exports its own
     # the web process's Celery app is process-wide: later tests must not inherit it
-    monkeypatch.setattr(settings, "_celery_app", None)
-    monkeypatch.setattr(settings, "_ping_cache", None)
-    monkeypatch.setattr(runtime.Runtime, "store", None)
-    monkeypatch.setattr(runtime.Runtime, "data_dir", None)
+    monkeypatch.setattr(backends, "_celery_app", None)
+    monkeypatch.setattr(backends, "_ping_cache", None)
+    monkeypatch.setattr(runtime._State, "store", None)
+    monkeypatch.setattr(runtime._State, "data_dir", None)
     app = create_app(cluster.data_dir, broker=cluster.broker, store=cluster.store_url)
     assert isinstance(app._background_manager, CeleryManager)
-    assert settings.celery_app() is not None
+    assert backends.celery_app() is not None
     client = app.server.test_client()
     page = client.get("/").get_data(as_text=True)
     end_id = json.loads(re.search(r'<script id="_dash-config" type="application/json">'

@@ -1,4 +1,4 @@
-"""Where runs are stored and where they train: the embedded default or Celery workers.
+"""Backends: where runs are stored and where they train (embedded, or Celery workers).
 
 Embedded (the default, nothing to set up): an SQLite run store in the data folder, and
 each run trains in a process of this machine (Dash's DiskcacheManager, gato_dash.jobs).
@@ -19,6 +19,8 @@ import os
 import time
 from pathlib import Path
 
+# configure_tensorflow and resolve_data_dir: the worker takes them from here too
+from .runtime import STORE_FILE, configure_tensorflow, resolve_data_dir  # noqa: F401
 from .store import RunStore, is_database_url
 
 BROKER_ENV = "GATO_BROKER"
@@ -26,8 +28,6 @@ BROKER_ENV = "GATO_BROKER"
 RESULT_BACKEND_ENV = "GATO_RESULT_BACKEND"
 STORE_ENV = "GATO_STORE"
 DATA_DIR_ENV = "GATO_DATA_DIR"
-DEFAULT_DATA_DIR = "gato_data"
-STORE_FILE = "runs.sqlite"
 #: How long to wait for workers to answer a ping: the run page asks while a run waits.
 PING_TIMEOUT_S = 1.0
 #: A ping answer is reused this long, so a page polling every 0.4 s does not ping each time.
@@ -35,20 +35,15 @@ PING_CACHE_S = 5.0
 WORKER_COMMAND = "celery -A gato_dash.worker worker --concurrency 1"
 
 
-class SettingsError(ValueError):
+class BackendError(ValueError):
     """A broker or store setting that cannot work; the message says which and why."""
-
-
-def resolve_data_dir(value=None) -> Path:
-    """--data-dir, else $GATO_DATA_DIR, else ./gato_data."""
-    return Path(value or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).resolve()
 
 
 def resolve_broker(value=None) -> str | None:
     """--broker, else $GATO_BROKER, else None (embedded jobs)."""
     broker = (value or os.environ.get(BROKER_ENV) or "").strip() or None
     if broker is not None and not broker.startswith(("redis://", "rediss://")):
-        raise SettingsError(f"broker {broker!r}: give a Redis URL, e.g. redis://HOST:6379/0")
+        raise BackendError(f"broker {broker!r}: give a Redis URL, e.g. redis://HOST:6379/0")
     return broker
 
 
@@ -60,7 +55,7 @@ def resolve_store(data_dir: Path, value=None) -> str:
     if not location:
         return str(Path(data_dir) / STORE_FILE)
     if "://" in location and not is_database_url(location):  # a URL, but not one we know
-        raise SettingsError(f"store {location!r}: give postgresql://USER@HOST:PORT/DATABASE "
+        raise BackendError(f"store {location!r}: give postgresql://USER@HOST:PORT/DATABASE "
                             "or the path of an SQLite file")
     return location
 
@@ -78,21 +73,6 @@ def export_for_jobs(data_dir: Path, store_location: str) -> None:
         os.environ.pop(STORE_ENV, None)
     else:
         os.environ[STORE_ENV] = str(store_location)
-
-
-def configure_tensorflow(data_dir: Path) -> None:
-    """Environment for the TensorFlow that training jobs will use (before it is imported).
-
-    The persistent XLA cache lets a job reuse the compiled training step of an earlier run
-    with the same shapes, which takes seconds off the click-to-first-epoch time.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    xla_dir = data_dir / "xla"
-    xla_dir.mkdir(parents=True, exist_ok=True)
-    flag = f"--tf_xla_persistent_cache_directory={xla_dir}"
-    existing = os.environ.get("TF_XLA_FLAGS", "")
-    if "tf_xla_persistent_cache_directory" not in existing:
-        os.environ["TF_XLA_FLAGS"] = f"{existing} {flag}".strip()
 
 
 # ----- Celery ------------------------------------------------------------------------------
