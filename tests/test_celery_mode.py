@@ -269,7 +269,8 @@ def test_web_app_sends_the_run_page_job_to_a_worker(cluster, monkeypatch):
     # a run that waits in the queue: its page says which workers listen
     queued = cluster.store.create_run(SHORT)
     run_page = sys.modules["gato_dash.pages.run"]
-    status_text = run_page.render_update(live.poll(cluster.store, live.initial_state(queued)))[1]
+    status_text = run_page.render_update(
+        live.poll(cluster.store, live.initial_state(queued)))["status"]
     assert status_text.startswith("Queued") and "2 listening: w1@" in status_text
 
 
