@@ -207,13 +207,14 @@ def start_training_job(job: dict) -> str:
     data_dir = resolve_data_dir()
     store = open_store(data_dir)
     try:
-        return run_training(store, str(job["run"]), data_dir / "events")
+        return run_training(store, str(job["run"]), data_dir / "events",
+                            datasets_dir=data_dir / "datasets")
     finally:
         store.close()  # a worker lives on: do not keep a database connection per job
 
 
 def run_training(store, run_id: str, cache_dir=None,
-                 train: Callable[..., Iterable] | None = None) -> str:
+                 train: Callable[..., Iterable] | None = None, datasets_dir=None) -> str:
     """Claim the queued run and train it to the end; returns the final status.
 
     ``store``: a RunStore or an SQLite file path. Returns "not-claimed" without doing
@@ -240,7 +241,8 @@ def run_training(store, run_id: str, cache_dir=None,
                 from gato_core.training import train
             if cache_dir is not None:
                 Path(cache_dir).mkdir(parents=True, exist_ok=True)
-            for record in train(config, should_stop=stop, cache_dir=cache_dir):
+            for record in train(config, should_stop=stop, cache_dir=cache_dir,
+                                datasets_dir=datasets_dir):
                 data = record.to_dict()
                 kind = data.get("kind")
                 watchdog.phase = PHASE_AFTER.get(kind, watchdog.phase)
