@@ -19,14 +19,13 @@ import os
 import time
 from pathlib import Path
 
-# configure_tensorflow and resolve_data_dir: the worker takes them from here too
-from .runtime import STORE_FILE, configure_tensorflow, resolve_data_dir  # noqa: F401
-from .store import RunStore, is_database_url
+# the worker and the tests take these from here too
+from .runtime import (STORE_ENV, STORE_FILE, BackendError, configure_tensorflow,  # noqa: F401
+                      open_store, resolve_data_dir, resolve_store)
 
 BROKER_ENV = "GATO_BROKER"
 #: Where Dash keeps the jobs' results; the broker's Redis unless set.
 RESULT_BACKEND_ENV = "GATO_RESULT_BACKEND"
-STORE_ENV = "GATO_STORE"
 DATA_DIR_ENV = "GATO_DATA_DIR"
 #: How long to wait for workers to answer a ping: the run page asks while a run waits.
 PING_TIMEOUT_S = 1.0
@@ -35,33 +34,12 @@ PING_CACHE_S = 5.0
 WORKER_COMMAND = "celery -A gato_dash.worker worker --concurrency 1"
 
 
-class BackendError(ValueError):
-    """A broker or store setting that cannot work; the message says which and why."""
-
-
 def resolve_broker(value=None) -> str | None:
     """--broker, else $GATO_BROKER, else None (embedded jobs)."""
     broker = (value or os.environ.get(BROKER_ENV) or "").strip() or None
     if broker is not None and not broker.startswith(("redis://", "rediss://")):
         raise BackendError(f"broker {broker!r}: give a Redis URL, e.g. redis://HOST:6379/0")
     return broker
-
-
-def resolve_store(data_dir: Path, value=None) -> str:
-    """--store, else $GATO_STORE, else the SQLite file in the data folder.
-
-    A value that is not a PostgreSQL URL is an SQLite file path."""
-    location = (str(value or "") or os.environ.get(STORE_ENV) or "").strip()
-    if not location:
-        return str(Path(data_dir) / STORE_FILE)
-    if "://" in location and not is_database_url(location):  # a URL, but not one we know
-        raise BackendError(f"store {location!r}: give postgresql://USER@HOST:PORT/DATABASE "
-                            "or the path of an SQLite file")
-    return location
-
-
-def open_store(data_dir: Path, value=None) -> RunStore:
-    return RunStore(resolve_store(data_dir, value), data_dir)
 
 
 def export_for_jobs(data_dir: Path, store_location: str) -> None:

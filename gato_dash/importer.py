@@ -452,20 +452,8 @@ def _unpack_tar_gz(data: bytes, root: Path) -> None:
 
 
 # ----- command line ----------------------------------------------------------------------
-def import_into_data_dir(result_dir, data_dir=None, name: str | None = None) -> str:
-    """Import a result folder into the run store of a dashboard data folder (``None``: the
-    app's default, $GATO_DATA_DIR or ./gato_data). Used by ``python -m gato_core run
-    --store DIR``; raises ImportProblem with the reason when the folder is refused."""
-    from .runtime import STORE_FILE, resolve_data_dir
-    from .store import RunStore
-
-    return import_result_dir(result_dir, RunStore(resolve_data_dir(data_dir) / STORE_FILE),
-                             name=name)
-
-
 def main(argv=None) -> int:
-    from .runtime import STORE_FILE, resolve_data_dir
-    from .store import RunStore
+    from .runtime import BackendError, open_store, resolve_data_dir
 
     parser = argparse.ArgumentParser(
         prog="python -m gato_dash.importer",
@@ -474,9 +462,15 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", default=None,
                         help="the dashboard's data folder (default $GATO_DATA_DIR or "
                              "./gato_data, as app.py)")
+    parser.add_argument("--store", default=None,
+                        help="the run store, as app.py's --store (default $GATO_STORE, else "
+                             "runs.sqlite in the data folder)")
     parser.add_argument("--name", default=None, help="name of the imported run")
     args = parser.parse_args(argv)
-    store = RunStore(resolve_data_dir(args.data_dir) / STORE_FILE)
+    try:
+        store = open_store(resolve_data_dir(args.data_dir), args.store)
+    except BackendError as exc:
+        parser.error(str(exc))
     source = Path(args.source)
     try:
         if source.is_file():

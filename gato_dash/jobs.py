@@ -170,7 +170,7 @@ def start_training_job(job: dict) -> str:
     ($GATO_DATA_DIR, $GATO_STORE: the web process sets them for its fork server, a worker
     is started with them), never from the job's arguments, which the browser sends.
     """
-    from .backends import open_store, resolve_data_dir
+    from .runtime import open_store, resolve_data_dir
 
     data_dir = resolve_data_dir()
     store = open_store(data_dir)

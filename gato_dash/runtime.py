@@ -19,10 +19,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .store import RunStore
+from .store import RunStore, is_database_url
 
 DEFAULT_DATA_DIR = "gato_data"
 STORE_FILE = "runs.sqlite"
+#: the run store when it is not the SQLite file of the data folder (see gato_dash.backends)
+STORE_ENV = "GATO_STORE"
+
+
+class BackendError(ValueError):
+    """A broker or store setting that cannot work; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -48,8 +54,6 @@ class _State:
 def configure(data_dir=None, settings: Settings | None = None, store=None) -> Path:
     """Point this process at a data folder (created if needed) and its run store: ``store``
     (a PostgreSQL URL or an SQLite path), else $GATO_STORE, else runs.sqlite in the folder."""
-    from .backends import open_store
-
     folder = resolve_data_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
     _State.data_dir = folder
@@ -72,6 +76,23 @@ def store() -> RunStore:
 
 def settings() -> Settings:
     return _State.settings
+
+
+def resolve_store(data_dir: Path, value=None) -> str:
+    """--store, else $GATO_STORE, else the SQLite file in the data folder.
+
+    A value that is not a PostgreSQL URL is an SQLite file path."""
+    location = (str(value or "") or os.environ.get(STORE_ENV) or "").strip()
+    if not location:
+        return str(Path(data_dir) / STORE_FILE)
+    if "://" in location and not is_database_url(location):  # a URL, but not one we know
+        raise BackendError(f"store {location!r}: give postgresql://USER@HOST:PORT/DATABASE "
+                           "or the path of an SQLite file")
+    return location
+
+
+def open_store(data_dir: Path, value=None) -> RunStore:
+    return RunStore(resolve_store(data_dir, value), data_dir)
 
 
 def resolve_data_dir(value=None) -> Path:
