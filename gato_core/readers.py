@@ -181,12 +181,20 @@ def _numeric_from_arrow(column) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if column.num_chunks == 1 and column.null_count == 0 and not pa.types.is_boolean(column.type):
-        return column.chunk(0).to_numpy(zero_copy_only=False)
     if column.null_count:
         # empty cells and NaN spellings are nulls for Arrow: they count as NaN here
         column = pc.cast(column, pa.float64())
-    return column.to_numpy()
+    if pa.types.is_boolean(column.type):
+        return column.to_numpy()
+    if column.num_chunks == 1:
+        return column.chunk(0).to_numpy(zero_copy_only=False)
+    # one allocation, filled chunk by chunk from zero-copy views
+    out = np.empty(len(column), column.type.to_pandas_dtype())
+    start = 0
+    for chunk in column.chunks:
+        out[start:start + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
+        start += len(chunk)
+    return out
 
 
 def _labels_from_arrow(column):
