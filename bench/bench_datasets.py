@@ -144,7 +144,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=14)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--skip-import", action="store_true")
     args = parser.parse_args()
+    if not args.skip_import:
+        bench_import(args)
+    if not args.skip_train:
+        bench_train(args)
+
+
+def bench_import(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.parquet"
         tick = time.perf_counter()
@@ -168,8 +176,9 @@ def main() -> None:
               f"{times['import'][len(times['import']) // 2] / times['read'][len(times['read']) // 2]:.2f}"
               f" (median/median)  (target <= 2)")
         print(f"  import peak / decoded   = {imported['peak_kb'] * 1024 / decoded:.2f}  (target < 3)")
-    if args.skip_train:
-        return
+
+
+def bench_train(args) -> None:
     small = child(CHILD_TRAIN, args.train_small, args.epochs)
     large = child(CHILD_TRAIN, args.events, args.epochs)
     ratio = large["epoch_ms_median"] / small["epoch_ms_median"]
