@@ -165,7 +165,7 @@ def summary(config: RunConfig, records) -> dict:
             "n_cats": r.n_cats, "status": r.status, "message": r.message,
             "epochs_done": r.epochs_done, "significance": r.significance,
             "objective": r.objective, "boundaries": r.boundaries,
-            "epoch_ms_median": r.epoch_ms_median,
+            "epoch_ms_median": r.epoch_ms_median, "elapsed_s": r.elapsed_s,
             "heldout_significance": r.heldout_significance,
             "heldout_objective": r.heldout_objective,
         }
@@ -173,6 +173,7 @@ def summary(config: RunConfig, records) -> dict:
     ]
     out = {
         "config": config.to_dict(),
+        "data_seconds": info.data_seconds,
         "baselines": {s: {str(k): z for k, z in v.items()} for s, v in info.baselines.items()},
         "trainings": trainings,
         "held_out": info.held_out,

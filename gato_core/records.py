@@ -87,6 +87,8 @@ class TrainingResult:
     epoch_ms_median: float
     reweight_factors: list[float] | None = None  # bump hunt, per component
     components: list[dict] = field(default_factory=list)  # learned Gaussians (display)
+    #: seconds this K took, compilation and final evaluation included
+    elapsed_s: float | None = None
     #: the same categories evaluated on the held-out sample (RunInfo.held_out); a gap to
     #: ``significance`` shows overtraining. None without a held-out sample.
     heldout_significance: dict[str, float] | None = None

@@ -222,10 +222,16 @@ def train(
     t0 = time.perf_counter()
     if events is None:
         events = load_events(config, cache_dir, datasets_dir)
+    if should_stop():  # data preparation can take seconds: honour a cancel made meanwhile
+        return
     events, held_out, held_out_info = held_out_split(config, events, cache_dir)
     if config.is_dataset:
         check_events(config, events)
+    if should_stop():
+        return
     yield run_info(config, events, time.perf_counter() - t0, held_out_info)
+    if should_stop():  # the baselines (exact 1-D optimum) too
+        return
 
     scores = events.scores
     roles = tf.constant(role_weights(events))
@@ -251,6 +257,7 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop, 
     penalties = [tf.constant(v, tf.float32) for v in
                  (config.lam_yield, config.thr_yield, config.lam_unc, config.thr_unc)]
     temperature = _temperature(config, 0)
+    snapshot_every = config.snapshot_every
     for epoch in range(config.epochs):
         if should_stop():
             status, message = "cancelled", f"cancelled at epoch {epoch}"
@@ -284,7 +291,7 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop, 
             penalty_yield=float(pen_y), penalty_unc=float(pen_u), temperature=float(temperature),
             learning_rate=float(lr), epoch_ms=ms, elapsed_s=time.perf_counter() - start,
         )
-        if epoch % config.snapshot_interval == 0 or epoch == config.epochs - 1:
+        if epoch % snapshot_every == 0 or epoch == config.epochs - 1:
             b_soft, b_hard, z_hard = (t.numpy() for t in trainer.diagnostics(
                 inputs, roles, all_weights, tf.constant(temperature, tf.float32)))
             filled = b_hard > 0
@@ -313,6 +320,7 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop, 
         reweight_factors=trainer.factors.numpy().astype(float).tolist()
         if events.mass is not None else None,
         components=evaluated["components"],
+        elapsed_s=time.perf_counter() - start,
         heldout_significance=heldout_z,
         heldout_objective=heldout_objective,
     )
