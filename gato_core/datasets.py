@@ -37,8 +37,10 @@ MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 ARRAYS = ("scores", "weight", "process", "mass")
 #: Most events a dataset may hold. Training keeps scores, role weights and the [N, K]
-#: soft memberships (plus gradients) in memory: about 1.3 kB per event at K = 10, so 20 M
-#: events need ~25 GB at peak in the worst case; 20 M is the limit that fits a 32 GB machine.
+#: soft memberships (plus gradients) in memory: a whole train() at K = 5, D = 3 peaked at
+#: about 330 bytes per event (bench/bench_datasets.py, 10 M events: +3.3 GB), growing with
+#: K. 20 M events, ~7 GB at K = 5 and roughly twice that at K = 20, fit a 24-32 GB machine
+#: next to the dashboard; the toy scenarios keep their own 5 M limit (config.py).
 MAX_DATASET_EVENTS = 20_000_000
 MAX_NAME_LENGTH = 120
 
