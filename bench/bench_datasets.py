@@ -7,6 +7,11 @@
    Target: import time <= 2x the plain read; peak memory (RSS above the interpreter's
    baseline) < 3x the decoded column bytes. Each side runs in its own subprocess so the
    peak RSS (``resource.getrusage``) belongs to it alone.
+   On this VM writing the ~220 MB store copy alone takes 0.4-1x the plain read (measured
+   next to it, same run), so the import cannot go far below ~1.7x the read; the remaining
+   cost is one copy of the score columns into the column-major matrix, the checks and the
+   per-process sums. Streaming the Arrow chunks straight into the files would remove the
+   copy (not done yet).
 2. Training cost per epoch (the compiled step train() uses, K = 5, D = 3, timed after
    compilation) at the small and the large event count.
    Target: grows linearly, large/small <= 1.1 x the event ratio.
