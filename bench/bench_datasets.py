@@ -7,11 +7,11 @@
    Target: import time <= 2x the plain read; peak memory (RSS above the interpreter's
    baseline) < 3x the decoded column bytes. Each side runs in its own subprocess so the
    peak RSS (``resource.getrusage``) belongs to it alone.
-   On this VM writing the ~220 MB store copy alone takes 0.4-1x the plain read (measured
-   next to it, same run), so the import cannot go far below ~1.7x the read; the remaining
-   cost is one copy of the score columns into the column-major matrix, the checks and the
-   per-process sums. Streaming the Arrow chunks straight into the files would remove the
-   copy (not done yet).
+   On these VMs a fresh numpy allocation page-faults at a few hundred MB/s, so the import
+   takes its large arrays from Arrow's memory pool (which recycles the read's pages); what
+   is left beyond the read is writing the ~220 MB copy (0.4-1x the read alone), one copy
+   of each column out of the Arrow chunks, the checks and the per-process sums. Numbers
+   swing 2x with the load of other processes on the machine: compare min with min.
 2. Training cost per epoch (the compiled step train() uses, K = 5, D = 3, timed after
    compilation) at the small and the large event count.
    Target: grows linearly, large/small <= 1.1 x the event ratio.

@@ -171,7 +171,8 @@ def build_events(tables: list[Table], mapping: DatasetMapping,
     for i, table in enumerate(tables):
         if mapping.process_column:
             lookup = np.array([_index(process_names, n) for n in table.label_names], np.int16)
-            codes.append(lookup[table.labels] if table.n_rows else np.zeros(0, np.int16))
+            codes.append(np.take(lookup, table.labels, out=pool_empty(table.n_rows, np.int16))
+                         if table.n_rows else np.zeros(0, np.int16))
             table.labels = None
         else:
             pname = mapping.process_names[i] if mapping.process_names else table.process
@@ -183,14 +184,23 @@ def build_events(tables: list[Table], mapping: DatasetMapping,
         raise DatasetError({"signals": f"signal {missing[0]!r} is not among the processes "
                                        f"({', '.join(process_names)})"})
 
-    def column(name):
-        """One float32 column over all tables (the read array itself when it already is)."""
-        parts = [t.columns.pop(name) for t in tables]
-        if len(parts) == 1:
+    def column(name, out=None):
+        """One float32 column over all tables, copied once from the read pieces into ``out``
+        (the read array itself when it is one float32 piece and no ``out`` is given)."""
+        parts = [p for t in tables for p in t.take(name)]
+        if out is None and len(parts) == 1:
             return np.asarray(parts[0]).astype(np.float32, copy=False)
-        return np.concatenate([np.asarray(p, np.float32) for p in parts])
+        out = pool_empty(n_total, np.float32) if out is None else out
+        start = 0
+        for part in parts:
+            out[start:start + len(part)] = part
+            start += len(part)
+        return out
 
-    scores = [column(c) for c in mapping.score_columns]
+    # column-major: each score column is contiguous here and one contiguous write in the
+    # store; training makes its own row-major tensor anyway
+    matrix = pool_empty((len(mapping.score_columns), n_total), np.float32).T
+    scores = [column(c, matrix[:, j]) for j, c in enumerate(mapping.score_columns)]
     weight = column(mapping.weight_column) if mapping.weight_column else np.ones(n_total, np.float32)
     mass = column(mapping.mass_column) if mapping.mass_column else None
 
@@ -253,12 +263,13 @@ def build_events(tables: list[Table], mapping: DatasetMapping,
                             f"they are kept")
 
     scores = _score_geometry(scores, mapping, report)
-    # column-major: each score column is one contiguous copy here and one contiguous write
-    # in the store; training makes its own row-major tensor anyway
-    matrix = np.empty((len(scores), n_events), np.float32).T
-    for j in range(len(scores)):
-        matrix[:, j] = scores[j]
-        scores[j] = None  # free each column once copied
+    if all(c.base is matrix.base for c in scores) and len(matrix) == n_events:
+        matrix = matrix[:, :len(scores)]  # untouched columns (a redundant last one dropped)
+    else:
+        matrix = pool_empty((len(scores), n_events), np.float32).T
+        for j in range(len(scores)):
+            matrix[:, j] = scores[j]
+            scores[j] = None  # free each column once copied
     events = EventSample(
         scenario="dataset", scores=matrix, weight=weight, process=process,
         process_names=tuple(process_names), signal_names=tuple(mapping.signals),
@@ -268,6 +279,21 @@ def build_events(tables: list[Table], mapping: DatasetMapping,
         meta={"name": name},
     )
     return events, report
+
+
+def pool_empty(shape, dtype) -> np.ndarray:
+    """An uninitialised array in Arrow's memory pool (C order).
+
+    The pool recycles the pages a file read has just used; a fresh numpy allocation of the
+    same size page-faults its way in, which measured 5-10x slower than the copy itself on
+    the VMs here (bench/bench_datasets.py). The array keeps its buffer alive.
+    """
+    import pyarrow as pa
+
+    dtype = np.dtype(dtype)
+    count = int(np.prod(shape))
+    buffer = pa.allocate_buffer(max(count * dtype.itemsize, 1))
+    return np.frombuffer(buffer, dtype, count=count).reshape(shape)
 
 
 def _index(names: list[str], name: str) -> int:

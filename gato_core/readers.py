@@ -81,6 +81,15 @@ class Table:
     dtypes: dict[str, str] = field(default_factory=dict)  # every column of the file
     labels: np.ndarray | None = None
     label_names: list[str] | None = None
+    #: columns read for an import, as the file's chunks (row groups): zero-copy views that
+    #: the import copies once, straight into its final arrays
+    chunks: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    def take(self, name: str) -> list[np.ndarray]:
+        """The pieces of column ``name`` in row order, released from this table."""
+        if name in self.chunks:
+            return self.chunks.pop(name)
+        return [self.columns.pop(name)]
 
     @property
     def label(self) -> str:
@@ -172,6 +181,8 @@ def _read_arrow(source: Source, fmt: str, columns, label_column) -> Table:
         column = table.column(name)
         if name == label_column:
             out.labels, out.label_names = _labels_from_arrow(column)
+        elif columns is not None:
+            out.chunks[name] = _numeric_chunks(column)
         else:
             out.columns[name] = _numeric_from_arrow(column)
     return out
@@ -195,6 +206,17 @@ def _numeric_from_arrow(column) -> np.ndarray:
         out[start:start + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
         start += len(chunk)
     return out
+
+
+def _numeric_chunks(column) -> list[np.ndarray]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column.null_count:
+        column = pc.cast(column, pa.float64())  # nulls (empty cells, NaN spellings) -> NaN
+    if pa.types.is_boolean(column.type):
+        return [column.to_numpy()]
+    return [chunk.to_numpy(zero_copy_only=False) for chunk in column.chunks]
 
 
 def _labels_from_arrow(column):
