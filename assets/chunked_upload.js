@@ -1,9 +1,9 @@
 /* Large files to the server in chunks (gato_dash/uploads.py), with progress and resume.
  *
- * Any <input type="file" class="gato-chunked-upload" data-target="STORE_ID"
- * data-progress="PROGRESS_ID"> uploads the chosen file in 8 MB chunks. Progress goes to
- * the dbc.Progress PROGRESS_ID; when the last chunk is in, the dcc.Store STORE_ID gets
- * {token, filename, size}, which the page's callbacks take from there. A chunk that fails
+ * Any <input type="file" class="gato-chunked-upload" id="ID"> uploads the chosen file in
+ * 8 MB chunks. Progress goes to the dbc.Progress "ID-progress"; when the last chunk is in,
+ * the dcc.Store "ID-done" gets {token, filename, size}, which the page's callbacks take
+ * from there. A chunk that fails
  * is retried after asking the server how much it has (up to 5 times, with backoff); an
  * error goes into the store as {error}.
  */
@@ -32,7 +32,7 @@
     async function upload(input) {
         var file = input.files && input.files[0];
         if (!file) { return; }
-        var target = input.dataset.target, progress = input.dataset.progress;
+        var target = input.id + "-done", progress = input.id + "-progress";
         var base = (window.location.pathname.match(/^(.*?)\/datasets/) || ["", ""])[1];
         setProps(progress, {value: 0, label: "0 %"});
         try {

@@ -59,7 +59,7 @@ def create_app(data_dir=None, settings: runtime.Settings | None = None,
 
 #: The navigation bar: (label, address, how the address marks the link active)
 NAVIGATION = (("Home", "/", "exact"), ("New run", "/new", "exact"), ("Runs", "/runs", "exact"),
-              ("Compare", "/compare", "partial"))
+              ("Compare", "/compare", "partial"), ("Datasets", "/datasets", "exact"))
 
 
 def _shell() -> html.Div:
