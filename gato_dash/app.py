@@ -2,7 +2,8 @@
 
 It wires Dash Pages (gato_dash/pages, shown in ``dash.page_container``), the Bootstrap theme
 from assets/ (no CDN: the app must work offline) and a DiskcacheManager whose job processes
-train the runs. The state the pages share (data folder, run store, settings) lives in
+train the runs (or a CeleryManager whose workers train them: gato_dash.backends). The state
+the pages share (data folder, run store, settings) lives in
 ``gato_dash.runtime``, which imports no Dash.
 
 The web process itself never imports TensorFlow: jobs come from a fork server that has
@@ -16,11 +17,9 @@ from pathlib import Path
 
 import dash
 import dash_bootstrap_components as dbc
-import diskcache
-from dash import DiskcacheManager, dcc, html
+from dash import dcc, html
 
-from . import runtime, security, uploads
-from .jobs import use_fork_server
+from . import backends, runtime, security, uploads
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = Path(__file__).resolve().parent
@@ -29,15 +28,20 @@ log = logging.getLogger(__name__)
 
 
 def create_app(data_dir=None, settings: runtime.Settings | None = None,
-               password: str | None = None) -> dash.Dash:
-    """The web app on ``data_dir``; ``password`` (from $GATO_PASSWORD) protects every page."""
+               password: str | None = None, broker: str | None = None,
+               store: str | None = None) -> dash.Dash:
+    """The web app on ``data_dir``; ``password`` (from $GATO_PASSWORD) protects every page.
+
+    ``broker`` (or $GATO_BROKER): a Redis URL sends training jobs to Celery workers;
+    ``store`` (or $GATO_STORE): a PostgreSQL URL for a run store shared by machines
+    (gato_dash.backends). Without them, everything stays on this machine."""
     settings = settings or runtime.Settings()
     if password:
         settings = replace(settings, password_required=True)
-    data_dir = runtime.configure(data_dir, settings)
-    # Training jobs start from a clean fork server, never from this threaded process.
-    use_fork_server(data_dir)
-    manager = DiskcacheManager(diskcache.Cache(str(data_dir / "jobs")))
+    data_dir = runtime.configure(data_dir, settings, store=store)
+    # Embedded: jobs start from a clean fork server, never from this threaded process.
+    manager = backends.make_manager(data_dir, backends.resolve_broker(broker),
+                                    runtime.store().location)
 
     app = dash.Dash(
         "gato_dash",  # a package name, so pages import as gato_dash.pages.<name>

@@ -1,15 +1,19 @@
 """The training job: drives ``gato_core.training.train`` and writes every record to the store.
 
-``start_training_job`` is the body of the run page's Dash background callback. Dash's
-DiskcacheManager starts it in its own process, so the browser can close without stopping
-it. That process comes from a *fork server* (see ``use_fork_server``), not from the web
+``start_training_job`` is the body of the run page's Dash background callback
+(registered in gato_dash.training_callback). Embedded, Dash's DiskcacheManager starts it
+in its own process, so the browser can close without stopping it; with a broker, Dash's
+CeleryManager sends it to a Celery worker, possibly on another machine (gato_dash.worker),
+and the rest of this module works the same there. The embedded job process comes from a
+*fork server* (see ``use_fork_server``), not from the web
 process: forking the multi-threaded web server copies locks other threads hold at that
 moment (seen here: SQLite's allocator mutex, held by a polling request), and the child
 then hangs forever. The fork server is a clean single-threaded process that has imported
 TensorFlow once (import only), so each job starts with TF loaded and nothing else.
 
 The store is the only channel back to the web process: records as they happen, a
-heartbeat, and a cancel flag read between epochs.
+heartbeat, and a cancel flag read between epochs (a flag, not a signal: it reaches a job on
+any machine that shares the store).
 """
 from __future__ import annotations
 
@@ -71,6 +75,7 @@ class Heartbeat:
                 self.store.heartbeat(self.run_id)
             except Exception:
                 log.exception("heartbeat of %s failed", self.run_id)
+        self.store.close()  # this thread's connection: a worker runs many jobs
 
     def __enter__(self):
         self._thread.start()
@@ -161,21 +166,31 @@ def start_training_job(job: dict) -> str:
     """Body of the run page's background callback; ``job`` = {"run": id, "load": token}.
 
     Lives here (an importable module without Dash pages) because the fork server unpickles
-    it by reference.
+    it by reference. The data folder and store come from this process's environment
+    ($GATO_DATA_DIR, $GATO_STORE: the web process sets them for its fork server, a worker
+    is started with them), never from the job's arguments, which the browser sends.
     """
-    data_dir = Path(os.environ.get("GATO_DATA_DIR") or "gato_data")
-    return run_training(data_dir / "runs.sqlite", job["run"], data_dir / "events",
-                        datasets_dir=data_dir / "datasets")
+    from .backends import open_store, resolve_data_dir
+
+    data_dir = resolve_data_dir()
+    store = open_store(data_dir)
+    try:
+        return run_training(store, str(job["run"]), data_dir / "events",
+                            datasets_dir=data_dir / "datasets")
+    finally:
+        store.close()  # a worker lives on: do not keep a database connection per job
 
 
-def run_training(store_path, run_id: str, cache_dir=None,
+def run_training(store, run_id: str, cache_dir=None,
                  train: Callable[..., Iterable] | None = None, datasets_dir=None) -> str:
     """Claim the queued run and train it to the end; returns the final status.
 
-    Returns "not-claimed" without doing anything if another job already has the run (the
-    run page was opened twice) or it is no longer queued.
+    ``store``: a RunStore or an SQLite file path. Returns "not-claimed" without doing
+    anything if another job already has the run (the run page was opened twice, a
+    message redelivered after a lost worker) or it is no longer queued.
     """
-    store = RunStore(store_path)
+    if not isinstance(store, RunStore):
+        store = RunStore(store)
     if not store.claim(run_id, os.getpid()):
         return "not-claimed"
     run = store.get_run(run_id)

@@ -7,7 +7,7 @@ way, presentation -> runtime -> core. ``configure`` is called once per process, 
 
 The data folder holds:
 
-- ``runs.sqlite``  the run store (gato_dash.store)
+- ``runs.sqlite``  the run store (gato_dash.store), unless it is in PostgreSQL
 - ``jobs/``        diskcache of the background-callback manager
 - ``events/``      generated event samples, cached by the engine
 - ``xla/``         TensorFlow's persistent XLA compilation cache (see configure_tensorflow)
@@ -45,12 +45,15 @@ class _State:
     settings: Settings = Settings()
 
 
-def configure(data_dir=None, settings: Settings | None = None) -> Path:
-    """Point this process at a data folder (created if needed) and its run store."""
+def configure(data_dir=None, settings: Settings | None = None, store=None) -> Path:
+    """Point this process at a data folder (created if needed) and its run store: ``store``
+    (a PostgreSQL URL or an SQLite path), else $GATO_STORE, else runs.sqlite in the folder."""
+    from .backends import open_store
+
     folder = resolve_data_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
     _State.data_dir = folder
-    _State.store = RunStore(folder / STORE_FILE)
+    _State.store = open_store(folder, store)
     _State.settings = settings or Settings()
     return folder
 

@@ -200,7 +200,8 @@ def test_not_an_archive_and_damaged_archives(cli_folder, store):
     assert_refused(store, lambda: import_archive("notes.txt", b"hello world", store),
                    "neither a .zip nor a .tar.gz")
     folder = cli_folder("out")
-    truncated = tar_gz_bytes(folder, "out")[:200]
+    archive = tar_gz_bytes(folder, "out")
+    truncated = archive[:len(archive) // 2]  # cut inside a member, whatever the files hold
     assert_refused(store, lambda: import_archive("cut.tar.gz", truncated, store), "damaged")
     assert_refused(store, lambda: import_upload("x.zip", "data:;base64,@@@", store), "base64")
 

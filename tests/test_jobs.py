@@ -205,3 +205,22 @@ def test_watchdog_leaves_an_engine_that_stops_by_itself_alone(store):
         time.sleep(0.1)  # the watchdog has seen the cancel and waits out the grace
     assert ended == []
     assert store.get_run(run_id)["status"] == "running"  # the job's own ending decides
+
+
+def test_job_opens_the_store_named_by_its_environment(postgres_url, tmp_path, monkeypatch):
+    """The background callback's body, as an embedded job process or a Celery worker runs
+    it: store and data folder come from $GATO_STORE / $GATO_DATA_DIR (here a PostgreSQL
+    store), never from the job's arguments."""
+    pytest.importorskip("tensorflow")
+    from gato_dash import backends
+    from gato_dash.jobs import start_training_job
+
+    data_dir = tmp_path / "shared"
+    store = RunStore(postgres_url, data_dir)
+    run_id = store.create_run({**TINY, "epochs": 5})
+    monkeypatch.setenv(backends.STORE_ENV, postgres_url)
+    monkeypatch.setenv(backends.DATA_DIR_ENV, str(data_dir))
+    assert start_training_job({"run": run_id, "load": "x"}) == "finished"
+    assert [r["epoch"] for r in store.epochs(run_id)] == list(range(5))
+    assert any((data_dir / "events").iterdir())  # the events went to the shared folder
+    store.close()

@@ -23,13 +23,12 @@ from urllib.parse import urlencode
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import (MATCH, ClientsideFunction, Input, Output, State, callback, ctx, dcc, html,
-                  no_update)
+from dash import ClientsideFunction, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from gato_dash import formatting, run_facts, runtime
-from gato_dash import live
+from gato_dash import backends, formatting, live, run_facts, runtime
+# the training job's background callback: its own module, which Celery workers import too
+from gato_dash import training_callback  # noqa: F401
 from gato_dash.figures import history
-from gato_dash.jobs import start_training_job
 from gato_dash.pages.home import STATUS_COLOURS, status_badge
 from gato_dash.results_section import results_section
 
@@ -210,15 +209,6 @@ def _config_query(run: dict) -> dict:
     return config
 
 
-# ----- the training job ---------------------------------------------------------------------
-callback(
-    Output({"type": "run-job-result", "run": MATCH, "load": MATCH}, "data"),
-    Input({"type": "run-job", "run": MATCH, "load": MATCH}, "data"),
-    background=True,
-    interval=2000,  # only how often the renderer asks "done?"; the page polls the store
-)(start_training_job)
-
-
 # ----- polling -----------------------------------------------------------------------------
 POLL_OUTPUTS = {
     "state": Output("run-state", "data"),
@@ -284,9 +274,13 @@ def render_update(update: live.LiveUpdate, n_intervals: int = 0, view=None) -> d
     cancel_shown = update.cancellable and not runtime.settings().read_only
     # which tick this answers: the watchdog (assets/run_poll.js) sees that answers arrive
     state = {**update.state, "answered": n_intervals}
+    status_text = update.status_text
+    if update.status == "queued":
+        # with Celery workers: which of them listen, or that none does (None embedded)
+        status_text = " ".join(filter(None, [status_text, backends.queue_message()]))
     return {
         "state": state,
-        "status": update.status_text,
+        "status": status_text,
         "badge": update.status,
         "badge_colour": STATUS_COLOURS.get(update.status, "secondary"),
         "progress": update.progress,
