@@ -3,7 +3,7 @@
 Layout (``DATASETS_DIR`` is usually ``DATA_DIR/datasets``)::
 
     DATASETS_DIR/<id>/manifest.json   name, created, content hash, counts, mapping, notes
-    DATASETS_DIR/<id>/scores.npy      [N, D] float32 (after dropping/rescaling, see notes)
+    DATASETS_DIR/<id>/scores.npy      [N, D] float32, column-major (after dropping/rescaling)
     DATASETS_DIR/<id>/weight.npy      [N] float32
     DATASETS_DIR/<id>/process.npy     [N] int16, index into manifest "processes"
     DATASETS_DIR/<id>/mass.npy        [N] float32, only with a mass column
@@ -22,7 +22,8 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -36,8 +37,10 @@ MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 ARRAYS = ("scores", "weight", "process", "mass")
 #: Most events a dataset may hold. Training keeps scores, role weights and the [N, K]
-#: soft memberships (plus gradients) in memory: about 1.3 kB per event at K = 10, so 20 M
-#: events need ~25 GB at peak in the worst case; 20 M is the limit that fits a 32 GB machine.
+#: soft memberships (plus gradients) in memory: a whole train() at K = 5, D = 3 peaked at
+#: about 330 bytes per event (bench/bench_datasets.py, 10 M events: +3.3 GB), growing with
+#: K. 20 M events, ~7 GB at K = 5 and roughly twice that at K = 20, fit a 24-32 GB machine
+#: next to the dashboard; the toy scenarios keep their own 5 M limit (config.py).
 MAX_DATASET_EVENTS = 20_000_000
 MAX_NAME_LENGTH = 120
 
@@ -130,22 +133,20 @@ def store_events(events: EventSample, report: ImportReport, mapping: DatasetMapp
     """Write checked events as a new dataset folder (atomically) and return its manifest."""
     datasets_dir = Path(datasets_dir)
     dataset_id = uuid.uuid4().hex[:12]
+    name = _clean_name(name)
     arrays = _arrays(events)
-    manifest = DatasetManifest(
-        id=dataset_id, name=_clean_name(name), created=time.time(),
-        content_hash=content_hash(arrays, events.process_names),
-        n_events=events.n_events, dim=events.dim, mean_mode=events.mean_mode or "sigmoid",
-        processes=list(events.process_names), signals=list(events.signal_names),
-        process_summary=_process_summary(events), mapping=mapping.to_dict(),
-        sources=list(sources or []), report=report.to_dict(), has_mass=events.mass is not None,
-    )
     datasets_dir.mkdir(parents=True, exist_ok=True)
     tmp = datasets_dir / f".tmp-{dataset_id}-{os.getpid()}"
     try:
         tmp.mkdir()
-        for key, values in arrays.items():
-            with open(tmp / f"{key}.npy", "wb") as handle:
-                np.save(handle, values, allow_pickle=False)
+        # the files are written on threads (file writes release the GIL) while the hash
+        # and the per-process sums are computed
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            written = [pool.submit(_save, tmp / f"{key}.npy", values)
+                       for key, values in arrays.items()]
+            manifest = _manifest(events, report, mapping, dataset_id, name, sources, arrays)
+            for future in written:
+                future.result()
         (tmp / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=1))
         os.replace(tmp, datasets_dir / dataset_id)
     except BaseException:
@@ -154,9 +155,25 @@ def store_events(events: EventSample, report: ImportReport, mapping: DatasetMapp
     return manifest
 
 
+def _save(path: Path, values: np.ndarray) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, values, allow_pickle=False)
+
+
+def _manifest(events, report, mapping, dataset_id, name, sources, arrays) -> DatasetManifest:
+    return DatasetManifest(
+        id=dataset_id, name=name, created=time.time(),
+        content_hash=content_hash(arrays, events.process_names),
+        n_events=events.n_events, dim=events.dim, mean_mode=events.mean_mode or "sigmoid",
+        processes=list(events.process_names), signals=list(events.signal_names),
+        process_summary=_process_summary(events), mapping=mapping.to_dict(),
+        sources=list(sources or []), report=report.to_dict(), has_mass=events.mass is not None,
+    )
+
+
 def _arrays(events: EventSample) -> dict[str, np.ndarray]:
     arrays = {
-        "scores": np.ascontiguousarray(events.scores, np.float32),
+        "scores": np.asfortranarray(events.scores, dtype=np.float32),  # column-major
         "weight": np.ascontiguousarray(events.weight, np.float32),
         "process": np.ascontiguousarray(events.process, np.int16),
     }
@@ -179,14 +196,20 @@ def content_hash(arrays: dict[str, np.ndarray], process_names) -> str:
         if key in arrays:
             values = arrays[key]
             digest.update(f"{key}:{values.dtype.str}:{values.shape}".encode())
-            digest.update(memoryview(np.ascontiguousarray(values)).cast("B"))
+            # column by column whatever the memory layout: the hash is of the content
+            columns = np.asfortranarray(values).T if values.ndim == 2 else values
+            digest.update(memoryview(np.ascontiguousarray(columns)).cast("B"))
     return f"xxh3-128:{digest.hexdigest()}"
 
 
 def _process_summary(events: EventSample) -> dict[str, dict]:
-    counts = np.bincount(events.process, minlength=len(events.process_names))
-    sums = np.bincount(events.process, weights=events.weight.astype(np.float64),
-                       minlength=len(events.process_names))
+    n_proc = len(events.process_names)
+    counts = np.bincount(events.process, minlength=n_proc)
+    sums = np.zeros(n_proc)
+    block = 1 << 18  # bincount converts weights to float64: in blocks, not a whole copy
+    for start in range(0, events.n_events, block):
+        sums += np.bincount(events.process[start:start + block],
+                            weights=events.weight[start:start + block], minlength=n_proc)
     return {p: {"events": int(counts[i]), "weight_sum": float(sums[i]),
                 "signal": p in events.signal_names}
             for i, p in enumerate(events.process_names)}

@@ -149,7 +149,12 @@ class ImportReport:
 
 def build_events(tables: list[Table], mapping: DatasetMapping,
                  name: str = "dataset") -> tuple[EventSample, ImportReport]:
-    """Events in GATO's flat layout from read tables, checked; see the module doc."""
+    """Events in GATO's flat layout from read tables, checked; see the module doc.
+
+    Works column by column on contiguous 1-D arrays (fast, and no [N, D] temporaries) and
+    consumes the tables' columns as it goes, so peak memory stays near the read data plus
+    one copy of the result.
+    """
     mapping = mapping.validated()
     report = ImportReport()
     if not tables:
@@ -166,46 +171,53 @@ def build_events(tables: list[Table], mapping: DatasetMapping,
     for i, table in enumerate(tables):
         if mapping.process_column:
             lookup = np.array([_index(process_names, n) for n in table.label_names], np.int16)
-            codes.append(lookup[table.labels] if table.n_rows else np.zeros(0, np.int16))
+            codes.append(np.take(lookup, table.labels, out=pool_empty(table.n_rows, np.int16))
+                         if table.n_rows else np.zeros(0, np.int16))
+            table.labels = None
         else:
             pname = mapping.process_names[i] if mapping.process_names else table.process
             codes.append(np.full(table.n_rows, _index(process_names, pname), np.int16))
     process = np.concatenate(codes) if len(codes) > 1 else codes[0]
+    del codes
     missing = [s for s in mapping.signals if s not in process_names]
     if missing:
         raise DatasetError({"signals": f"signal {missing[0]!r} is not among the processes "
                                        f"({', '.join(process_names)})"})
 
-    def column(name, dtype=np.float32):
-        parts = [t.columns[name] for t in tables]
-        out = np.empty(n_total, dtype)
+    def column(name, out=None):
+        """One float32 column over all tables, copied once from the read pieces into ``out``
+        (the read array itself when it is one float32 piece and no ``out`` is given)."""
+        parts = [p for t in tables for p in t.take(name)]
+        if out is None and len(parts) == 1:
+            return np.asarray(parts[0]).astype(np.float32, copy=False)
+        out = pool_empty(n_total, np.float32) if out is None else out
         start = 0
         for part in parts:
             out[start:start + len(part)] = part
             start += len(part)
         return out
 
-    scores = np.empty((n_total, len(mapping.score_columns)), np.float32)
-    for j, name in enumerate(mapping.score_columns):
-        start = 0
-        for t in tables:
-            scores[start:start + t.n_rows, j] = t.columns[name]
-            start += t.n_rows
+    # column-major: each score column is contiguous here and one contiguous write in the
+    # store; training makes its own row-major tensor anyway
+    matrix = pool_empty((len(mapping.score_columns), n_total), np.float32).T
+    scores = [column(c, matrix[:, j]) for j, c in enumerate(mapping.score_columns)]
     weight = column(mapping.weight_column) if mapping.weight_column else np.ones(n_total, np.float32)
     mass = column(mapping.mass_column) if mapping.mass_column else None
 
     # NaN / inf: count per column, refuse or drop
-    bad = np.zeros(n_total, bool)
+    bad = None
     counts = {}
-    for label, values in [*((c, scores[:, j]) for j, c in enumerate(mapping.score_columns)),
+    for label, values in [*zip(mapping.score_columns, scores),
                           (mapping.weight_column, weight), (mapping.mass_column, mass)]:
         if label is None or values is None:
             continue
+        if np.isfinite(np.sum(values, dtype=np.float64)):
+            continue  # a NaN or inf always reaches the sum (float32 cannot overflow float64)
         nonfinite = ~np.isfinite(values)
-        n_bad = int(nonfinite.sum())
-        if n_bad:
-            counts[label] = (int(np.isnan(values).sum()), n_bad - int(np.isnan(values).sum()))
-            bad |= nonfinite
+        if nonfinite.any():
+            n_bad, n_nan = int(nonfinite.sum()), int(np.isnan(values).sum())
+            counts[label] = (n_nan, n_bad - n_nan)
+            bad = nonfinite if bad is None else (bad | nonfinite)
     if counts:
         text = ", ".join(f"{c}: {nan:,} NaN, {inf:,} inf" for c, (nan, inf) in counts.items())
         if not mapping.drop_nonfinite:
@@ -216,30 +228,34 @@ def build_events(tables: list[Table], mapping: DatasetMapping,
         report.notes.append(f"dropped {report.dropped_nonfinite:,} rows with NaN/inf values ({text})")
     if mass is not None:
         lo, hi = mapping.mass_range
-        outside = ~bad & ((mass < lo) | (mass > hi))
-        report.dropped_outside_mass_range = int(outside.sum())
+        finite_mass = mass if bad is None else mass[~bad]
+        if finite_mass.size and (finite_mass.min() < lo or finite_mass.max() > hi):
+            outside = (mass < lo) | (mass > hi)  # NaN compares False: counted above, not here
+            report.dropped_outside_mass_range = int(outside.sum())
+            bad = outside if bad is None else (bad | outside)
         if report.dropped_outside_mass_range:
             report.notes.append(f"left out {report.dropped_outside_mass_range:,} events with a "
                                 f"mass outside the fit range {lo:g}-{hi:g}")
-        bad |= outside
-    if bad.any():
+    if bad is not None and bad.any():
         keep = ~bad
-        scores, weight, process = scores[keep], weight[keep], process[keep]
+        scores = [c[keep] for c in scores]
+        weight, process = weight[keep], process[keep]
         mass = mass[keep] if mass is not None else None
 
     n_events = int(weight.shape[0])
     report.n_events = n_events
-    signal_ids = [process_names.index(s) for s in mapping.signals]
-    is_signal = np.isin(process, signal_ids)
-    if not is_signal.any():
+    is_signal_process = np.zeros(len(process_names), bool)
+    is_signal_process[[process_names.index(s) for s in mapping.signals]] = True
+    n_signal_events = int(np.count_nonzero(is_signal_process[process]))
+    if n_signal_events == 0:
         raise DatasetError({"signals": "no signal events (after the checks above)"})
-    if is_signal.all():
+    if n_signal_events == n_events:
         raise DatasetError({"signals": "no background events: every process is a signal"})
 
-    negative = weight < 0
-    report.negative_weight_events = int(negative.sum())
+    negative = weight < 0 if weight.size and weight.min() < 0 else None
+    report.negative_weight_events = int(np.count_nonzero(negative)) if negative is not None else 0
     if report.negative_weight_events:
-        abs_sum = float(np.abs(weight, dtype=np.float64).sum())
+        abs_sum = float(np.abs(weight).sum(dtype=np.float64))
         report.negative_weight_share = float(-weight[negative].sum(dtype=np.float64) / abs_sum)
         report.notes.append(f"{report.negative_weight_events:,} events "
                             f"({report.negative_weight_events / n_events:.1%}) have negative "
@@ -247,8 +263,15 @@ def build_events(tables: list[Table], mapping: DatasetMapping,
                             f"they are kept")
 
     scores = _score_geometry(scores, mapping, report)
+    if all(c.base is matrix.base for c in scores) and len(matrix) == n_events:
+        matrix = matrix[:, :len(scores)]  # untouched columns (a redundant last one dropped)
+    else:
+        matrix = pool_empty((len(scores), n_events), np.float32).T
+        for j in range(len(scores)):
+            matrix[:, j] = scores[j]
+            scores[j] = None  # free each column once copied
     events = EventSample(
-        scenario="dataset", scores=scores, weight=weight, process=process,
+        scenario="dataset", scores=matrix, weight=weight, process=process,
         process_names=tuple(process_names), signal_names=tuple(mapping.signals),
         mass=mass, mean_mode=report.mean_mode,
         window=tuple(mapping.mass_window) if mass is not None else None,
@@ -258,13 +281,29 @@ def build_events(tables: list[Table], mapping: DatasetMapping,
     return events, report
 
 
+def pool_empty(shape, dtype) -> np.ndarray:
+    """An uninitialised array in Arrow's memory pool (C order).
+
+    The pool recycles the pages a file read has just used; a fresh numpy allocation of the
+    same size page-faults its way in, which measured 5-10x slower than the copy itself on
+    the VMs here (bench/bench_datasets.py). The array keeps its buffer alive.
+    """
+    import pyarrow as pa
+
+    dtype = np.dtype(dtype)
+    count = int(np.prod(shape))
+    buffer = pa.allocate_buffer(max(count * dtype.itemsize, 1))
+    return np.frombuffer(buffer, dtype, count=count).reshape(shape)
+
+
 def _index(names: list[str], name: str) -> int:
     if name not in names:
         names.append(name)
     return names.index(name)
 
 
-def _score_geometry(scores: np.ndarray, mapping: DatasetMapping, report: ImportReport):
+def _score_geometry(scores: list[np.ndarray], mapping: DatasetMapping,
+                    report: ImportReport) -> list[np.ndarray]:
     """Decide the model's score domain; drop a redundant softmax column, rescale if needed.
 
     Several scores in [0, 1] whose sum never exceeds 1 are softmax outputs: the means live on
@@ -273,21 +312,20 @@ def _score_geometry(scores: np.ndarray, mapping: DatasetMapping, report: ImportR
     a column leaves that range).
     """
     names = list(mapping.score_columns)
-    lo = scores.min(axis=0) if len(scores) else np.zeros(scores.shape[1])
-    hi = scores.max(axis=0) if len(scores) else np.ones(scores.shape[1])
-    in_unit = bool(np.all(lo >= 0.0) and np.all(hi <= 1.0))
-    if scores.shape[1] >= 2 and in_unit:
-        sums = scores.sum(axis=1, dtype=np.float64)
-        if np.all(np.abs(sums - 1.0) <= SUM_TOLERANCE):
+    lo = [float(c.min()) if c.size else 0.0 for c in scores]
+    hi = [float(c.max()) if c.size else 1.0 for c in scores]
+    in_unit = min(lo) >= 0.0 and max(hi) <= 1.0
+    if len(scores) >= 2 and in_unit:
+        sums_to_one, at_most_one = _row_sums(scores)
+        if sums_to_one:
             report.redundant_column = names[-1]
             report.notes.append(
                 f"the scores {', '.join(names)} sum to 1 (softmax outputs): {names[-1]!r} is "
                 f"redundant and is not used; categories live in the space of the others")
-            scores = np.ascontiguousarray(scores[:, :-1])
-            names = names[:-1]
-            if scores.shape[1] >= 2:
+            scores, names = scores[:-1], names[:-1]
+            if len(scores) >= 2:
                 report.mean_mode = "softmax"
-        elif np.all(sums <= 1.0 + SUM_TOLERANCE):
+        elif at_most_one:
             report.mean_mode = "softmax"
         if report.mean_mode == "softmax":
             report.notes.append(f"scores {', '.join(names)} are treated as softmax outputs "
@@ -296,10 +334,27 @@ def _score_geometry(scores: np.ndarray, mapping: DatasetMapping, report: ImportR
     if not in_unit:
         for j, name in enumerate(names):
             if lo[j] < 0.0 or hi[j] > 1.0:
-                span = float(hi[j] - lo[j]) or 1.0
-                scores[:, j] = (scores[:, j] - lo[j]) / span
-                np.clip(scores[:, j], 0.0, 1.0, out=scores[:, j])  # float32 rounding
-                report.rescaled[name] = [float(lo[j]), float(hi[j])]
+                span = (hi[j] - lo[j]) or 1.0
+                rescaled = (scores[j].astype(np.float64) - lo[j]) / span
+                scores[j] = np.clip(rescaled, 0.0, 1.0).astype(np.float32)  # float32 rounding
+                report.rescaled[name] = [lo[j], hi[j]]
                 report.notes.append(f"score {name!r} ranges over {lo[j]:g}..{hi[j]:g}, outside "
                                     f"[0, 1]: rescaled linearly to [0, 1]")
     return scores
+
+
+def _row_sums(scores: list[np.ndarray], block: int = 1 << 18) -> tuple[bool, bool]:
+    """(every row sums to 1, no row sums above 1), within SUM_TOLERANCE.
+
+    In blocks: a whole-column float64 temporary costs more in fresh memory than the sum.
+    """
+    sums_to_one = at_most_one = True
+    for start in range(0, len(scores[0]), block):
+        total = scores[0][start:start + block].astype(np.float64)
+        for column in scores[1:]:
+            total += column[start:start + block]
+        sums_to_one = sums_to_one and bool(np.all(np.abs(total - 1.0) <= SUM_TOLERANCE))
+        at_most_one = at_most_one and bool(np.all(total <= 1.0 + SUM_TOLERANCE))
+        if not (sums_to_one or at_most_one):
+            break
+    return sums_to_one, at_most_one

@@ -81,6 +81,15 @@ class Table:
     dtypes: dict[str, str] = field(default_factory=dict)  # every column of the file
     labels: np.ndarray | None = None
     label_names: list[str] | None = None
+    #: columns read for an import, as the file's chunks (row groups): zero-copy views that
+    #: the import copies once, straight into its final arrays
+    chunks: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    def take(self, name: str) -> list[np.ndarray]:
+        """The pieces of column ``name`` in row order, released from this table."""
+        if name in self.chunks:
+            return self.chunks.pop(name)
+        return [self.columns.pop(name)]
 
     @property
     def label(self) -> str:
@@ -172,6 +181,8 @@ def _read_arrow(source: Source, fmt: str, columns, label_column) -> Table:
         column = table.column(name)
         if name == label_column:
             out.labels, out.label_names = _labels_from_arrow(column)
+        elif columns is not None:
+            out.chunks[name] = _numeric_chunks(column)
         else:
             out.columns[name] = _numeric_from_arrow(column)
     return out
@@ -181,12 +192,31 @@ def _numeric_from_arrow(column) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if column.num_chunks == 1 and column.null_count == 0 and not pa.types.is_boolean(column.type):
-        return column.chunk(0).to_numpy(zero_copy_only=False)
     if column.null_count:
         # empty cells and NaN spellings are nulls for Arrow: they count as NaN here
         column = pc.cast(column, pa.float64())
-    return column.to_numpy()
+    if pa.types.is_boolean(column.type):
+        return column.to_numpy()
+    if column.num_chunks == 1:
+        return column.chunk(0).to_numpy(zero_copy_only=False)
+    # one allocation, filled chunk by chunk from zero-copy views
+    out = np.empty(len(column), column.type.to_pandas_dtype())
+    start = 0
+    for chunk in column.chunks:
+        out[start:start + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
+        start += len(chunk)
+    return out
+
+
+def _numeric_chunks(column) -> list[np.ndarray]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column.null_count:
+        column = pc.cast(column, pa.float64())  # nulls (empty cells, NaN spellings) -> NaN
+    if pa.types.is_boolean(column.type):
+        return [column.to_numpy()]
+    return [chunk.to_numpy(zero_copy_only=False) for chunk in column.chunks]
 
 
 def _labels_from_arrow(column):
