@@ -177,14 +177,23 @@ def _k_map(mapping, what: str) -> dict[str, float]:
     return out
 
 
+def _signals(data: dict, config: RunConfig) -> list[str]:
+    """The run's signals: its scenario's, or for a dataset run those its numbers name."""
+    if config.scenario in SCENARIOS:
+        return list(SCENARIOS[config.scenario].signals)
+    for training in data.get("trainings") or []:
+        if isinstance(training, dict) and isinstance(training.get("significance"), dict):
+            return [str(s) for s in training["significance"]]
+    raise ImportProblem("the dataset run's result.json names no signal in its trainings")
+
+
 def _run_info_from_result_json(data: dict, config: RunConfig) -> dict:
-    info = SCENARIOS[config.scenario]
     baselines_raw = data.get("baselines") or {}
     if not isinstance(baselines_raw, dict):
         raise ImportProblem("\"baselines\" must be an object of signal -> {K: Z}")
     baselines = {str(sig): _k_map(curve, f"baselines[{sig}]")
                  for sig, curve in baselines_raw.items()}
-    signals = list(info.signals)
+    signals = _signals(data, config)
     objective = {}
     for k in sorted({k for curve in baselines.values() for k in curve}, key=int):
         values = [baselines[s][k] for s in signals if k in baselines.get(s, {})]
@@ -198,11 +207,13 @@ def _run_info_from_result_json(data: dict, config: RunConfig) -> dict:
         "optimum_1d": _k_map(data.get("optimum_1d"), "optimum_1d") or None,
         "baseline_objective": objective,
         "data_seconds": _number(data.get("data_seconds") or 0.0, "data_seconds"),
+        "dataset": data.get("dataset") if isinstance(data.get("dataset"), dict) else None,
+        "held_out": data.get("held_out") if isinstance(data.get("held_out"), dict) else None,
     }
 
 
 def _results_from_result_json(data: dict, config: RunConfig) -> list[dict]:
-    signals = list(SCENARIOS[config.scenario].signals)
+    signals = _signals(data, config)
     results = {}
     for i, training in enumerate(data["trainings"]):
         where = f"trainings[{i}]"
@@ -240,8 +251,23 @@ def _results_from_result_json(data: dict, config: RunConfig) -> list[dict]:
             "reweight_factors": None, "components": [],
             "elapsed_s": _number(training["elapsed_s"], f"{where}.elapsed_s")
             if training.get("elapsed_s") is not None else None,
+            **_held_out_numbers(training, where),
         }
     return [results[k] for k in sorted(results)]
+
+
+def _held_out_numbers(training: dict, where: str) -> dict:
+    """The held-out significances a CLI result carries (None where it has none)."""
+    z = training.get("heldout_significance")
+    if z is not None and not isinstance(z, dict):
+        raise ImportProblem(f"{where}.heldout_significance must be an object of signal -> Z")
+    objective = training.get("heldout_objective")
+    return {
+        "heldout_significance": {str(s): _number(v, f"{where}.heldout_significance[{s}]")
+                                 for s, v in z.items()} if z else None,
+        "heldout_objective": _number(objective, f"{where}.heldout_objective")
+        if objective is not None else None,
+    }
 
 
 def _categories_from_boundaries(boundaries: list[float]) -> list[dict]:
