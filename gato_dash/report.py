@@ -151,6 +151,7 @@ def build_report(run: dict, epochs: list[dict], results: list[dict]) -> str:
     parts.append(_table([
         {"K": r.get("n_cats"), "status": r.get("status"), "message": r.get("message"),
          "epochs done": r.get("epochs_done"), "objective": r.get("objective"),
+         "held-out objective": r.get("heldout_objective"),
          "median epoch [ms]": r.get("epoch_ms_median")}
         for r in results], text_columns=("status", "message")))
     parts.append("<h2>Configuration</h2>")
