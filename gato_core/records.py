@@ -80,6 +80,8 @@ class TrainingResult:
     epoch_ms_median: float
     reweight_factors: list[float] | None = None  # bump hunt, per component
     components: list[dict] = field(default_factory=list)  # learned Gaussians (display)
+    #: gato_core.statmodel.summary of the hard categories (pyhf); None without pyhf / old runs
+    statistical_model: dict | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)

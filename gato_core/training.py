@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 import numpy as np
 import tensorflow as tf
 
-from . import baselines, evaluation, massfit, schedules
+from . import baselines, evaluation, massfit, schedules, statmodel, yields
 from .config import RunConfig
 from .data import load_events
 from .model import build
@@ -261,6 +261,9 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop):
         reweight_factors=trainer.factors.numpy().astype(float).tolist()
         if events.mass is not None else None,
         components=evaluated["components"],
+        statistical_model=statmodel.try_summary(yields.table_from_categories(
+            evaluated["categories"], events.process_names, events.signal_names,
+            window if events.mass is not None else None)),
     )
     yield result
     return result

@@ -1,0 +1,271 @@
+"""The analysis bundle: everything needed to use a trained categorisation in an analysis,
+as files (numpy, pyhf and uproot; never TensorFlow, so the web process may call it).
+
+Per K: ``categoriser.json`` (apply with ``gato_core.apply.apply``), ``yields.csv``,
+``workspace.json`` (pyhf), ``datacard.txt`` (Combine), ``statistical_model.json`` and, for
+the bump hunt, ``mass_histograms.csv`` / ``.root``; plus a README for the whole bundle.
+
+Entry points:
+- ``export_files(config, result, events=None, cache_dir=None)`` -> {file name: bytes}, one K
+- ``bundle_bytes(config, results, n_cats=None, ...)`` -> zip as bytes (one K or all)
+- ``write_bundle(path, config, results, n_cats=None, ...)`` -> the zip, written atomically
+- ``bundle_from_run_dir(run_dir, path=None, n_cats=None, cache_dir=None)``: from a finished
+  ``python -m gato_core run --out DIR`` folder (``result.json`` + ``params/<K>_cats.json``)
+- ``statistical_model(config, result, events=None, cache_dir=None)`` -> summary dict
+Every refused request raises ``ExportError`` with a message to show as it is.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from . import categoriser as categoriser_file
+from . import datacard as datacard_file
+from . import shapes, statmodel
+from .apply import apply
+from .categoriser import ExportError, _get
+from .config import ConfigError, RunConfig
+from .scenarios import SCENARIOS, EventSample, mass_window
+from .yields import YieldsTable, table_from_categories, yields_table
+
+__all__ = ["ExportError", "export_files", "bundle_bytes", "write_bundle", "bundle_from_run_dir",
+           "statistical_model", "select_results", "load_run_events"]
+
+FINISHED = "finished"
+
+
+def _run_config(config) -> RunConfig:
+    if isinstance(config, RunConfig):
+        return config
+    try:
+        return RunConfig.from_dict(dict(config))
+    except ConfigError as exc:
+        raise ExportError(f"the run's configuration is not valid: {exc}") from None
+
+
+def load_run_events(config, cache_dir=None) -> EventSample:
+    """The run's events again (toy scenarios regenerate them: numpy only, same seed)."""
+    from .data import load_events
+    return load_events(_run_config(config), cache_dir)
+
+
+def select_results(results, n_cats=None) -> list:
+    """The finished results to export: the one with ``n_cats`` or, without it, all of them.
+
+    ExportError when the run has none, when K is unknown, or when that K did not finish.
+    """
+    results = [r for r in (results or []) if r is not None]
+    trained = sorted(int(_get(r, "n_cats")) for r in results)
+    if n_cats is not None:
+        try:
+            n_cats = int(n_cats)
+        except (TypeError, ValueError):
+            raise ExportError(f"the number of categories must be an integer, got {n_cats!r}") \
+                from None
+        match = [r for r in results if int(_get(r, "n_cats")) == n_cats]
+        if not match:
+            known = ", ".join(map(str, trained)) or "none yet"
+            raise ExportError(f"this run has no categorisation with K={n_cats} "
+                              f"(trained K: {known})")
+        result = match[0]
+        if _get(result, "status") != FINISHED:
+            why = _get(result, "message") or _get(result, "status")
+            raise ExportError(f"K={n_cats} did not finish ({why}); only finished "
+                              "categorisations can be exported")
+        return [result]
+    finished = [r for r in results if _get(r, "status") == FINISHED]
+    if not finished:
+        raise ExportError("this run has no finished categorisation yet; export it when "
+                          "training has finished")
+    return sorted(finished, key=lambda r: int(_get(r, "n_cats")))
+
+
+def _needs_order(config: RunConfig, result) -> bool:
+    return SCENARIOS[config.scenario].dim > 1 and _get(result, "order") is None
+
+
+def _categoriser(config: RunConfig, result, events, score_columns) -> dict:
+    order = None
+    if _needs_order(config, result):
+        # results read back from a CLI folder keep only the parameters: number the
+        # components by significance exactly as the run did
+        from .evaluation import evaluate
+        order = evaluate(_get(result, "parameters"), events,
+                         SCENARIOS[config.scenario].score_range)["order"]
+    return categoriser_file.from_result(result, config, score_columns=score_columns, order=order)
+
+
+def _table_from_events(cat: dict, events: EventSample) -> tuple[YieldsTable, np.ndarray]:
+    category = apply(cat, events.scores)
+    return yields_table(events, category, cat["n_categories"]), category
+
+
+def statistical_model(config, result, events=None, cache_dir=None) -> dict:
+    """The summary of ``statmodel.summary`` for one K: taken from the result when training
+    stored it, else from the result's per-category sums, else from the (regenerated) events."""
+    config = _run_config(config)
+    select_results([result], _get(result, "n_cats"))
+    stored = _get(result, "statistical_model")
+    if stored:
+        return stored
+    table = _result_table(config, result)
+    if table is None:
+        events = events if events is not None else load_run_events(config, cache_dir)
+        table, _ = _table_from_events(_categoriser(config, result, events, None), events)
+    return statmodel.summary(table)
+
+
+def _result_table(config: RunConfig, result) -> YieldsTable | None:
+    info = SCENARIOS[config.scenario]
+    categories = _get(result, "categories") or []
+    processes = list(categories[0].get("process_yields", {})) if categories else []
+    return table_from_categories(categories, processes, list(info.signals),
+                                 mass_window(config.mass_sigma) if info.has_mass else None)
+
+
+def export_files(config, result, events=None, cache_dir=None, score_columns=None,
+                 mc_stat: str = "lnN") -> dict[str, bytes]:
+    """{file name: content} for one finished K (names without the K folder)."""
+    config = _run_config(config)
+    select_results([result], _get(result, "n_cats"))
+    events = events if events is not None else load_run_events(config, cache_dir)
+    cat = _categoriser(config, result, events, score_columns)
+    table, category = _table_from_events(cat, events)
+    spec = statmodel.workspace(table)
+    statmodel.validated_workspace(spec)
+    files = {
+        "categoriser.json": categoriser_file.dumps(cat).encode(),
+        "yields.csv": table.to_csv().encode(),
+        "workspace.json": json.dumps(spec, indent=1).encode(),
+        "datacard.txt": datacard_file.datacard(
+            table, mc_stat, title=f"{config.scenario}, K={_get(result, 'n_cats')}").encode(),
+        "statistical_model.json": json.dumps(statmodel.summary(table), indent=1).encode(),
+    }
+    if events.mass is not None:
+        hists = shapes.mass_histograms(events, category, cat["n_categories"])
+        files["mass_histograms.csv"] = shapes.to_csv(hists).encode()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "mass_histograms.root"
+            shapes.write_root(hists, path)
+            files["mass_histograms.root"] = path.read_bytes()
+    return files
+
+
+def folder_name(n_cats: int) -> str:
+    return f"K{int(n_cats)}"
+
+
+def bundle_bytes(config, results, n_cats=None, events=None, cache_dir=None,
+                 score_columns=None, mc_stat: str = "lnN") -> bytes:
+    """The zip (README.md + one folder ``K<n>/`` per exported K) as bytes."""
+    config = _run_config(config)
+    chosen = select_results(results, n_cats)
+    events = events if events is not None else load_run_events(config, cache_dir)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        ks = []
+        for result in chosen:
+            k = int(_get(result, "n_cats"))
+            ks.append(k)
+            for name, content in export_files(config, result, events, score_columns=score_columns,
+                                              mc_stat=mc_stat).items():
+                zf.writestr(f"{folder_name(k)}/{name}", content)
+        zf.writestr("README.md", readme(config, ks, events.mass is not None))
+    return buffer.getvalue()
+
+
+def write_bundle(path, config, results, n_cats=None, events=None, cache_dir=None,
+                 score_columns=None, mc_stat: str = "lnN") -> Path:
+    """Write the zip to ``path`` (temp file, then rename: never a half-written bundle)."""
+    path = Path(path)
+    content = bundle_bytes(config, results, n_cats, events, cache_dir, score_columns, mc_stat)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(content)
+    os.replace(tmp, path)
+    return path
+
+
+def read_run_dir(run_dir) -> tuple[RunConfig, list[dict]]:
+    """Config and per-K results (status, message, parameters, boundaries) of a CLI folder."""
+    run_dir = Path(run_dir)
+    result_file = run_dir / "result.json"
+    if not result_file.is_file():
+        raise ExportError(f"{run_dir} has no result.json: the run has not finished "
+                          "(or this is not a `python -m gato_core run` output folder)")
+    try:
+        summary = json.loads(result_file.read_text())
+        config = _run_config(summary["config"])
+        trainings = summary["trainings"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ExportError(f"{result_file} is damaged: {exc}") from None
+    results = []
+    for t in trainings:
+        entry = dict(t)
+        params = run_dir / "params" / f"{int(t['n_cats'])}_cats.json"
+        if params.is_file():
+            try:
+                entry["parameters"] = json.loads(params.read_text())
+            except json.JSONDecodeError as exc:
+                raise ExportError(f"{params} is damaged: {exc}") from None
+        elif entry.get("status") == FINISHED:
+            entry["status"] = "missing"
+            entry["message"] = f"its parameters file params/{int(t['n_cats'])}_cats.json is missing"
+        results.append(entry)
+    return config, results
+
+
+def bundle_from_run_dir(run_dir, path=None, n_cats=None, cache_dir=None,
+                        score_columns=None, mc_stat: str = "lnN") -> Path:
+    """Build the bundle of a finished CLI output folder; default ``DIR/gato_analysis.zip``."""
+    config, results = read_run_dir(run_dir)
+    path = Path(path) if path is not None else Path(run_dir) / "gato_analysis.zip"
+    return write_bundle(path, config, results, n_cats, cache_dir=cache_dir,
+                        score_columns=score_columns, mc_stat=mc_stat)
+
+
+def readme(config: RunConfig, ks, has_mass: bool) -> str:
+    info = SCENARIOS[config.scenario]
+    lines = [
+        f"# GATO categorisation: {info.title}",
+        "",
+        f"Scenario `{config.scenario}`, model `{config.model}`, seed {config.seed}; "
+        f"categories K = {', '.join(map(str, ks))}. One folder `K<n>/` per K:",
+        "",
+        "- `categoriser.json`: the trained categorisation (schema: docs/CATEGORISER.md of the",
+        "  GATO dashboard). Category numbers are the dashboard's.",
+        "- `yields.csv`: per category and process: sum of weights, sum of squared weights,",
+        "  raw MC events" + (" (inside the mass window)." if has_mass else "."),
+        "- `workspace.json`: pyhf (HistFactory) workspace, one channel per category, one",
+        "  measurement per signal (POI `mu_<signal>`, other signals fixed at 1), background",
+        "  MC statistics as `staterror`; observations are Asimov data s + b.",
+        "- `datacard.txt`: CMS Combine counting datacard, one bin per category.",
+        "- `statistical_model.json`: Asimov Z and pyhf expected discovery Z with and without",
+        "  MC-stat uncertainty, and flags for categories with tiny background or large",
+        "  MC-stat uncertainty.",
+    ]
+    if has_mass:
+        lines += ["- `mass_histograms.csv` / `.root`: per category (`cat<k>/`), per process mass",
+                  "  histograms (1 GeV bins, full range, with sum w^2) and Asimov `data_obs`."]
+    lines += [
+        "",
+        "Use it:",
+        "",
+        "```python",
+        "import json, pyhf",
+        "from gato_core.apply import apply",
+        f"categories = apply('K{ks[0]}/categoriser.json', scores)  # scores: [N, D] or columns",
+        f"ws = pyhf.Workspace(json.load(open('K{ks[0]}/workspace.json')))",
+        f"model = ws.model(measurement_name='{info.signals[0]}')",
+        "print(pyhf.infer.hypotest(0.0, ws.data(model), model, test_stat='q0'))",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
