@@ -38,6 +38,7 @@ __all__ = ["ExportError", "export_files", "bundle_bytes", "write_bundle", "bundl
            "statistical_model", "select_results", "load_run_events"]
 
 FINISHED = "finished"
+BUNDLE_NAME = "gato_analysis.zip"
 
 
 def _run_config(config) -> RunConfig:
@@ -226,7 +227,7 @@ def bundle_from_run_dir(run_dir, path=None, n_cats=None, cache_dir=None,
                         score_columns=None, mc_stat: str = "lnN") -> Path:
     """Build the bundle of a finished CLI output folder; default ``DIR/gato_analysis.zip``."""
     config, results = read_run_dir(run_dir)
-    path = Path(path) if path is not None else Path(run_dir) / "gato_analysis.zip"
+    path = Path(path) if path is not None else Path(run_dir) / BUNDLE_NAME
     return write_bundle(path, config, results, n_cats, cache_dir=cache_dir,
                         score_columns=score_columns, mc_stat=mc_stat)
 

@@ -46,6 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--store", metavar="DATA_DIR",
                      help="also import the finished run into the dashboard's run store")
     run.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    run.add_argument("--export", metavar="DIR",
+                     help="after training, write the analysis bundle (categoriser, yields, "
+                          "pyhf workspace, datacard) to DIR/gato_analysis.zip")
+    export = sub.add_parser("export", help="write the analysis bundle of a finished run folder")
+    export.add_argument("run_dir", help="a `run --out` folder (result.json, params/)")
+    export.add_argument("--out", help="zip file to write (default RUN_DIR/gato_analysis.zip)")
+    export.add_argument("--k", type=int, help="only this number of categories (default: all)")
+    export.add_argument("--mc-stat", choices=["lnN", "gmN"], default="lnN",
+                        help="datacard form of the background MC statistics")
+    export.add_argument("--cache-dir", help="cache regenerated events here")
     return parser
 
 
@@ -127,11 +137,34 @@ def run_command(args) -> int:
             print(f"error: the run was written to {out} but not imported: {err}", file=sys.stderr)
             return 1
         print(f"imported into the run store at {args.store} as run {run_id}")
+    if args.export and not interrupted:
+        from .bundle import BUNDLE_NAME, ExportError, write_bundle
+        try:
+            path = write_bundle(Path(args.export) / BUNDLE_NAME, config,
+                                [r for r in records if r.kind == "result"], cache_dir=args.cache_dir)
+        except (ExportError, OSError) as err:
+            print(f"error: the run was written to {out} but not exported: {err}", file=sys.stderr)
+            return 1
+        print(f"wrote the analysis bundle {path}")
     return 1 if interrupted else 0
+
+
+def export_command(args) -> int:
+    from .bundle import ExportError, bundle_from_run_dir
+    try:
+        path = bundle_from_run_dir(args.run_dir, args.out, n_cats=args.k,
+                                   cache_dir=args.cache_dir, mc_stat=args.mc_stat)
+    except (ExportError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote the analysis bundle {path}")
+    return 0
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return run_command(args)
+    if args.command == "export":
+        return export_command(args)
     return 2
