@@ -46,6 +46,9 @@ def workspace(table: YieldsTable) -> dict:
     """HistFactory JSON: one single-bin channel per category; each signal scaled by its own
     ``mu_<signal>`` (normfactor), each background with the channel's ``staterror``
     (absolute uncertainty sqrt(sum w^2)); observations are the Asimov data s + b."""
+    if not (np.all(np.isfinite(table.sum_w)) and np.all(np.isfinite(table.sum_w2))):
+        raise ExportError("the yields are not finite numbers (NaN or infinite event weights?); "
+                          "no statistical model can be built")
     channels, observations = [], []
     backgrounds = table.backgrounds
     for k in range(table.n_categories):
@@ -109,8 +112,11 @@ def expected_discovery_z(ws, signal: str, mc_stat: bool = True) -> float:
             if name.startswith("staterror_"):
                 for i in range(par["slice"].start, par["slice"].stop):
                     fixed[i] = True
-    q0 = pyhf.infer.test_statistics.q0(0.0, data, model, model.config.suggested_init(),
-                                       model.config.suggested_bounds(), fixed)
+    try:
+        q0 = pyhf.infer.test_statistics.q0(0.0, data, model, model.config.suggested_init(),
+                                           model.config.suggested_bounds(), fixed)
+    except pyhf.exceptions.FailedMinimization as exc:
+        raise ExportError(f"the pyhf fit for {signal} did not converge: {exc}") from None
     return float(np.sqrt(max(float(q0), 0.0)))
 
 
