@@ -174,6 +174,7 @@ def train(
     """Train every K of ``config`` in turn, yielding records as they happen."""
     config = config.validated()
     should_stop = should_stop or (lambda: False)
+    statmodel.preload()  # the statistical model after each K needs pyhf
     t0 = time.perf_counter()
     if events is None:
         events = load_events(config, cache_dir)
