@@ -141,7 +141,8 @@ def run_command(args) -> int:
         from .bundle import BUNDLE_NAME, ExportError, write_bundle
         try:
             path = write_bundle(Path(args.export) / BUNDLE_NAME, config,
-                                [r for r in records if r.kind == "result"], cache_dir=args.cache_dir)
+                                [r for r in records if r.kind == "result"],
+                                cache_dir=args.cache_dir)
         except (ExportError, OSError) as err:
             print(f"error: the run was written to {out} but not exported: {err}", file=sys.stderr)
             return 1

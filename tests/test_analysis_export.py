@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gato_core import bundle, categoriser, datacard, evaluation, shapes, statmodel
+from gato_core import bundle, categoriser, datacard, evaluation, statmodel
 from gato_core.apply import apply
 from gato_core.categoriser import ExportError
 from gato_core.config import RunConfig
@@ -258,7 +258,8 @@ def parse_datacard(text):
     lines = [ln.split() for ln in text.splitlines() if ln.strip() and not ln.startswith(("#", "-"))]
     head = {ln[0]: ln[1] for ln in lines if ln[0] in ("imax", "jmax", "kmax")}
     bin_rows = [ln for ln in lines if ln[0] == "bin"]
-    obs = dict(zip(bin_rows[0][1:], map(float, next(ln for ln in lines if ln[0] == "observation")[1:])))
+    observation = next(ln for ln in lines if ln[0] == "observation")[1:]
+    obs = dict(zip(bin_rows[0][1:], map(float, observation)))
     proc_rows = [ln for ln in lines if ln[0] == "process"]
     rate = next(ln for ln in lines if ln[0] == "rate")[1:]
     columns = list(zip(bin_rows[1][1:], proc_rows[0][1:], map(int, proc_rows[1][1:]),
