@@ -72,12 +72,13 @@ def summary(config: RunConfig, records) -> dict:
             "n_cats": r.n_cats, "status": r.status, "message": r.message,
             "epochs_done": r.epochs_done, "significance": r.significance,
             "objective": r.objective, "boundaries": r.boundaries,
-            "epoch_ms_median": r.epoch_ms_median,
+            "epoch_ms_median": r.epoch_ms_median, "elapsed_s": r.elapsed_s,
         }
         for r in records if r.kind == "result"
     ]
     out = {
         "config": config.to_dict(),
+        "data_seconds": info.data_seconds,
         "baselines": {s: {str(k): z for k, z in v.items()} for s, v in info.baselines.items()},
         "trainings": trainings,
     }

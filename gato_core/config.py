@@ -9,6 +9,9 @@ from .schedules import SCHEDULES
 
 MODELS = ("gmm", "sigmoid_cuts")
 MAX_TOTAL_EVENTS = 5_000_000
+#: Snapshots (category layouts for the animated maps) kept per K at most: a 2-D frame is
+#: ~40 KB in the store, so 1 500 epochs at interval 1 wrote 54 MB for one run before this.
+MAX_SNAPSHOTS_PER_K = 200
 
 
 class ConfigError(ValueError):
@@ -172,6 +175,19 @@ class RunConfig:
     @property
     def info(self):
         return SCENARIOS[self.scenario]
+
+    @property
+    def snapshot_every(self) -> int:
+        """Epochs between two snapshots: the asked-for interval, widened evenly so that a K
+        keeps at most MAX_SNAPSHOTS_PER_K frames, plus the last epoch's, which is always kept."""
+        return max(self.snapshot_interval, math.ceil(self.epochs / MAX_SNAPSHOTS_PER_K))
+
+    @property
+    def snapshots_per_k(self) -> int:
+        """How many snapshot frames one K stores (every ``snapshot_every`` and the last)."""
+        every = self.snapshot_every
+        last_on_grid = (self.epochs - 1) % every == 0
+        return math.ceil(self.epochs / every) + (0 if last_on_grid else 1)
 
 
 def _scenario_message(value) -> str:

@@ -82,6 +82,8 @@ class TrainingResult:
     components: list[dict] = field(default_factory=list)  # learned Gaussians (display)
     #: gato_core.statmodel.summary of the hard categories (pyhf); None without pyhf / old runs
     statistical_model: dict | None = None
+    #: seconds this K took, compilation and final evaluation included
+    elapsed_s: float | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)

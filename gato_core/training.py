@@ -178,7 +178,12 @@ def train(
     t0 = time.perf_counter()
     if events is None:
         events = load_events(config, cache_dir)
-    yield run_info(config, events, time.perf_counter() - t0)
+    if should_stop():  # data preparation can take seconds: honour a cancel made meanwhile
+        return
+    info = run_info(config, events, time.perf_counter() - t0)
+    yield info
+    if should_stop():  # the baselines (exact 1-D optimum) too
+        return
 
     scores = events.scores
     roles = tf.constant(role_weights(events))
@@ -203,6 +208,7 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop):
     penalties = [tf.constant(v, tf.float32) for v in
                  (config.lam_yield, config.thr_yield, config.lam_unc, config.thr_unc)]
     temperature = _temperature(config, 0)
+    snapshot_every = config.snapshot_every
     for epoch in range(config.epochs):
         if should_stop():
             status, message = "cancelled", f"cancelled at epoch {epoch}"
@@ -235,7 +241,7 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop):
             penalty_yield=float(pen_y), penalty_unc=float(pen_u), temperature=float(temperature),
             learning_rate=float(lr), epoch_ms=ms, elapsed_s=time.perf_counter() - start,
         )
-        if epoch % config.snapshot_interval == 0 or epoch == config.epochs - 1:
+        if epoch % snapshot_every == 0 or epoch == config.epochs - 1:
             b_soft, b_hard, z_hard = (t.numpy() for t in trainer.diagnostics(
                 inputs, roles, all_weights, tf.constant(temperature, tf.float32)))
             filled = b_hard > 0
@@ -265,6 +271,7 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop):
         statistical_model=statmodel.try_summary(yields.table_from_categories(
             evaluated["categories"], events.process_names, events.signal_names,
             window if events.mass is not None else None)),
+        elapsed_s=time.perf_counter() - start,
     )
     yield result
     return result

@@ -26,6 +26,11 @@ from .store import RunStore, as_stored
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_S = 2.0
+#: After a cancel, the engine has this long to stop by itself (it checks between epochs and
+#: phases); a step that does not return in time (event generation, the exact 1-D optimum,
+#: the final evaluation) is cut short by ending the job process. The 2 s budget for a
+#: cancel minus the cancel poll and a margin.
+CANCEL_GRACE_S = 1.2
 #: should_stop() is called once per epoch; epochs can take a millisecond, so the store is
 #: read at most this often (well inside the 2 s cancel budget).
 CANCEL_POLL_S = 0.1
@@ -74,6 +79,54 @@ class Heartbeat:
         self._done.set()
         self._thread.join(timeout=5)
         return False
+
+
+class CancelWatchdog:
+    """Ends the job process when a cancel is not honoured within CANCEL_GRACE_S.
+
+    Epochs and results are in the store as they happen, so ending the process loses only
+    the step under way; the run is marked cancelled first, with the phase it was in.
+    """
+
+    def __init__(self, store: RunStore, run_id: str, grace_s: float = CANCEL_GRACE_S,
+                 poll_s: float = CANCEL_POLL_S, exit_process: Callable[[], None] | None = None):
+        self.store, self.run_id = store, run_id
+        self.grace_s, self.poll_s = grace_s, poll_s
+        self.phase = "preparing the data"
+        self._exit = exit_process or (lambda: os._exit(0))
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name=f"cancel-{run_id}", daemon=True)
+
+    def _watch(self):
+        while not self._done.wait(self.poll_s):
+            try:
+                requested = self.store.cancel_requested(self.run_id)
+            except Exception:
+                log.exception("reading the cancel flag of %s failed", self.run_id)
+                continue
+            if not requested:
+                continue
+            if self._done.wait(self.grace_s):
+                return  # the engine stopped by itself
+            log.warning("run %s did not stop within %.1f s of its cancel while %s: ending its "
+                        "job process", self.run_id, self.grace_s, self.phase)
+            self.store.set_status(self.run_id, "cancelled", f"cancelled while {self.phase}")
+            self._exit()
+            return
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join(timeout=5)
+        return False
+
+
+#: What the engine is doing after the record of each kind (for a cancel's message)
+PHASE_AFTER = {"run_info": "computing the baselines and compiling the model",
+               "epoch": "training", "result": "setting up the next category count"}
 
 
 def final_status(results: list[dict], cancel_requested: bool) -> tuple[str, str]:
@@ -162,7 +215,7 @@ def run_training(store_path, run_id: str, cache_dir=None,
     stop = CancelFlag(store, run_id)
     results: list[dict] = []
     try:
-        with Heartbeat(store, run_id):
+        with Heartbeat(store, run_id), CancelWatchdog(store, run_id) as watchdog:
             from gato_core.config import RunConfig
 
             config = RunConfig.from_dict(run["config"])
@@ -175,6 +228,7 @@ def run_training(store_path, run_id: str, cache_dir=None,
             for record in train(config, should_stop=stop, cache_dir=cache_dir):
                 data = record.to_dict()
                 kind = data.get("kind")
+                watchdog.phase = PHASE_AFTER.get(kind, watchdog.phase)
                 if kind == "epoch":
                     if store.append_epoch(run_id, data) is None:
                         return "deleted"

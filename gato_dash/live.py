@@ -48,7 +48,36 @@ class LiveUpdate:
 
 def initial_state(run_id: str) -> dict:
     return {"run": run_id, "k": None, "seq": 0, "follow": True, "n_results": -1,
-            "status": None}
+            "status": None, "done": False}
+
+
+#: Bounds of the integers a page's state may hold (SQLite integers are 64-bit)
+MAX_STATE_INT = 2**53
+
+
+def clean_state(state) -> dict | None:
+    """The page's state as the browser sent it, or None when it is not one this module
+    wrote (a crafted request): every value the store is asked about is checked here."""
+    if not isinstance(state, dict):
+        return None
+    run_id = state.get("run")
+    if not isinstance(run_id, str) or not 0 < len(run_id) <= 64:
+        return None
+    clean = initial_state(run_id)
+    for key in ("k", "seq", "n_results", "refs_for", "answered"):
+        value = state.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) \
+                or not -1 <= value <= MAX_STATE_INT:
+            return None
+        clean[key] = value
+    for key in ("follow", "done"):
+        if key in state:
+            clean[key] = bool(state[key])
+    if isinstance(state.get("status"), str) or state.get("status") is None:
+        clean["status"] = state.get("status")
+    return clean
 
 
 def signals_of(run: dict) -> list[str]:
@@ -151,7 +180,10 @@ def poll(store: RunStore, state: dict, selected_k: int | None = None,
     state = dict(state)
     run_id = state["run"]
     run = store.run_status(run_id)
+    if run is not None and selected_k not in (run.get("n_cats") or []):
+        selected_k = None  # only a K of this run can be picked
     if run is None:
+        state["done"] = True
         return LiveUpdate(state=state, status="missing", status_text="This run was deleted.",
                           progress=0.0, progress_label="", done=True, missing=True)
     signals = signals_of(run)
@@ -212,4 +244,5 @@ def poll(store: RunStore, state: dict, selected_k: int | None = None,
     state["status"] = run["status"]
     state["k"] = k
     update.done = (not active) and caught_up
+    state["done"] = update.done
     return update

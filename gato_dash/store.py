@@ -27,6 +27,22 @@ TERMINAL = frozenset({"finished", "cancelled", "diverged", "failed", "interrupte
 #: A running run without a heartbeat for this long has lost its job process.
 HEARTBEAT_TIMEOUT_S = 15.0
 BUSY_TIMEOUT_S = 15.0
+#: Longest texts the store keeps, whatever sends them (the forms say so too)
+MAX_NAME_CHARS = 120
+MAX_NOTE_CHARS = 2000
+MAX_TAG_CHARS = 40
+MAX_TAGS = 20
+
+
+class TextTooLong(ValueError):
+    """A name, note or tag over its limit; the message says which and the limit."""
+
+
+def _checked_text(what: str, value, limit: int) -> str:
+    text = "" if value is None else str(value)
+    if len(text) > limit:
+        raise TextTooLong(f"{what} may have at most {limit} characters, got {len(text)}")
+    return text
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -112,7 +128,7 @@ class RunStore:
     def create_run(self, config: dict, name: str | None = None) -> str:
         """Store a new queued run; returns its new unique id."""
         scenario = str(config.get("scenario", "one_d"))
-        name = (name or "").strip() or None
+        name = _checked_text("a run name", name, MAX_NAME_CHARS).strip() or None
         blob = _dumps(config)
         now = time.time()
         for _ in range(5):
@@ -286,6 +302,13 @@ class RunStore:
                 (status, message, now, status in TERMINAL, now, run_id),
             )
 
+    def set_training_time(self, run_id: str, seconds: float) -> None:
+        """For a run trained elsewhere (imported): its duration is the training time its
+        records report, ending when it was stored here."""
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET started = finished - ? WHERE id = ?",
+                         (max(float(seconds), 0.0), run_id))
+
     # ----- cancel --------------------------------------------------------------------------
     def request_cancel(self, run_id: str) -> bool:
         """Ask the run's job to stop after the current epoch; a queued run is cancelled now.
@@ -312,16 +335,20 @@ class RunStore:
 
     # ----- user edits -------------------------------------------------------------------
     def rename(self, run_id: str, name: str | None) -> None:
+        name = _checked_text("a run name", name, MAX_NAME_CHARS).strip() or None
         with self._write() as conn:
-            conn.execute("UPDATE runs SET name = ? WHERE id = ?",
-                         ((name or "").strip() or None, run_id))
+            conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
 
     def set_note(self, run_id: str, note: str) -> None:
+        note = _checked_text("a note", note, MAX_NOTE_CHARS)
         with self._write() as conn:
-            conn.execute("UPDATE runs SET note = ? WHERE id = ?", (note or "", run_id))
+            conn.execute("UPDATE runs SET note = ? WHERE id = ?", (note, run_id))
 
     def set_tags(self, run_id: str, tags) -> None:
-        clean = sorted({str(t).strip() for t in (tags or []) if str(t).strip()})
+        clean = sorted({_checked_text("a tag", t, MAX_TAG_CHARS).strip() for t in (tags or [])
+                        if str(t).strip()})
+        if len(clean) > MAX_TAGS:
+            raise TextTooLong(f"a run may have at most {MAX_TAGS} tags, got {len(clean)}")
         with self._write() as conn:
             conn.execute("UPDATE runs SET tags = ? WHERE id = ?", (json.dumps(clean), run_id))
 
@@ -355,8 +382,10 @@ class RunStore:
             message = f"interrupted{where}: the training process stopped (server restart?)"
             with self._write() as conn:
                 # Re-check inside the transaction: the job may have just finished.
+                # It ended at its last sign of life, not now: the downtime is no duration.
                 conn.execute(
-                    "UPDATE runs SET status = 'interrupted', message = ?, finished = ? "
+                    "UPDATE runs SET status = 'interrupted', message = ?, "
+                    "finished = COALESCE(heartbeat, started, ?) "
                     "WHERE id = ? AND status = 'running' AND (heartbeat IS NULL OR heartbeat = ?)",
                     (message, now, r["id"], r["heartbeat"]),
                 )

@@ -215,3 +215,13 @@ def test_invalid_config_and_records_are_reported(tmp_path, store):
     folder = write_cli_folder(tmp_path / "out3")
     (folder / "result.json").write_text('{"config": {}, "trainings": [{"n_cats": 5}]}')
     assert_refused(store, lambda: import_result_dir(folder, store), "significance")
+
+
+def test_imported_run_lasts_its_training_time_not_the_import(tmp_path, store):
+    folder = write_cli_folder(tmp_path / "out", with_records=True)
+    run = store.get_run(import_result_dir(folder, store))
+    # data 0.1 s, then each K's last epoch at elapsed 11 * 0.003 s (the records above)
+    assert run["finished"] - run["started"] == pytest.approx(0.1 + 2 * 11 * 0.003)
+    assert importer.training_seconds({"data_seconds": 2.0}, [{"n_cats": 3, "elapsed_s": 5.0}],
+                                     []) == 7.0
+    assert importer.training_seconds({}, [{"n_cats": 3}], []) is None  # nothing recorded

@@ -172,3 +172,44 @@ def test_real_engine_cancel_within_two_seconds(store, tmp_path):
     n = run["epochs_done"]
     assert run["message"] == f"cancelled at epoch {n} (K=3)"
     assert store.result_ks(run_id) == [3]  # the partial training is kept
+
+
+def slow_data_train(config, should_stop=None, cache_dir=None, events=None):
+    """Stands still in data preparation, as generating 1.2 M events does, never asking
+    should_stop: only the watchdog can end it in time."""
+    time.sleep(60)
+    yield Rec(kind="run_info", scenario="one_d", signal_names=["signal"])
+
+
+def test_cancel_during_data_preparation_ends_the_job(store, tmp_path):
+    run_id = store.create_run(TINY)
+    job = multiprocessing.get_context("forkserver").Process(
+        target=run_training, args=(store.path, run_id, tmp_path / "events", slow_data_train))
+    job.start()
+    deadline = time.monotonic() + 60
+    while store.run_status(run_id)["status"] != "running":
+        assert time.monotonic() < deadline, "the job never claimed the run"
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    store.request_cancel(run_id)
+    job.join(20)  # far below the 60 s the data step would take
+    took = time.monotonic() - t0
+    print(f"\ncancel during data preparation: job ended {took:.2f} s after the request")
+    assert job.exitcode == 0, "the job did not end after its cancel"
+    run = store.get_run(run_id)
+    assert run["status"] == "cancelled"
+    assert run["message"] == "cancelled while preparing the data"
+
+
+def test_watchdog_leaves_an_engine_that_stops_by_itself_alone(store):
+    from gato_dash.jobs import CancelWatchdog
+
+    run_id = store.create_run(TINY)
+    store.claim(run_id)
+    ended = []
+    store.request_cancel(run_id)
+    with CancelWatchdog(store, run_id, grace_s=5.0, poll_s=0.01,
+                        exit_process=lambda: ended.append(True)):
+        time.sleep(0.1)  # the watchdog has seen the cancel and waits out the grace
+    assert ended == []
+    assert store.get_run(run_id)["status"] == "running"  # the job's own ending decides

@@ -2,8 +2,8 @@
 compare view's parameter table.
 
 The page modules register themselves with Dash Pages, so a bare app with ``use_pages`` is
-made once; the run store is the app's (``gato_dash.app.Runtime``), pointed at a temporary
-file.
+made once; the run store is the app's (``gato_dash.runtime``), pointed at a temporary
+folder.
 """
 from __future__ import annotations
 
@@ -15,23 +15,23 @@ import plotly.utils
 import pytest
 
 import results_fixtures as rf
-from gato_dash import app as runtime
+from gato_dash import runtime
+from gato_dash.app import PACKAGE
 from gato_dash import live
-from gato_dash.store import RunStore
 from tests.test_compare import make_run
 
 
 @pytest.fixture(scope="module")
 def pages():
-    dash.Dash("gato_dash", use_pages=True, pages_folder=str(runtime.PACKAGE / "pages"),
+    dash.Dash("gato_dash", use_pages=True, pages_folder=str(PACKAGE / "pages"),
               suppress_callback_exceptions=True)
     return sys.modules["gato_dash.pages.run"], sys.modules["gato_dash.pages.compare"]
 
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):
-    store = RunStore(tmp_path / "runs.sqlite")
-    monkeypatch.setattr(runtime.Runtime, "store", store)
+    runtime.configure(tmp_path)
+    store = runtime.store()
     from gato_dash.pages import run_results
     run_results.clear_cache()
     return store
@@ -149,7 +149,7 @@ def test_results_arriving_by_poll_show_the_pages_view(pages, store):
         update = live.poll(store, live.initial_state(run_id), None)
         assert update.results_changed
         outputs = run_page.render_update(update, 0, view)
-        return components(outputs[10])  # the "run-results" output
+        return components(outputs["results"])
 
     found = section_for({"k": "5", "tab": "spectra", "log": "1"})
     assert (found["results-k"].value, found["results-tabs"].value,

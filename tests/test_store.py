@@ -123,10 +123,13 @@ def test_stale_heartbeat_becomes_interrupted(store, monkeypatch):
     store.claim(run_id, pid=None)  # our own (live) pid: only the heartbeat decides
     store.append_epoch(run_id, epoch_record(3, 0))
     assert store.get_run(run_id)["status"] == "running"
+    last_heartbeat = time.time() - 20
     with sqlite3.connect(store.path) as raw:  # the job went silent 20 s ago
-        raw.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", (time.time() - 20, run_id))
+        raw.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", (last_heartbeat, run_id))
     run = store.get_run(run_id)
     assert run["status"] == "interrupted"
+    # it ended at its last heartbeat: the 20 s of silence are not part of its duration
+    assert run["finished"] == pytest.approx(last_heartbeat)
     assert "epoch 1" in run["message"] and "K=3" in run["message"]
     with sqlite3.connect(store.path) as raw:  # persisted, not just reported
         assert raw.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0] == \
@@ -241,3 +244,22 @@ def test_claim_race_between_processes(tmp_path):
 
 def test_heartbeat_timeout_is_about_15_s():
     assert 10 <= store_module.HEARTBEAT_TIMEOUT_S <= 20
+
+
+def test_text_fields_have_limits_whatever_sends_them(store):
+    from gato_dash.store import MAX_NAME_CHARS, MAX_NOTE_CHARS, MAX_TAGS, TextTooLong
+
+    with pytest.raises(TextTooLong, match="at most 120 characters, got 5000"):
+        store.create_run(CONFIG, name="x" * 5000)
+    assert store.list_runs() == []  # nothing half-stored
+    run_id = store.create_run(CONFIG, name="n" * MAX_NAME_CHARS)
+    with pytest.raises(TextTooLong):
+        store.rename(run_id, "n" * (MAX_NAME_CHARS + 1))
+    with pytest.raises(TextTooLong):
+        store.set_note(run_id, "n" * (MAX_NOTE_CHARS + 1))
+    with pytest.raises(TextTooLong):
+        store.set_tags(run_id, ["t" * 41])
+    with pytest.raises(TextTooLong):
+        store.set_tags(run_id, [f"t{i}" for i in range(MAX_TAGS + 1)])
+    run = store.get_run(run_id)
+    assert run["name"] == "n" * MAX_NAME_CHARS and run["note"] == "" and run["tags"] == []

@@ -15,7 +15,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
-from gato_dash import app as runtime
+from gato_dash import runtime
 from gato_dash import compare as cmp
 from gato_dash import view_state
 from gato_dash.figures import compare as figs

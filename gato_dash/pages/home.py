@@ -8,7 +8,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dcc, html
 
 from gato_core.scenarios import SCENARIOS
-from gato_dash import app as runtime
+from gato_dash import runtime
 
 dash.register_page(__name__, path="/", title="GATO Dashboard", name="Home", order=0)
 
@@ -19,9 +19,9 @@ STATUS_COLOURS = {
 }
 
 
-def status_badge(status: str):
+def status_badge(status: str, **props):
     return dbc.Badge(status, color=STATUS_COLOURS.get(status, "secondary"),
-                     className="status-badge")
+                     className="status-badge", **props)
 
 
 def fmt_time(ts: float | None) -> str:

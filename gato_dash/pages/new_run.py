@@ -23,7 +23,8 @@ from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, 
 from gato_core.config import MODELS, ConfigError, RunConfig
 from gato_core.scenarios import SCENARIOS, generate
 from gato_core.schedules import SCHEDULES
-from gato_dash import app as runtime
+from gato_dash import runtime
+from gato_dash.store import MAX_NAME_CHARS, TextTooLong
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +304,7 @@ def layout(**query):
         dbc.Row([
             dbc.Col([
                 dbc.Label("Run name (optional)", html_for="new-name", className="small mb-0"),
-                dbc.Input(id="new-name", value=name, type="text", size="sm", maxLength=200,
+                dbc.Input(id="new-name", value=name, type="text", size="sm", maxLength=MAX_NAME_CHARS,
                           placeholder="e.g. 1-D, strong penalty"),
             ], md=6, lg=4),
             dbc.Col(dbc.Button("Run", id="new-run-button", color="primary", className="px-5",
@@ -404,12 +405,21 @@ clientside_callback(
 def start_run(n_clicks, raw_values, ids, scenario, name):
     if not n_clicks:
         raise dash.exceptions.PreventUpdate
-    values = {i["name"]: ("" if v is None else str(v)) for i, v in zip(ids, raw_values)}
+    if runtime.settings().read_only:
+        return no_update, dbc.Alert("This dashboard is read-only: it shows runs but starts "
+                                    "none.", color="warning")
+    if not isinstance(ids, list) or not isinstance(raw_values, list) \
+            or not all(isinstance(i, dict) for i in ids):
+        raise dash.exceptions.PreventUpdate
+    values = {i.get("name"): ("" if v is None else str(v)) for i, v in zip(ids, raw_values)}
     config, problems = validate(scenario, values)
     if config is None:
         return no_update, dbc.Alert("Fix the marked settings first.", color="danger")
     try:
-        run_id = runtime.store().create_run(config.to_dict(), name=(name or "").strip() or None)
+        run_id = runtime.store().create_run(config.to_dict(),
+                                            name=name if isinstance(name, str) else None)
+    except TextTooLong as exc:
+        return no_update, dbc.Alert(f"The name is too long: {exc}.", color="danger")
     except Exception:
         log.exception("creating a run failed")
         return no_update, dbc.Alert("The run could not be stored; try again.", color="danger")

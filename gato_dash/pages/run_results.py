@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 def current_store():
     """The app's run store (the app shell owns where it lives)."""
-    from gato_dash.app import get_store
+    from gato_dash.runtime import store as get_store
 
     return get_store()
 

@@ -12,7 +12,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dash_table, dcc, html, no_update
 
 from gato_core.scenarios import SCENARIOS
-from gato_dash import app as runtime
+from gato_dash import runtime
 from gato_dash import compare as cmp
 from gato_dash.importer import (
     MAX_ARCHIVE_BYTES,
@@ -20,7 +20,7 @@ from gato_dash.importer import (
     import_result_dir,
     import_upload,
 )
-from gato_dash.store import STATUSES
+from gato_dash.store import STATUSES, TextTooLong
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,8 @@ def layout(**_query):
             style_table={"overflowX": "auto"},
             style_cell={"fontFamily": "inherit", "fontSize": "0.9rem", "padding": "4px 8px",
                         "textAlign": "left", "maxWidth": "260px", "overflow": "hidden",
-                        "textOverflow": "ellipsis"},
+                        "textOverflow": "ellipsis", "whiteSpace": "normal",
+                        "overflowWrap": "anywhere"},
             style_header={"fontWeight": "600"},
             style_data_conditional=[
                 {"if": {"column_editable": True}, "backgroundColor": "#fbfbf4"},
@@ -200,25 +201,34 @@ def selection_changed(selected_rows, data):
 def save_edits(_timestamp, data, previous):
     if not data or not previous:
         return no_update
-    before = {row["id"]: row for row in previous}
+    if runtime.settings().read_only:
+        return "This dashboard is read-only: changes are not saved."
+    if not isinstance(data, list) or not isinstance(previous, list):
+        raise dash.exceptions.PreventUpdate
+    before = {row.get("id"): row for row in previous if isinstance(row, dict)}
     store = runtime.store()
-    saved = []
+    saved, refused = [], []
     for row in data:
-        old = before.get(row["id"])
+        old = before.get(row.get("id")) if isinstance(row, dict) else None
         if old is None:
             continue
         for column in EDITABLE:
             if (row.get(column) or "") == (old.get(column) or ""):
                 continue
             value = str(row.get(column) or "")
-            if column == "name":
-                store.rename(row["id"], value[:120])
-            elif column == "note":
-                store.set_note(row["id"], value[:2000])
-            else:
-                store.set_tags(row["id"], cmp.parse_tags(value))
+            try:
+                if column == "name":
+                    store.rename(row["id"], value)
+                elif column == "note":
+                    store.set_note(row["id"], value)
+                else:
+                    store.set_tags(row["id"], cmp.parse_tags(value))
+            except TextTooLong as exc:
+                refused.append(f"{column} of {row['id']} not saved: {exc}")
+                continue
             saved.append(f"{column} of {row['id']}")
-    return ("saved " + ", ".join(saved)) if saved else no_update
+    parts = (["saved " + ", ".join(saved)] if saved else []) + refused
+    return "; ".join(parts) if parts else no_update
 
 
 # ----- delete ----------------------------------------------------------------------------
@@ -243,6 +253,8 @@ def delete_runs(_open, _cancel, _confirm, selected_ids, data, refresh):
                 html.Ul([html.Li(f"{names[i]} ({i})") for i in ids])]
         return True, body, no_update
     if ctx.triggered_id == "runs-delete-confirm" and ids:
+        if runtime.settings().read_only:
+            return False, no_update, no_update
         store = runtime.store()
         for run_id in ids:
             store.delete(run_id)
@@ -262,14 +274,21 @@ def delete_runs(_open, _cancel, _confirm, selected_ids, data, refresh):
     prevent_initial_call=True,
 )
 def import_results(contents, _clicks, filename, path, refresh):
+    if runtime.settings().read_only:
+        return dbc.Alert("This dashboard is read-only: imports are off.", color="warning"), \
+            no_update
     store = runtime.store()
     try:
         if ctx.triggered_id == "runs-import-upload":
-            if not contents:
+            if not contents or not isinstance(contents, str):
                 return no_update, no_update
-            run_id = import_upload(filename or "upload", contents, store)
+            run_id = import_upload(str(filename or "upload"), contents, store)
         else:
-            if not (path or "").strip():
+            if not runtime.settings().allow_server_paths:
+                return dbc.Alert("Reading a path on the server is off; start the app with "
+                                 "--allow-server-paths to allow it, or upload an archive.",
+                                 color="warning"), no_update
+            if not isinstance(path, str) or not path.strip():
                 return dbc.Alert("Give the path of a result folder.", color="warning"), no_update
             run_id = import_result_dir(path.strip(), store)
     except ImportProblem as exc:

@@ -164,11 +164,10 @@ class SectionApp:
         from dash import dcc, html
         from werkzeug.serving import make_server
 
-        from gato_dash import app as gato_app
+        from gato_dash import runtime
         from gato_dash.pages import run_results
 
-        gato_app.Runtime.store = self._store
-        gato_app.Runtime.data_dir = self.data_dir
+        runtime.configure(self.data_dir)
         run_results.clear_cache()
         app = dash.Dash(__name__, assets_folder=str(REPO / "assets"),
                         suppress_callback_exceptions=True)
@@ -242,8 +241,7 @@ def exercise_results(page, url, run, epochs, results, browser, tmp_path):
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     data_responses = []
-    # The page's data: its initial layout (the page opened by its address, see
-    # gato_dash.first_page) and the callback answers after it.
+    # The page's data: the answers to its callbacks (the router's and the section's).
     page.on("response", lambda r: data_responses.append(r)
             if "_dash-update-component" in r.url or "_dash-layout" in r.url else None)
     # Cold: the server builds the figures, the browser fetches plotly.js. Warm: a second

@@ -1,0 +1,89 @@
+"""The running app's shared state, without Dash: the data folder, the run store, the settings.
+
+Pages, callbacks and the importer read the store and the settings from here, so none of them
+imports the app factory (``gato_dash.app``) that imports them: the import graph points one
+way, presentation -> runtime -> core. ``configure`` is called once per process, by
+``create_app`` in the web process and by the importer's command line.
+
+The data folder holds:
+
+- ``runs.sqlite``  the run store (gato_dash.store)
+- ``jobs/``        diskcache of the background-callback manager
+- ``events/``      generated event samples, cached by the engine
+- ``xla/``         TensorFlow's persistent XLA compilation cache (see configure_tensorflow)
+- ``runs/<id>/``   files belonging to one run (removed with the run)
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .store import RunStore
+
+DEFAULT_DATA_DIR = "gato_data"
+STORE_FILE = "runs.sqlite"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What this server allows. The defaults are the embedded single-user app."""
+
+    #: show runs only: no new runs, no cancel, no delete, no rename, no imports
+    read_only: bool = False
+    #: imports may name a path on the server machine (off unless asked for)
+    allow_server_paths: bool = False
+    #: a password protects every page (its value never leaves gato_dash.security)
+    password_required: bool = False
+
+
+class _State:
+    data_dir: Path | None = None
+    store: RunStore | None = None
+    settings: Settings = Settings()
+
+
+def configure(data_dir=None, settings: Settings | None = None) -> Path:
+    """Point this process at a data folder (created if needed) and its run store."""
+    folder = resolve_data_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    _State.data_dir = folder
+    _State.store = RunStore(folder / STORE_FILE)
+    _State.settings = settings or Settings()
+    return folder
+
+
+def data_dir() -> Path:
+    if _State.data_dir is None:
+        raise RuntimeError("gato_dash.runtime.configure() has not been called in this process")
+    return _State.data_dir
+
+
+def store() -> RunStore:
+    if _State.store is None:
+        raise RuntimeError("gato_dash.runtime.configure() has not been called in this process")
+    return _State.store
+
+
+def settings() -> Settings:
+    return _State.settings
+
+
+def resolve_data_dir(value=None) -> Path:
+    """--data-dir, else $GATO_DATA_DIR, else ./gato_data."""
+    return Path(value or os.environ.get("GATO_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
+
+
+def configure_tensorflow(data_dir: Path) -> None:
+    """Environment for the TensorFlow that training jobs will use (before it is imported).
+
+    The persistent XLA cache lets a job reuse the compiled training step of an earlier run
+    with the same shapes, which takes seconds off the click-to-first-epoch time.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    xla_dir = Path(data_dir) / "xla"
+    xla_dir.mkdir(parents=True, exist_ok=True)
+    flag = f"--tf_xla_persistent_cache_directory={xla_dir}"
+    existing = os.environ.get("TF_XLA_FLAGS", "")
+    if "tf_xla_persistent_cache_directory" not in existing:
+        os.environ["TF_XLA_FLAGS"] = f"{existing} {flag}".strip()
