@@ -73,6 +73,7 @@ def summary(config: RunConfig, records) -> dict:
             "epochs_done": r.epochs_done, "significance": r.significance,
             "objective": r.objective, "boundaries": r.boundaries,
             "epoch_ms_median": r.epoch_ms_median, "elapsed_s": r.elapsed_s,
+            "statistical_model": r.statistical_model,
         }
         for r in records if r.kind == "result"
     ]

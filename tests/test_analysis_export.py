@@ -30,7 +30,7 @@ def full_asimov_z(s, b):
 
 
 # ----- import hygiene -------------------------------------------------------------------
-@pytest.mark.parametrize("module", ["gato_core.apply", "gato_core.bundle"])
+@pytest.mark.parametrize("module", ["gato_core.apply", "gato_core.bundle", "gato_core.data"])
 def test_apply_and_bundle_do_not_import_tensorflow(module):
     code = (f"import sys, {module}; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'gato_dash')]; "
@@ -363,6 +363,8 @@ def test_cli_export_flag_and_export_command(tmp_path):
          "--out", str(out), "--export", str(tmp_path / "exp")],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert run.returncode == 0, run.stderr
+    summary = json.loads((out / "result.json").read_text())["trainings"][0]["statistical_model"]
+    assert summary["pyhf_z_mc_stat"]["signal1"] < summary["pyhf_z"]["signal1"]
     with zipfile.ZipFile(tmp_path / "exp" / "gato_analysis.zip") as zf:
         from_training = json.loads(zf.read("K3/categoriser.json"))
         yields_training = zf.read("K3/yields.csv")
