@@ -25,6 +25,8 @@ def main(argv=None) -> int:
     parser.add_argument("--allow-server-paths", action="store_true",
                         help="let imports read a path on this machine (off by default: "
                              "anyone with the page could make the server read any folder)")
+    parser.add_argument("--max-upload-gb", type=float, default=4.0,
+                        help="largest event file the Datasets page accepts (default 4 GB)")
     parser.add_argument("--debug", action="store_true",
                         help="Dash debug mode (reloader, tracebacks in the page): development only")
     args = parser.parse_args(argv)
@@ -44,7 +46,10 @@ def main(argv=None) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     configure_tensorflow(data_dir)  # environment first: the fork server inherits it
-    settings = Settings(read_only=args.viewer, allow_server_paths=args.allow_server_paths)
+    if not 0 < args.max_upload_gb <= 1024:
+        parser.error("--max-upload-gb must be between 0 and 1024")
+    settings = Settings(read_only=args.viewer, allow_server_paths=args.allow_server_paths,
+                        max_upload_bytes=int(args.max_upload_gb * 1024 ** 3))
     app = create_app(data_dir, settings, password=password)
     # Training processes fork from a server that imports TensorFlow once; start it now so
     # the first Run does not wait for that import.

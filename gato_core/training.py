@@ -14,13 +14,13 @@ import numpy as np
 import tensorflow as tf
 
 from . import baselines, evaluation, massfit, schedules, statmodel, yields
-from .config import RunConfig
-from .data import load_events
+from .config import ConfigError, RunConfig
+from .data import held_out_split, load_events
 from .model import build
 from .objective import (high_uncertainty_penalty, low_background_penalty, objective_loss,
                         significance_per_signal)
 from .records import EpochRecord, RunInfo, TrainingResult
-from .scenarios import EventSample, mass_window
+from .scenarios import SCENARIOS, EventSample
 
 RMS_RHO = 0.9
 RMS_EPS = 1e-7
@@ -37,11 +37,48 @@ def role_weights(events: EventSample) -> np.ndarray:
     return np.stack(columns, axis=1).astype(np.float32)
 
 
-def run_info(config: RunConfig, events: EventSample, data_seconds: float) -> RunInfo:
+def score_domain(config: RunConfig, events: EventSample) -> tuple[str, tuple[float, float]]:
+    """(mean mode, score range) of the model: the scenario's, or what the dataset import found."""
+    if config.is_dataset:
+        return events.mean_mode or "sigmoid", (0.0, 1.0)
+    return config.info.mean_mode, config.info.score_range
+
+
+def check_events(config: RunConfig, events: EventSample) -> None:
+    """What only the loaded events can tell about a dataset run, as a ConfigError."""
+    problems = {}
+    if config.model == "sigmoid_cuts" and events.dim != 1:
+        problems["model"] = (f"the sigmoid-cut model needs one score column; this dataset "
+                             f"has {events.dim}")
+    largest = max(config.n_cats)
+    if events.n_events < largest:
+        problems["n_cats"] = (f"{events.n_events:,} training events cannot fill {largest} "
+                              f"categories")
+    present = set(np.unique(events.process).tolist())
+    absent = [s for s in events.signal_names if events.process_index(s) not in present]
+    if absent:
+        problems["held_out_fraction"] = (f"no {absent[0]} events are left for training; "
+                                         f"lower the held-out fraction")
+    if problems:
+        raise ConfigError(problems)
+
+
+def run_info(config: RunConfig, events: EventSample, data_seconds: float,
+             held_out: dict | None = None) -> RunInfo:
     info = config.info
-    ref = baselines.reference_baselines(events, info.baseline_bins)
+    bins = info.baseline_bins
+    if config.is_dataset:  # the toy scenarios' choices for the same dimension
+        bins = SCENARIOS["one_d" if events.dim == 1 else "three_class"].baseline_bins
+    ref = baselines.reference_baselines(events, bins)
     yields = {p: float(events.weight[events.process == i].sum())
               for i, p in enumerate(events.process_names)}
+    dataset = None
+    if config.is_dataset:
+        dataset = {"id": events.meta.get("dataset", config.dataset),
+                   "name": events.meta.get("name", ""),
+                   "content_hash": events.meta.get("content_hash", ""),
+                   "dim": events.dim, "mean_mode": score_domain(config, events)[0]}
+    exact = events.dim == 1 and len(events.signal_names) == 1  # the DP optimises one Z
     return RunInfo(
         scenario=config.scenario,
         n_events=events.n_events,
@@ -49,10 +86,12 @@ def run_info(config: RunConfig, events: EventSample, data_seconds: float) -> Run
         signal_names=list(events.signal_names),
         yields=yields,
         baselines=ref["per_signal"],
-        optimum_1d=baselines.optimum_1d_table(events, config.n_cats) if events.dim == 1 else None,
+        optimum_1d=baselines.optimum_1d_table(events, config.n_cats) if exact else None,
         baseline_objective=ref["objective"],
         data_seconds=data_seconds,
         inclusive=evaluation.inclusive_summary(events),
+        dataset=dataset,
+        held_out=held_out,
     )
 
 
@@ -170,18 +209,28 @@ def train(
     events: EventSample | None = None,
     should_stop: Callable[[], bool] | None = None,
     cache_dir=None,
+    datasets_dir=None,
 ) -> Iterator[RunInfo | EpochRecord | TrainingResult]:
-    """Train every K of ``config`` in turn, yielding records as they happen."""
+    """Train every K of ``config`` in turn, yielding records as they happen.
+
+    ``events`` defaults to the config's toy sample or, for scenario "dataset", the dataset
+    ``config.dataset`` in ``datasets_dir``. Part of a dataset is held out (see
+    data.held_out_split); toys are also evaluated on an independent sample.
+    """
     config = config.validated()
     should_stop = should_stop or (lambda: False)
     statmodel.preload()  # the statistical model after each K needs pyhf
     t0 = time.perf_counter()
     if events is None:
-        events = load_events(config, cache_dir)
+        events = load_events(config, cache_dir, datasets_dir)
     if should_stop():  # data preparation can take seconds: honour a cancel made meanwhile
         return
-    info = run_info(config, events, time.perf_counter() - t0)
-    yield info
+    events, held_out, held_out_info = held_out_split(config, events, cache_dir)
+    if config.is_dataset:
+        check_events(config, events)
+    if should_stop():
+        return
+    yield run_info(config, events, time.perf_counter() - t0, held_out_info)
     if should_stop():  # the baselines (exact 1-D optimum) too
         return
 
@@ -189,19 +238,20 @@ def train(
     roles = tf.constant(role_weights(events))
     all_weights = tf.constant(events.weight, dtype=tf.float32)
     for n_cats in config.n_cats:
-        result = yield from _train_one(config, events, n_cats, scores, roles, all_weights, should_stop)
+        result = yield from _train_one(config, events, n_cats, scores, roles, all_weights,
+                                       should_stop, held_out)
         if result.status != "finished":
             return
 
 
-def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop):
-    info = config.info
+def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop, held_out=None):
+    mean_mode, score_range = score_domain(config, events)
     signals = list(events.signal_names)
-    model = build(config.model, n_cats, events.dim, info.mean_mode, info.score_range,
+    model = build(config.model, n_cats, events.dim, mean_mode, score_range,
                   seed=config.seed + 1000 * n_cats)
     trainer = _Trainer(model, len(signals))
     inputs = model.prepare_inputs(scores)
-    window = mass_window(config.mass_sigma)
+    window = events.signal_window
     is_bkg = events.background_mask()
     start = time.perf_counter()
     compiled_ms, eager_ms, status, message, epochs_done = [], [], "finished", "", 0
@@ -216,7 +266,8 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop):
         if events.mass is not None and epoch % config.rewt_interval == 0:
             component = trainer.hard(inputs).numpy()
             trainer.factors.assign(massfit.reweight_factors(
-                component, events.mass, events.weight, is_bkg, n_cats, window).astype(np.float32))
+                component, events.mass, events.weight, is_bkg, n_cats, window,
+                events.mass_limits).astype(np.float32))
         lr = schedules.value(config.lr_schedule, config.lr_initial, config.lr_final,
                              epoch, config.epochs)
         temperature = _temperature(config, epoch)
@@ -249,11 +300,13 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop):
             record.mean_abs_bias = float(np.mean(np.abs(bias))) if bias.size else None
             record.hard_significance = {s: float(z_hard[j]) for j, s in enumerate(signals)}
             record.snapshot = evaluation.snapshot_layout(
-                model.parameters(), events.dim, epoch, temperature, info.score_range)
+                model.parameters(), events.dim, epoch, temperature, score_range)
         yield record
 
     parameters = model.parameters()
-    evaluated = evaluation.evaluate(parameters, events, info.score_range)
+    evaluated = evaluation.evaluate(parameters, events, score_range)
+    heldout_z, heldout_objective = (evaluation.hard_significance(parameters, held_out, score_range)
+                                    if held_out is not None else (None, None))
     # steady state means the compiled step; a run too short to use it reports the eager one
     steady = compiled_ms or eager_ms
     result = TrainingResult(
@@ -262,7 +315,7 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop):
         categories=evaluated["categories"], order=evaluated["order"],
         boundaries=evaluated["boundaries"],
         snapshot=evaluation.snapshot_layout(parameters, events.dim, max(epochs_done - 1, 0),
-                                            temperature, info.score_range),
+                                            temperature, score_range),
         mass_histograms=evaluated["mass_histograms"], parameters=parameters,
         epoch_ms_median=float(np.median(steady)) if steady else 0.0,
         reweight_factors=trainer.factors.numpy().astype(float).tolist()
@@ -272,6 +325,8 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop):
             evaluated["categories"], events.process_names, events.signal_names,
             window if events.mass is not None else None)),
         elapsed_s=time.perf_counter() - start,
+        heldout_significance=heldout_z,
+        heldout_objective=heldout_objective,
     )
     yield result
     return result

@@ -19,7 +19,7 @@ import dash_bootstrap_components as dbc
 import diskcache
 from dash import DiskcacheManager, dcc, html
 
-from . import runtime, security
+from . import runtime, security, uploads
 from .jobs import use_fork_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,13 +52,14 @@ def create_app(data_dir=None, settings: runtime.Settings | None = None,
         compress=True,  # gzip (flask-compress): plotly.js is 4.8 MB raw, ~1.4 MB compressed
     )
     security.install(app, password)
+    uploads.install(app.server)
     app.layout = _shell()
     return app
 
 
 #: The navigation bar: (label, address, how the address marks the link active)
 NAVIGATION = (("Home", "/", "exact"), ("New run", "/new", "exact"), ("Runs", "/runs", "exact"),
-              ("Compare", "/compare", "partial"))
+              ("Compare", "/compare", "partial"), ("Datasets", "/datasets", "exact"))
 
 
 def _shell() -> html.Div:

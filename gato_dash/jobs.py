@@ -196,11 +196,12 @@ def start_training_job(job: dict) -> str:
     it by reference.
     """
     data_dir = Path(os.environ.get("GATO_DATA_DIR") or "gato_data")
-    return run_training(data_dir / "runs.sqlite", job["run"], data_dir / "events")
+    return run_training(data_dir / "runs.sqlite", job["run"], data_dir / "events",
+                        datasets_dir=data_dir / "datasets")
 
 
 def run_training(store_path, run_id: str, cache_dir=None,
-                 train: Callable[..., Iterable] | None = None) -> str:
+                 train: Callable[..., Iterable] | None = None, datasets_dir=None) -> str:
     """Claim the queued run and train it to the end; returns the final status.
 
     Returns "not-claimed" without doing anything if another job already has the run (the
@@ -225,7 +226,8 @@ def run_training(store_path, run_id: str, cache_dir=None,
                 from gato_core.training import train
             if cache_dir is not None:
                 Path(cache_dir).mkdir(parents=True, exist_ok=True)
-            for record in train(config, should_stop=stop, cache_dir=cache_dir):
+            for record in train(config, should_stop=stop, cache_dir=cache_dir,
+                                datasets_dir=datasets_dir):
                 data = record.to_dict()
                 kind = data.get("kind")
                 watchdog.phase = PHASE_AFTER.get(kind, watchdog.phase)

@@ -22,7 +22,7 @@ class Rec(SimpleNamespace):
 
 def fake_train(epochs=5, ks=(3,), diverge_at=None, fail_at=None):
     """A stand-in for gato_core.training.train with the same record stream."""
-    def train(config, should_stop=None, cache_dir=None, events=None):
+    def train(config, should_stop=None, cache_dir=None, events=None, datasets_dir=None):
         yield Rec(kind="run_info", scenario="one_d", signal_names=["signal"])
         for k in ks:
             status, message, done = "finished", "", 0
@@ -73,7 +73,7 @@ def test_cancel_between_epochs(store):
     run_id = store.create_run(TINY)
     calls = {"n": 0}
 
-    def train(config, should_stop=None, cache_dir=None):
+    def train(config, should_stop=None, cache_dir=None, datasets_dir=None):
         def stop_after_three():
             calls["n"] += 1
             if calls["n"] == 4:
@@ -114,7 +114,7 @@ def test_invalid_stored_config_fails_cleanly(store):
 def test_deleted_mid_run_stops(store):
     run_id = store.create_run(TINY)
 
-    def train(config, should_stop=None, cache_dir=None):
+    def train(config, should_stop=None, cache_dir=None, datasets_dir=None):
         for rec in fake_train(100)(config, should_stop=should_stop):
             if rec.kind == "epoch" and rec.epoch == 2:
                 store.delete(run_id)
@@ -174,7 +174,7 @@ def test_real_engine_cancel_within_two_seconds(store, tmp_path):
     assert store.result_ks(run_id) == [3]  # the partial training is kept
 
 
-def slow_data_train(config, should_stop=None, cache_dir=None, events=None):
+def slow_data_train(config, should_stop=None, cache_dir=None, events=None, datasets_dir=None):
     """Stands still in data preparation, as generating 1.2 M events does, never asking
     should_stop: only the watchdog can end it in time."""
     time.sleep(60)
