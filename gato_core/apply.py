@@ -15,7 +15,7 @@ from . import geometry
 from .categoriser import RULE_ARGMAX, ExportError, load, validate
 from .evaluation import segment_index
 
-__all__ = ["apply", "score_matrix", "ExportError"]
+__all__ = ["apply", "assign", "score_matrix", "ExportError"]
 
 
 def _column_names(scores):
@@ -51,6 +51,19 @@ def score_matrix(categoriser: dict, scores) -> np.ndarray:
     return x
 
 
+def assign(categoriser: dict, x: np.ndarray) -> np.ndarray:
+    """Category of every row of ``x``, [N, D] model inputs (already selected and rescaled:
+    the scores the run was trained on)."""
+    if categoriser["rule"] == RULE_ARGMAX:
+        gmm = categoriser["gmm"]
+        component = np.argmax(geometry.mixture_log_scores(
+            x, gmm["means"], gmm["cholesky"], gmm["log_weights"]), axis=1)
+        return np.asarray(categoriser["category_of_component"], dtype=np.int64)[component]
+    # cuts: the number of cut values at or below the score
+    return segment_index(np.asarray(x, dtype=np.float64)[:, 0],
+                         categoriser["cuts"]).astype(np.int64)
+
+
 def apply(categoriser, scores, mass=None) -> np.ndarray:
     """Category index (0..K-1, the dashboard's numbering) of every event.
 
@@ -62,14 +75,7 @@ def apply(categoriser, scores, mass=None) -> np.ndarray:
         categoriser = load(categoriser)
     else:
         validate(categoriser)
-    x = score_matrix(categoriser, scores)
-    if categoriser["rule"] == RULE_ARGMAX:
-        gmm = categoriser["gmm"]
-        component = np.argmax(geometry.mixture_log_scores(
-            x, gmm["means"], gmm["cholesky"], gmm["log_weights"]), axis=1)
-        category = np.asarray(categoriser["category_of_component"], dtype=np.int64)[component]
-    else:  # cuts: the number of cut values at or below the score
-        category = segment_index(x[:, 0], categoriser["cuts"]).astype(np.int64)
+    category = assign(categoriser, score_matrix(categoriser, scores))
     if mass is not None and categoriser.get("mass"):
         lo, hi = categoriser["mass"]["window"]
         m = np.asarray(mass, dtype=np.float64)

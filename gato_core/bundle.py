@@ -28,10 +28,10 @@ import numpy as np
 from . import categoriser as categoriser_file
 from . import datacard as datacard_file
 from . import shapes, statmodel
-from .apply import apply
+from .apply import assign
 from .categoriser import ExportError, _get
 from .config import ConfigError, RunConfig
-from .scenarios import SCENARIOS, EventSample, mass_window
+from .scenarios import SCENARIOS, EventSample
 from .yields import YieldsTable, table_from_categories, yields_table
 
 __all__ = ["ExportError", "export_files", "bundle_bytes", "write_bundle", "bundle_from_run_dir",
@@ -50,10 +50,14 @@ def _run_config(config) -> RunConfig:
         raise ExportError(f"the run's configuration is not valid: {exc}") from None
 
 
-def load_run_events(config, cache_dir=None) -> EventSample:
-    """The run's events again (toy scenarios regenerate them: numpy only, same seed)."""
+def load_run_events(config, cache_dir=None, datasets_dir=None) -> EventSample:
+    """The run's events again: toy scenarios regenerate them (numpy only, same seed); a
+    dataset run reads its dataset (all its events: the export is for the analysis)."""
     from .data import load_events
-    return load_events(_run_config(config), cache_dir)
+    try:
+        return load_events(_run_config(config), cache_dir, datasets_dir)
+    except ConfigError as exc:
+        raise ExportError(f"the run's events cannot be loaded: {exc}") from None
 
 
 def select_results(results, n_cats=None) -> list:
@@ -87,27 +91,49 @@ def select_results(results, n_cats=None) -> list:
     return sorted(finished, key=lambda r: int(_get(r, "n_cats")))
 
 
-def _needs_order(config: RunConfig, result) -> bool:
-    return SCENARIOS[config.scenario].dim > 1 and _get(result, "order") is None
-
-
-def _categoriser(config: RunConfig, result, events, score_columns) -> dict:
+def _categoriser(config: RunConfig, result, events, score_columns, datasets_dir=None) -> dict:
+    parameters = _get(result, "parameters") or {}
     order = None
-    if _needs_order(config, result):
+    if int(parameters.get("dim", 1)) > 1 and _get(result, "order") is None:
         # results read back from a CLI folder keep only the parameters: number the
         # components by significance exactly as the run did
         from .evaluation import evaluate
-        order = evaluate(_get(result, "parameters"), events,
-                         SCENARIOS[config.scenario].score_range)["order"]
-    return categoriser_file.from_result(result, config, score_columns=score_columns, order=order)
+        order = evaluate(parameters, events, parameters["mean_range"])["order"]
+    extra = {"window": events.signal_window if events.mass is not None else None}
+    if config.is_dataset:
+        extra.update(_dataset_description(config, datasets_dir))
+    if score_columns:
+        extra["score_columns"] = score_columns
+    return categoriser_file.from_result(result, config, order=order, **extra)
+
+
+def _dataset_description(config: RunConfig, datasets_dir) -> dict:
+    """Score columns as named in the user's files, the import's rescaling, the mass column."""
+    from .datasets import get_dataset
+    from .readers import DatasetError
+    if datasets_dir is None:
+        raise ExportError("exporting a dataset run needs the datasets folder")
+    try:
+        manifest = get_dataset(datasets_dir, config.dataset)
+    except DatasetError as exc:
+        raise ExportError(f"the run's dataset cannot be read: {exc}") from None
+    redundant = manifest.report.get("redundant_column")
+    return {
+        "score_columns": [c for c in manifest.mapping["score_columns"] if c != redundant],
+        "rescale": dict(manifest.report.get("rescaled") or {}),
+        "mass_column": manifest.mapping.get("mass_column"),
+        "dataset": {"id": manifest.id, "name": manifest.name,
+                    "content_hash": manifest.content_hash},
+    }
 
 
 def _table_from_events(cat: dict, events: EventSample) -> tuple[YieldsTable, np.ndarray]:
-    category = apply(cat, events.scores)
+    # events.scores are the model's inputs (a dataset's already rescaled at import)
+    category = assign(cat, events.scores)
     return yields_table(events, category, cat["n_categories"]), category
 
 
-def statistical_model(config, result, events=None, cache_dir=None) -> dict:
+def statistical_model(config, result, events=None, cache_dir=None, datasets_dir=None) -> dict:
     """The summary of ``statmodel.summary`` for one K: taken from the result when training
     stored it, else from the result's per-category sums, else from the (regenerated) events."""
     config = _run_config(config)
@@ -115,28 +141,30 @@ def statistical_model(config, result, events=None, cache_dir=None) -> dict:
     stored = _get(result, "statistical_model")
     if stored:
         return stored
-    table = _result_table(config, result)
+    table = _result_table(result)
     if table is None:
-        events = events if events is not None else load_run_events(config, cache_dir)
-        table, _ = _table_from_events(_categoriser(config, result, events, None), events)
+        events = events if events is not None else load_run_events(config, cache_dir,
+                                                                   datasets_dir)
+        cat = _categoriser(config, result, events, None, datasets_dir)
+        table, _ = _table_from_events(cat, events)
     return statmodel.summary(table)
 
 
-def _result_table(config: RunConfig, result) -> YieldsTable | None:
-    info = SCENARIOS[config.scenario]
+def _result_table(result) -> YieldsTable | None:
     categories = _get(result, "categories") or []
-    processes = list(categories[0].get("process_yields", {})) if categories else []
-    return table_from_categories(categories, processes, list(info.signals),
-                                 mass_window(config.mass_sigma) if info.has_mass else None)
+    if not categories:
+        return None
+    return table_from_categories(categories, list(categories[0].get("process_yields", {})),
+                                 list(categories[0].get("signal", {})))
 
 
 def export_files(config, result, events=None, cache_dir=None, score_columns=None,
-                 mc_stat: str = "lnN") -> dict[str, bytes]:
+                 mc_stat: str = "lnN", datasets_dir=None) -> dict[str, bytes]:
     """{file name: content} for one finished K (names without the K folder)."""
     config = _run_config(config)
     select_results([result], _get(result, "n_cats"))
-    events = events if events is not None else load_run_events(config, cache_dir)
-    cat = _categoriser(config, result, events, score_columns)
+    events = events if events is not None else load_run_events(config, cache_dir, datasets_dir)
+    cat = _categoriser(config, result, events, score_columns, datasets_dir)
     table, category = _table_from_events(cat, events)
     spec = statmodel.workspace(table)
     statmodel.validated_workspace(spec)
@@ -163,11 +191,11 @@ def folder_name(n_cats: int) -> str:
 
 
 def bundle_bytes(config, results, n_cats=None, events=None, cache_dir=None,
-                 score_columns=None, mc_stat: str = "lnN") -> bytes:
+                 score_columns=None, mc_stat: str = "lnN", datasets_dir=None) -> bytes:
     """The zip (README.md + one folder ``K<n>/`` per exported K) as bytes."""
     config = _run_config(config)
     chosen = select_results(results, n_cats)
-    events = events if events is not None else load_run_events(config, cache_dir)
+    events = events if events is not None else load_run_events(config, cache_dir, datasets_dir)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         ks = []
@@ -175,17 +203,18 @@ def bundle_bytes(config, results, n_cats=None, events=None, cache_dir=None,
             k = int(_get(result, "n_cats"))
             ks.append(k)
             for name, content in export_files(config, result, events, score_columns=score_columns,
-                                              mc_stat=mc_stat).items():
+                                              mc_stat=mc_stat, datasets_dir=datasets_dir).items():
                 zf.writestr(f"{folder_name(k)}/{name}", content)
-        zf.writestr("README.md", readme(config, ks, events.mass is not None))
+        zf.writestr("README.md", readme(config, ks, events))
     return buffer.getvalue()
 
 
 def write_bundle(path, config, results, n_cats=None, events=None, cache_dir=None,
-                 score_columns=None, mc_stat: str = "lnN") -> Path:
+                 score_columns=None, mc_stat: str = "lnN", datasets_dir=None) -> Path:
     """Write the zip to ``path`` (temp file, then rename: never a half-written bundle)."""
     path = Path(path)
-    content = bundle_bytes(config, results, n_cats, events, cache_dir, score_columns, mc_stat)
+    content = bundle_bytes(config, results, n_cats, events, cache_dir, score_columns, mc_stat,
+                           datasets_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "wb") as f:
@@ -224,18 +253,25 @@ def read_run_dir(run_dir) -> tuple[RunConfig, list[dict]]:
 
 
 def bundle_from_run_dir(run_dir, path=None, n_cats=None, cache_dir=None,
-                        score_columns=None, mc_stat: str = "lnN") -> Path:
-    """Build the bundle of a finished CLI output folder; default ``DIR/gato_analysis.zip``."""
+                        score_columns=None, mc_stat: str = "lnN", datasets_dir=None) -> Path:
+    """Build the bundle of a finished CLI output folder; default ``DIR/gato_analysis.zip``.
+
+    A dataset run needs ``datasets_dir`` (default: ``RUN_DIR/datasets``, where
+    ``run --data`` imports its files)."""
     config, results = read_run_dir(run_dir)
+    if config.is_dataset and datasets_dir is None:
+        datasets_dir = Path(run_dir) / "datasets"
     path = Path(path) if path is not None else Path(run_dir) / BUNDLE_NAME
     return write_bundle(path, config, results, n_cats, cache_dir=cache_dir,
-                        score_columns=score_columns, mc_stat=mc_stat)
+                        score_columns=score_columns, mc_stat=mc_stat, datasets_dir=datasets_dir)
 
 
-def readme(config: RunConfig, ks, has_mass: bool) -> str:
-    info = SCENARIOS[config.scenario]
+def readme(config: RunConfig, ks, events: EventSample) -> str:
+    has_mass = events.mass is not None
+    title = (SCENARIOS[config.scenario].title if config.scenario in SCENARIOS
+             else f"dataset {events.meta.get('name') or config.dataset}")
     lines = [
-        f"# GATO categorisation: {info.title}",
+        f"# GATO categorisation: {title}",
         "",
         f"Scenario `{config.scenario}`, model `{config.model}`, seed {config.seed}; "
         f"categories K = {', '.join(map(str, ks))}. One folder `K<n>/` per K:",
@@ -264,7 +300,7 @@ def readme(config: RunConfig, ks, has_mass: bool) -> str:
         "from gato_core.apply import apply",
         f"categories = apply('K{ks[0]}/categoriser.json', scores)  # scores: [N, D] or columns",
         f"ws = pyhf.Workspace(json.load(open('K{ks[0]}/workspace.json')))",
-        f"model = ws.model(measurement_name='{info.signals[0]}')",
+        f"model = ws.model(measurement_name='{events.signal_names[0]}')",
         "print(pyhf.infer.hypotest(0.0, ws.data(model), model, test_stat='q0'))",
         "```",
         "",

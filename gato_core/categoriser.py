@@ -47,26 +47,32 @@ def _config_dict(config) -> dict:
     return config if isinstance(config, dict) else config.to_dict()
 
 
-def from_result(result, config, score_columns=None, boundaries=None, order=None) -> dict:
+def from_result(result, config, score_columns=None, *, rescale=None, window=None,
+                mass_column=None, boundaries=None, order=None, dataset=None) -> dict:
     """The categoriser file's content for one trained K.
 
     ``result``: a TrainingResult or its dict (needs ``parameters``; ``boundaries`` (1-D) and
     ``order`` (2-D) are read from it unless given). ``config``: the run's RunConfig or dict.
+    Toy scenarios know their score columns and mass window; for an imported dataset pass
+    ``score_columns`` (the columns the model reads), ``rescale`` ({column: [lo, hi]} mapped
+    linearly onto [0, 1] at import) and ``window`` ([lo, hi] GeV, with a mass column).
     """
     cfg = _config_dict(config)
     scenario = cfg.get("scenario")
-    if scenario not in SCENARIOS:
-        raise ExportError(f"unknown scenario {scenario!r}; cannot describe its score columns")
-    info = SCENARIOS[scenario]
     parameters = _get(result, "parameters")
     if not parameters:
         raise ExportError(f"the result for K={_get(result, 'n_cats')} holds no model parameters")
     dim = int(parameters["dim"])
-    columns = list(score_columns or cfg.get("score_columns") or DEFAULT_SCORE_COLUMNS[scenario])
+    score_range = [float(v) for v in parameters["mean_range"]]
+    columns = list(score_columns or cfg.get("score_columns") or
+                   DEFAULT_SCORE_COLUMNS.get(scenario, ()))
     if len(columns) != dim:
         raise ExportError(f"the categoriser reads {dim} score column(s), got names {columns}")
+    rescale = rescale or {}
     boundaries = boundaries if boundaries is not None else _get(result, "boundaries")
     order = order if order is not None else _get(result, "order")
+    if window is None and scenario in SCENARIOS and SCENARIOS[scenario].has_mass:
+        window = mass_window(float(cfg.get("mass_sigma", 1.5)))
 
     out = {
         "format": FORMAT,
@@ -76,14 +82,17 @@ def from_result(result, config, score_columns=None, boundaries=None, order=None)
         "n_components": int(parameters["n_cats"]),
         "scores": {
             "columns": columns,
-            "shift": [0.0] * dim,
-            "scale": [1.0] * dim,
-            "range": [float(v) for v in info.score_range],
+            "shift": [float(rescale[c][0]) if c in rescale else 0.0 for c in columns],
+            "scale": [float(rescale[c][1] - rescale[c][0]) or 1.0 if c in rescale else 1.0
+                      for c in columns],
+            "range": score_range,
         },
         "gmm": None,
         "cuts": None,
         "mass": None,
     }
+    if dataset:
+        out["dataset"] = dict(dataset)
     if parameters["model"] == "gmm":
         out["gmm"] = {
             "means": geometry.means(parameters["raw_means"], parameters["mean_mode"],
@@ -95,9 +104,9 @@ def from_result(result, config, score_columns=None, boundaries=None, order=None)
     if dim == 1:
         if boundaries is None:
             from .evaluation import boundaries_1d
-            boundaries = boundaries_1d(parameters, info.score_range)
+            boundaries = boundaries_1d(parameters, score_range)
         cuts = [float(c) for c in boundaries]
-        edges = [info.score_range[0]] + cuts + [info.score_range[1]]
+        edges = [score_range[0]] + cuts + [score_range[1]]
         out["rule"] = RULE_CUTS
         out["cuts"] = cuts
         out["n_categories"] = len(cuts) + 1
@@ -116,9 +125,9 @@ def from_result(result, config, score_columns=None, boundaries=None, order=None)
         out["n_categories"] = len(order)
         out["categories"] = [{"index": order[c], "component": c} for c in
                              sorted(range(len(order)), key=lambda c: order[c])]
-    if info.has_mass:
-        out["mass"] = {"column": MASS_COLUMN,
-                       "window": [float(v) for v in mass_window(float(cfg.get("mass_sigma", 1.5)))]}
+    if window is not None:
+        out["mass"] = {"column": mass_column or MASS_COLUMN,
+                       "window": [float(v) for v in window]}
     return validate(out)
 
 

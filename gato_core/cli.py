@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--mc-stat", choices=["lnN", "gmN"], default="lnN",
                         help="datacard form of the background MC statistics")
     export.add_argument("--cache-dir", help="cache regenerated events here")
+    export.add_argument("--data-dir", metavar="DIR",
+                        help="dataset runs: the data folder the dataset was imported into "
+                             "(default: RUN_DIR)")
 
     dataset = sub.add_parser("dataset", help="import and list datasets")
     dataset_sub = dataset.add_subparsers(dest="dataset_command", required=True)
@@ -269,9 +272,12 @@ def run_command(args) -> int:
 
 def export_command(args) -> int:
     from .bundle import ExportError, bundle_from_run_dir
+    from .datasets import datasets_folder
     try:
-        path = bundle_from_run_dir(args.run_dir, args.out, n_cats=args.k,
-                                   cache_dir=args.cache_dir, mc_stat=args.mc_stat)
+        path = bundle_from_run_dir(
+            args.run_dir, args.out, n_cats=args.k, cache_dir=args.cache_dir,
+            mc_stat=args.mc_stat,
+            datasets_dir=datasets_folder(args.data_dir) if args.data_dir else None)
     except (ExportError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -8,9 +8,9 @@ import io
 import numpy as np
 
 from .categoriser import ExportError
-from .scenarios import MASS_RANGE, EventSample
+from .scenarios import EventSample
 
-#: 1 GeV bins over the generated range [100, 180]
+#: bins over the mass range (toys: [100, 180] GeV, so 1 GeV each)
 N_BINS = 80
 #: Name of the Asimov pseudo-data histogram in each category folder (Combine's convention)
 DATA_NAME = "data_obs"
@@ -19,12 +19,15 @@ DATA_NAME = "data_obs"
 def mass_histograms(events: EventSample, category: np.ndarray, n_cats: int,
                     n_bins: int = N_BINS) -> dict:
     """``{"edges", "processes", "signals", "sum_w" [K][P][B], "sum_w2" [K][P][B]}`` over
-    the full mass range (no window: the shape fit needs the side bands)."""
+    the full mass range (no window: the shape fit needs the side bands); events outside
+    the range are left out."""
     if events.mass is None:
-        raise ExportError("mass histograms need events with a mass (the bump-hunt scenario)")
-    edges = np.linspace(MASS_RANGE[0], MASS_RANGE[1], n_bins + 1)
+        raise ExportError("mass histograms need events with a mass (bump hunt, or a dataset "
+                          "with a mass column)")
+    lo, hi = events.mass_limits
+    edges = np.linspace(lo, hi, n_bins + 1)
     bins = np.clip(np.searchsorted(edges, events.mass, side="right") - 1, 0, n_bins - 1)
-    keep = np.asarray(category) >= 0
+    keep = (np.asarray(category) >= 0) & (events.mass >= lo) & (events.mass <= hi)
     n_proc = len(events.process_names)
     flat = ((np.asarray(category)[keep].astype(np.int64) * n_proc + events.process[keep])
             * n_bins + bins[keep])

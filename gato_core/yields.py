@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .scenarios import EventSample, mass_window
+from .scenarios import EventSample
 
 CSV_COLUMNS = ("category", "process", "role", "sum_w", "sum_w2", "n_events")
 
@@ -96,7 +96,7 @@ def process_sums(events: EventSample, category: np.ndarray, n_cats: int,
 def yields_table(events: EventSample, category: np.ndarray, n_cats: int) -> YieldsTable:
     """The table for events already assigned to categories 0..n_cats-1 (display numbers)."""
     sum_w, sum_w2, count = process_sums(events, category, n_cats)
-    window = list(mass_window(events.mass_sigma)) if events.mass is not None else None
+    window = [float(v) for v in events.signal_window] if events.mass is not None else None
     return YieldsTable(list(events.process_names), list(events.signal_names), sum_w, sum_w2,
                        count, window)
 

@@ -156,7 +156,7 @@ def test_yields_table_matches_a_plain_numpy_sum(trained):
 def _read_yields_csv(text, like):
     import csv
     rows = list(csv.DictReader(io.StringIO(text)))
-    shape = like.sum_w.shape
+    shape = (1 + max(int(r["category"]) for r in rows), len(like.processes))
     out = YieldsTable(like.processes, like.signals, np.zeros(shape), np.zeros(shape),
                       np.zeros(shape, dtype=int))
     for r in rows:
@@ -380,3 +380,54 @@ def test_cli_export_flag_and_export_command(tmp_path):
     assert bad.returncode == 2
     assert "no categorisation with K=4 (trained K: 3)" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_dataset_run_exports_its_own_columns_rescaling_and_mass_window(tmp_path):
+    """A run on an imported dataset: the categoriser reads the user's column names and
+    undoes the import's rescaling itself, so raw values from the user's file give the run's
+    categories; yields, datacard and histograms come from the dataset's events."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+    from gato_core.datasets import import_dataset
+    from gato_core.scenarios import generate
+    from gato_core.training import train
+
+    toy = generate("bump_hunt", 2000, 20000, seed=4)
+    raw_a = 10.0 * toy.scores[:, 0] - 3.0  # outside [0, 1]: the import rescales it
+    raw_b = toy.scores[:, 1].astype(np.float32)
+    pq.write_table(pa.table({
+        "nn_a": pa.array(raw_a.astype(np.float32)), "nn_b": pa.array(raw_b),
+        "w": pa.array(toy.weight), "m_yy": pa.array(toy.mass),
+        "proc": pa.array(np.array(toy.process_names)[toy.process])}), tmp_path / "ev.parquet")
+    mapping = {"score_columns": ["nn_a", "nn_b"], "weight_column": "w", "process_column": "proc",
+               "signals": ["signal1", "signal2"], "mass_column": "m_yy",
+               "mass_window": [123.0, 127.0], "mass_range": [100.0, 180.0]}
+    datasets_dir = tmp_path / "datasets"
+    manifest = import_dataset([str(tmp_path / "ev.parquet")], mapping, datasets_dir, "mine")
+    assert manifest.report["rescaled"]  # the case under test
+    config = RunConfig.defaults("dataset", dataset=manifest.id, held_out_fraction=0.0,
+                                epochs=5, n_cats=[3], snapshot_interval=5)
+    result = [r for r in train(config, datasets_dir=datasets_dir) if r.kind == "result"][0]
+
+    files = bundle.export_files(config.to_dict(), result.to_dict(), datasets_dir=datasets_dir)
+    cat = json.loads(files["categoriser.json"])
+    assert cat["scores"]["columns"] == ["nn_a", "nn_b"]
+    assert cat["mass"] == {"column": "m_yy", "window": [123.0, 127.0]}
+    assert cat["dataset"]["id"] == manifest.id
+    stored = load_events(config, datasets_dir=datasets_dir)
+    expected = np.asarray(result.order)[evaluation.hard_assign(result.parameters, stored.scores)]
+    got = apply(cat, {"nn_a": raw_a.astype(np.float32), "nn_b": raw_b}, mass=toy.mass)
+    inside = (toy.mass >= 123.0) & (toy.mass <= 127.0)
+    # raw -> [0, 1] in float64 here, in float32 at import: only float32 rounding may differ
+    assert np.mean(got[inside] == expected[inside]) > 0.9999
+    assert np.all(got[~inside] == -1)
+    table = _read_yields_csv(files["yields.csv"].decode(), statmodel_table_like(stored))
+    np.testing.assert_allclose(table.background(),
+                               [c["background"] for c in result.categories], rtol=1e-9)
+    assert "mass_histograms.root" in files
+
+
+def statmodel_table_like(events):
+    shape = (1, len(events.process_names))
+    return YieldsTable(list(events.process_names), list(events.signal_names), np.zeros(shape),
+                       np.zeros(shape), np.zeros(shape, dtype=int))
