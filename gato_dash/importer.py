@@ -34,7 +34,7 @@ from gato_core.config import ConfigError, RunConfig
 from gato_core.scenarios import SCENARIOS
 from gato_core.significance import objective_value
 
-from .jobs import final_status, prebuild_figures
+from .recording import final_status, store_records
 
 RESULT_FILE = "result.json"
 RECORDS_FILE = "records.jsonl"
@@ -80,13 +80,11 @@ def import_result_dir(result_dir, store, name: str | None = None) -> str:
     try:
         # queued -> running -> terminal, the same lifecycle as a trained run.
         store.claim(run_id)
-        store.set_run_info(run_id, run_info)
-        for record in epochs:
-            store.append_epoch(run_id, record)
-        for i, result in enumerate(results):
-            prebuild_figures(store, run_id, result, results[:i + 1])
-            store.put_result(run_id, result)
-        status, message = final_status(results, cancel_requested=False)
+        # the engine's order: every epoch of a K is stored before that K's result
+        stored = store_records(store, run_id, [run_info, *epochs, *results], build_figures=True)
+        if stored is None:
+            raise ImportProblem("the run was deleted while it was being imported")
+        status, message = final_status(stored, cancel_requested=False)
         note = f"imported from {folder.name} ({source})"
         store.set_status(run_id, status, f"{message}; {note}" if message else note)
         seconds = training_seconds(run_info, results, epochs)

@@ -21,7 +21,8 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .store import RunStore, as_stored
+from .recording import final_status, store_records
+from .store import RunStore
 
 log = logging.getLogger(__name__)
 
@@ -129,44 +130,11 @@ PHASE_AFTER = {"run_info": "computing the baselines and compiling the model",
                "epoch": "training", "result": "setting up the next category count"}
 
 
-def final_status(results: list[dict], cancel_requested: bool) -> tuple[str, str]:
-    """(status, message) of a whole run from its per-K results."""
-    for result in results:
-        if result.get("status") == "cancelled":
-            return "cancelled", _with_k(result, f"cancelled at epoch {result.get('epochs_done', 0)}")
-    diverged = [r for r in results if r.get("status") == "diverged"]
-    if diverged:
-        return "diverged", "; ".join(_with_k(r, r.get("message") or "diverged") for r in diverged)
-    if cancel_requested:
-        # Cancelled before the first K produced a result (e.g. during data generation).
-        return "cancelled", "cancelled at epoch 0 (before training started)"
-    return "finished", ""
-
-
-def _with_k(result: dict, message: str) -> str:
-    return f"{message} (K={result.get('n_cats')})"
-
-
 #: Imported once by the fork server; every job process starts with them loaded. Dash and
-#: diskcache are what unpickling Dash's job function pulls in (~1 s if not preloaded).
+#: diskcache are only what unpickling Dash's job wrapper pulls in (~1 s if not preloaded):
+#: the job itself uses neither, and builds no figures (no Plotly: the web process draws).
 FORK_SERVER_PRELOAD = ["dash", "diskcache", "gato_dash.jobs", "gato_dash.store", "tensorflow",
-                       "gato_core.training", "gato_dash.figure_cache"]
-
-
-def prebuild_figures(store: RunStore, run_id: str, result: dict, results: list[dict]) -> None:
-    """Build and keep the results figures of a K that has just trained (see
-    gato_dash.figure_cache). Never fails the run: whatever goes wrong here, the page builds
-    the figures itself when asked."""
-    try:
-        from .figure_cache import FigureCache, prebuild
-
-        run = store.get_run(run_id)
-        if run is not None:
-            prebuild(FigureCache(size=3, store=lambda: store), run,
-                     store.epochs(run_id, n_cats=result["n_cats"]), result, results)
-    except Exception:
-        log.exception("building the figures of run %s, K = %s failed", run_id,
-                      result.get("n_cats"))
+                       "gato_core.training"]
 
 
 def use_fork_server(data_dir) -> None:
@@ -214,7 +182,6 @@ def run_training(store_path, run_id: str, cache_dir=None,
     if run is None:
         return "not-claimed"
     stop = CancelFlag(store, run_id)
-    results: list[dict] = []
     try:
         with Heartbeat(store, run_id), CancelWatchdog(store, run_id) as watchdog:
             from gato_core.config import RunConfig
@@ -226,23 +193,17 @@ def run_training(store_path, run_id: str, cache_dir=None,
                 from gato_core.training import train
             if cache_dir is not None:
                 Path(cache_dir).mkdir(parents=True, exist_ok=True)
-            for record in train(config, should_stop=stop, cache_dir=cache_dir,
-                                datasets_dir=datasets_dir):
-                data = record.to_dict()
-                kind = data.get("kind")
-                watchdog.phase = PHASE_AFTER.get(kind, watchdog.phase)
-                if kind == "epoch":
-                    if store.append_epoch(run_id, data) is None:
-                        return "deleted"
-                elif kind == "run_info":
-                    store.set_run_info(run_id, data)
-                elif kind == "result":
-                    data = as_stored(data)
-                    # before the result is stored: a page that learns of it finds its
-                    # figures ready instead of building them while the user waits
-                    prebuild_figures(store, run_id, data, results + [data])
-                    store.put_result(run_id, data)
-                    results.append(data)
+
+            def records():
+                for record in train(config, should_stop=stop, cache_dir=cache_dir,
+                                    datasets_dir=datasets_dir):
+                    data = record.to_dict()
+                    watchdog.phase = PHASE_AFTER.get(data.get("kind"), watchdog.phase)
+                    yield data
+
+            results = store_records(store, run_id, records())
+            if results is None:
+                return "deleted"
         status, message = final_status(results, store.cancel_requested(run_id))
     except Exception as exc:  # the user sees one line; the server log gets the traceback
         log.error("run %s failed:\n%s", run_id, traceback.format_exc())

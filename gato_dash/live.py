@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from gato_core.scenarios import SCENARIOS
 
+from . import formatting, run_facts
 from .figures import history
 from .store import TERMINAL, RunStore
 
@@ -80,20 +80,6 @@ def clean_state(state) -> dict | None:
     return clean
 
 
-def signals_of(run: dict) -> list[str]:
-    info = SCENARIOS.get(run.get("scenario"))
-    return list(info.signals) if info else ["signal"]
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None or seconds < 0:
-        return "–"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 def _k_index(run: dict) -> int:
     ks = run.get("n_cats") or []
     return ks.index(run["current_k"]) if run.get("current_k") in ks else 0
@@ -137,17 +123,17 @@ def status_text(run: dict, now: float | None = None) -> str:
     if status == "queued":
         return "Queued: waiting for the training process to start…"
     if status == "running":
-        elapsed = fmt_duration(now - run["started"]) if run.get("started") else "–"
+        elapsed = formatting.clock(now - run["started"]) if run.get("started") else "–"
         if run.get("cancel_requested"):
             return f"Cancelling… (elapsed {elapsed})"
         if run.get("current_k") is None:
             return f"Preparing the data and compiling the model… (elapsed {elapsed})"
         return (f"Training K = {run['current_k']} ({_k_index(run) + 1} of {len(ks)}) · "
                 f"epoch {run['epochs_done']} / {epochs_total(run)} · elapsed {elapsed} · "
-                f"ETA {fmt_duration(eta_seconds(run))}")
+                f"ETA {formatting.clock(eta_seconds(run))}")
     took = ""
     if run.get("started") and run.get("finished"):
-        took = f" after {fmt_duration(run['finished'] - run['started'])}"
+        took = f" after {formatting.clock(run['finished'] - run['started'])}"
     if status == "finished":
         return f"Finished{took} · K = {', '.join(str(k) for k in ks)}"
     label = {"cancelled": "Cancelled", "diverged": "Diverged", "failed": "Failed",
@@ -186,7 +172,7 @@ def poll(store: RunStore, state: dict, selected_k: int | None = None,
         state["done"] = True
         return LiveUpdate(state=state, status="missing", status_text="This run was deleted.",
                           progress=0.0, progress_label="", done=True, missing=True)
-    signals = signals_of(run)
+    signals = run_facts.signals_of(run)
     active = run["status"] in ACTIVE
     finished_ks = store.result_ks(run_id)
     current = run.get("current_k")

@@ -4,6 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gato_core.scenarios import generate
+from helpers.optimum import snapped_against_optimum
+
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,8 +38,12 @@ def test_run_writes_result_json_and_restorable_parameters(tmp_path):
     assert set(result["baselines"]["signal"]) == {"2", "5", "10", "20"}
     assert [t["n_cats"] for t in result["trainings"]] == [3, 4]
     assert set(result["optimum_1d"]) == {"3", "4"}
+    events = generate("one_d", 3000, 9000, seed=3, noise=result["config"]["noise"])
     for training in result["trainings"]:
-        assert training["significance"]["signal"] <= result["optimum_1d"][str(training["n_cats"])] + 1e-9
+        # GATO may beat the fine-bin optimum only by the binning resolution: snapped to
+        # the fine grid, its cuts cannot (tests/helpers/optimum.py)
+        z_snapped, best, _, _ = snapped_against_optimum(events, training["boundaries"])
+        assert z_snapped <= best * (1 + 1e-12)
         assert training["boundaries"] == sorted(training["boundaries"])
         assert training["epoch_ms_median"] > 0
     # saved parameters restore to the same boundaries (numpy path, no TF needed)

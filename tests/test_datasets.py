@@ -17,7 +17,7 @@ from gato_core.data import held_out_split
 from gato_core.datasets import (content_hash, datasets_folder, delete_dataset, get_dataset,
                                 import_dataset, list_datasets, load_dataset, rename_dataset)
 from gato_core.mapping import DatasetMapping
-from gato_core.readers import DatasetError, Source, inspect_sources
+from gato_core.readers import DatasetError, inspect_sources
 from gato_core.scenarios import generate
 
 

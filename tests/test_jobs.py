@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from gato_dash.jobs import final_status, run_training
+from gato_dash.jobs import run_training
 from gato_dash.store import RunStore
 
 TINY = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 30, "n_cats": [3],
@@ -122,14 +122,6 @@ def test_deleted_mid_run_stops(store):
 
     assert run_training(store.path, run_id, train=train) == "deleted"
     assert store.get_run(run_id) is None and store.epochs(run_id) == []
-
-
-def test_final_status():
-    assert final_status([{"status": "finished", "n_cats": 3}], False) == ("finished", "")
-    assert final_status([], True)[0] == "cancelled"
-    assert final_status([{"status": "finished", "n_cats": 3},
-                         {"status": "cancelled", "n_cats": 5, "epochs_done": 7}], True) == \
-        ("cancelled", "cancelled at epoch 7 (K=5)")
 
 
 # ----- the real engine ----------------------------------------------------------------------

@@ -14,11 +14,11 @@ import dash
 import plotly.utils
 import pytest
 
-import results_fixtures as rf
+from helpers import records as rf
 from gato_dash import runtime
 from gato_dash.app import PACKAGE
 from gato_dash import live
-from tests.test_compare import make_run
+from helpers.compared import make_run
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +32,8 @@ def pages():
 def store(tmp_path, monkeypatch):
     runtime.configure(tmp_path)
     store = runtime.store()
-    from gato_dash.pages import run_results
-    run_results.clear_cache()
+    from gato_dash import results_section as section_module
+    section_module.clear_cache()
     return store
 
 
@@ -192,14 +192,14 @@ def test_running_run_page_is_left_to_the_poll(pages, store):
 
 
 def test_section_from_a_poll_has_no_figures(pages, store):
-    from gato_dash.pages import run_results
+    from gato_dash import results_section as section_module
 
     run_id, _, _ = finished_bump_hunt(store)
-    found = components(run_results.results_section(run_id))
+    found = components(section_module.results_section(run_id))
     assert found["results-prefilled"].data is False
     assert found[k_figure_id("kfig", "category_map")].figure == {}
     # a live page's poll response stays small: the section's layout without its figures
-    size = len(json.dumps(run_results.results_section(run_id),
+    size = len(json.dumps(section_module.results_section(run_id),
                           cls=plotly.utils.PlotlyJSONEncoder))
     assert size < 30_000, size
 

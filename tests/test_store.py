@@ -11,20 +11,10 @@ import pytest
 
 from gato_dash import store as store_module
 from gato_dash.store import RunStore
+from helpers.records import epoch_record
 
 CONFIG = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 30, "n_cats": [3, 5]}
 
-
-def epoch_record(k: int, epoch: int, snapshot: bool = False) -> dict:
-    rec = {"kind": "epoch", "n_cats": k, "epoch": epoch, "epochs": 30, "loss": -1.0 - epoch / 100,
-           "total_loss": -1.0, "significance": {"signal": 1.0 + epoch / 100},
-           "penalty_yield": 0.0, "penalty_unc": 0.0, "temperature": 1.0, "learning_rate": 0.1,
-           "epoch_ms": 3.0, "elapsed_s": 0.01 * (epoch + 1), "mean_abs_bias": None,
-           "hard_significance": None, "snapshot": None}
-    if snapshot:
-        rec.update(mean_abs_bias=0.1, hard_significance={"signal": 1.2},
-                   snapshot={"epoch": epoch, "temperature": 1.0, "boundaries": [0.2, 0.5]})
-    return rec
 
 
 @pytest.fixture
@@ -113,9 +103,10 @@ def test_cancel(store):
     assert store.request_cancel(running)
     assert store.cancel_requested(running)
     assert store.get_run(running)["status"] == "running"  # the job ends it
+    before = time.time()
     store.set_status(running, "cancelled", "cancelled at epoch 4 (K=3)")
     assert not store.request_cancel(running)  # already over
-    assert store.get_run(running)["finished"] is not None
+    assert before <= store.get_run(running)["finished"] <= time.time()
 
 
 def test_stale_heartbeat_becomes_interrupted(store, monkeypatch):

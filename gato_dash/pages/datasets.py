@@ -13,7 +13,6 @@ neither another upload's folder nor a server path when paths are off.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import dash
@@ -22,7 +21,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from gato_core import datasets as catalogue
 from gato_core.readers import DatasetError, Source, inspect_sources
-from gato_dash import runtime, uploads
+from gato_dash import formatting, runtime, uploads
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +232,7 @@ def datasets_table():
             html.Td(f"{m.n_events:,}"),
             html.Td(joined[:-1]),
             html.Td(f"{m.dim}" + (" + mass" if m.has_mass else "")),
-            html.Td(time.strftime("%Y-%m-%d %H:%M", time.localtime(m.created))),
+            html.Td(formatting.timestamp(m.created)),
             html.Td(html.Code(m.content_hash.split(":")[-1][:12], title=m.content_hash)),
             html.Td(html.Ul([html.Li(n) for n in m.notes], className="small mb-0")
                     if m.notes else ""),

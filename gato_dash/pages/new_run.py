@@ -18,12 +18,15 @@ import dash_bootstrap_components as dbc
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from gato_core.config import MODELS, ConfigError, RunConfig
+from gato_core.evaluation import inclusive_summary
 from gato_core.scenarios import SCENARIOS, generate
 from gato_core.schedules import SCHEDULES
 from gato_dash import runtime
+from gato_dash.address_bar import keep_query_in_address_bar
+from gato_dash.figures.colours import process_colour
 from gato_dash.store import MAX_NAME_CHARS, TextTooLong
 
 log = logging.getLogger(__name__)
@@ -151,19 +154,14 @@ def query_string(scenario: str, values: dict[str, str], name: str) -> str:
     items = [("scenario", scenario)] + [(k, values.get(k, "")) for k in FORM_FIELDS]
     if name:
         items.append(("name", name))
-    return "?" + urlencode(items)
+    return urlencode(items)
 
 
 # ----- preview of the inclusive data (numpy only) -----------------------------------------
 @functools.lru_cache(maxsize=8)
 def inclusive(scenario: str) -> dict:
     n_signal, n_bkg = PREVIEW_SIZES[scenario]
-    events = generate(scenario, n_signal, n_bkg, seed=42)
-    try:
-        from gato_core.evaluation import inclusive_summary
-    except ImportError:  # older engine: nothing to preview
-        return {}
-    return inclusive_summary(events)
+    return inclusive_summary(generate(scenario, n_signal, n_bkg, seed=42))
 
 
 def warm_previews() -> None:
@@ -177,11 +175,6 @@ def warm_previews() -> None:
     threading.Thread(target=work, name="warm-previews", daemon=True).start()
 
 
-PROCESS_COLOURS = {"signal": "#d62728", "signal1": "#d62728", "signal2": "#ff7f0e",
-                   "bkg1": "#1f77b4", "bkg2": "#6baed6", "bkg3": "#2ca02c", "bkg4": "#98df8a",
-                   "bkg5": "#9467bd"}
-
-
 def preview_figure(scenario: str, log_scale: bool = True) -> go.Figure:
     summary = inclusive(scenario)
     if "mass_hist" in summary:
@@ -193,12 +186,9 @@ def preview_figure(scenario: str, log_scale: bool = True) -> go.Figure:
     elif "score_hist" in summary:
         fig = _stacked(summary["score_hist"], summary, "discriminant", log_scale)
         title = "Inclusive discriminant, stacked"
-    elif "score_density" in summary:
+    else:  # 2-D scenarios: the summary has a score density instead of a histogram
         fig = _densities(summary, log_scale)
         title = "Score density on the (p1, p2) simplex"
-    else:
-        fig = go.Figure()
-        title = "No preview available"
     fig.update_layout(title={"text": title, "font": {"size": 14}}, height=330,
                       margin={"l": 55, "r": 15, "t": 40, "b": 45}, template="plotly_white",
                       legend={"font": {"size": 10}})
@@ -212,9 +202,9 @@ def _stacked(hist: dict, summary: dict, xlabel: str, log_scale: bool) -> go.Figu
     fig = go.Figure()
     # backgrounds first (bottom of the stack), signals on top
     order = [p for p in summary["processes"] if p not in summary["signals"]] + summary["signals"]
-    for process in order:
+    for position, process in enumerate(order):
         fig.add_trace(go.Bar(x=centres, y=np.round(hist["counts"][process], 4), width=widths,
-                             name=process, marker_color=PROCESS_COLOURS.get(process),
+                             name=process, marker_color=process_colour(process, position),
                              marker_line_width=0))
     fig.update_layout(barmode="stack", bargap=0, xaxis_title=xlabel, yaxis_title="events",
                       yaxis_type="log" if log_scale else "linear")
@@ -312,7 +302,7 @@ def layout(**query):
         ], className="mt-2 mb-2"),
         html.Div(id="new-problems"),
         dcc.Store(id="new-query"),
-        dcc.Store(id="new-url-synced"),
+        html.Div(id="new-url-synced", hidden=True),
         dcc.Location(id="new-redirect", refresh="callback-nav"),
     ])
 
@@ -375,21 +365,9 @@ def check_form(raw_values, scenario, name, ids):
     return invalid, messages, config is None, alert, query_string(scenario, values, name or "")
 
 
-# Mirror the form into the address bar without a navigation (replaceState does not notify
-# dcc.Location, so the page is not re-rendered while the user types).
-clientside_callback(
-    """
-    function(query) {
-        if (query && window.location.pathname.endsWith('/new')
-                && window.location.search !== query) {
-            window.history.replaceState(window.history.state, '', window.location.pathname + query);
-        }
-        return window.dash_clientside.no_update;
-    }
-    """,
-    Output("new-url-synced", "data"),
-    Input("new-query", "data"),
-)
+# Mirror the form into the address bar without a navigation: the page is not rebuilt
+# while the user types.
+keep_query_in_address_bar("new-query", "new-url-synced")
 
 
 @callback(

@@ -26,13 +26,12 @@ import dash_bootstrap_components as dbc
 from dash import (MATCH, ClientsideFunction, Input, Output, State, callback, ctx, dcc, html,
                   no_update)
 
-from gato_core.scenarios import SCENARIOS
-from gato_dash import runtime
+from gato_dash import formatting, run_facts, runtime
 from gato_dash import live
 from gato_dash.figures import history
 from gato_dash.jobs import start_training_job
-from gato_dash.pages.home import STATUS_COLOURS, fmt_time, status_badge
-from gato_dash.pages.run_results import results_section
+from gato_dash.pages.home import STATUS_COLOURS, status_badge
+from gato_dash.results_section import results_section
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +68,6 @@ def layout(run_id=None, **query):
     if run is None:
         return not_found(run_id)
 
-    scenario = SCENARIOS.get(run["scenario"])
     read_only = runtime.settings().read_only
     shown = None
     if run["status"] not in live.ACTIVE:
@@ -121,8 +119,8 @@ def layout(run_id=None, **query):
         ], className="d-flex align-items-center mb-1"),
         html.Div([
             html.Span(f"id {run['id']} · "),
-            html.Span(scenario.title if scenario else run["scenario"]),
-            html.Span(f" · created {fmt_time(run['created'])} · "),
+            html.Span(run_facts.title_of(run)),
+            html.Span(f" · created {formatting.timestamp(run['created'])} · "),
             dcc.Link("configure a similar run", href="/new?" + urlencode(_config_query(run))),
         ], className="text-muted small mb-2"),
         html.Div(shown.status, id="run-status", className="run-status mb-1"),
@@ -180,7 +178,7 @@ class _LiveView(NamedTuple):
 
 def _polled_view(run: dict) -> _LiveView:
     """Empty frames that the page's polls fill (a queued or running run)."""
-    signals = live.signals_of(run)
+    signals = run_facts.signals_of(run)
     k_first = run["current_k"] or (run["n_cats"] or [None])[0]
     active = run["status"] in live.ACTIVE
     return _LiveView(
@@ -194,7 +192,7 @@ def _ended_view(run: dict) -> _LiveView:
     update = live.poll(runtime.store(), live.initial_state(run["id"]),
                        max_epochs=live.MAX_EPOCHS_ENDED)
     figures = update.figures or history.history_figures(
-        [], live.signals_of(run), live.epochs_total(run), update.k_value)
+        [], run_facts.signals_of(run), live.epochs_total(run), update.k_value)
     return _LiveView(
         state=update.state, status=update.status_text, progress=update.progress,
         progress_label=update.progress_label, active=update.status in live.ACTIVE,
@@ -365,7 +363,7 @@ def cancel_run(n_clicks, state):
 
 
 # ----- results -----------------------------------------------------------------------------
-#: The results section's store of its view as a query string (gato_dash.pages.run_results),
+#: The results section's store of its view as a query string (gato_dash.results_section),
 #: copied into "run-view" so that a section the poll rebuilds keeps what the controls show.
 RESULTS_VIEW_QUERY = "results-view-query"
 
@@ -383,10 +381,10 @@ dash.clientside_callback(
 
 
 def results_block(run_id: str, prefill: bool = False, training=None, view: dict | None = None):
-    """The results section of ``run_id`` (gato_dash.pages.run_results).
+    """The results section of ``run_id`` (gato_dash.results_section).
 
     ``training`` (the history graphs) becomes a tab of the section when it is given;
-    ``view``: the page's query (tab, K, switches: see run_results.ResultsView)."""
+    ``view``: the page's query (tab, K, switches: see results_section.ResultsView)."""
     try:
         return results_section(run_id, prefill=prefill, training=training, view=view)
     except Exception:

@@ -11,9 +11,11 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dash_table, dcc, html, no_update
 
+from gato_core.config import DATASET_SCENARIO
 from gato_core.scenarios import SCENARIOS
 from gato_dash import runtime
-from gato_dash import compare as cmp
+from gato_dash.comparison import selection
+from gato_dash import runs_table
 from gato_dash.importer import (
     MAX_ARCHIVE_BYTES,
     ImportProblem,
@@ -53,11 +55,12 @@ COLUMNS = [
 ]
 def layout(**_query):
     scenario_options = [{"label": info.title, "value": key} for key, info in SCENARIOS.items()]
+    scenario_options.append({"label": "Imported datasets", "value": DATASET_SCENARIO})
     status_options = [{"label": s, "value": s} for s in STATUSES]
     return html.Div([
         html.H3("Runs"),
         html.P("Every stored run. Click a name, note or tags cell to edit it; tick 2 to "
-               f"{cmp.MAX_COMPARE} runs to compare them side by side.", className="text-muted"),
+               f"{selection.MAX_COMPARE} runs to compare them side by side.", className="text-muted"),
         dbc.Row([
             dbc.Col(dcc.Dropdown(id="runs-filter-scenario", options=scenario_options, multi=True,
                                  placeholder="all scenarios"), md=3),
@@ -69,7 +72,7 @@ def layout(**_query):
         dbc.Row([
             dbc.Col([
                 dbc.Button("Compare", id="runs-compare", color="primary", disabled=True,
-                           href=cmp.compare_href([]), className="me-2"),
+                           href=selection.compare_href([]), className="me-2"),
                 dbc.Button("Delete…", id="runs-delete", color="danger", outline=True,
                            disabled=True, className="me-2"),
                 html.Span(id="runs-selection-text", className="text-muted"),
@@ -137,7 +140,7 @@ def _import_card():
 def table_rows(store) -> list[dict]:
     """One row per stored run, newest first (best Z from the light result summaries)."""
     summaries = store.result_summaries()
-    return [dict(cmp.run_table_row(run, summaries.get(run["id"], [])),
+    return [dict(runs_table.run_table_row(run, summaries.get(run["id"], [])),
                  open=f"[open](/runs/{run['id']})")
             for run in store.list_runs()]
 
@@ -154,7 +157,7 @@ def table_rows(store) -> list[dict]:
 )
 def refresh_table(scenarios, statuses, text, _refresh, selected_ids):
     all_rows = table_rows(runtime.store())
-    rows = cmp.filter_rows(all_rows, scenarios, statuses, text)
+    rows = runs_table.filter_rows(all_rows, scenarios, statuses, text)
     # Keep the ticked runs ticked across filtering and refreshes (indices shift, ids don't).
     keep = set(selected_ids or [])
     selected = [i for i, row in enumerate(rows) if row["id"] in keep]
@@ -180,14 +183,14 @@ def selection_changed(selected_rows, data):
     n = len(ids)
     if n == 0:
         text = ""
-    elif n < cmp.MIN_COMPARE:
-        text = f"1 run selected: select at least {cmp.MIN_COMPARE} to compare"
-    elif n > cmp.MAX_COMPARE:
-        text = f"{n} runs selected: at most {cmp.MAX_COMPARE} can be compared"
+    elif n < selection.MIN_COMPARE:
+        text = f"1 run selected: select at least {selection.MIN_COMPARE} to compare"
+    elif n > selection.MAX_COMPARE:
+        text = f"{n} runs selected: at most {selection.MAX_COMPARE} can be compared"
     else:
         text = f"{n} runs selected"
-    can_compare = cmp.MIN_COMPARE <= n <= cmp.MAX_COMPARE
-    return cmp.compare_href(ids), not can_compare, n == 0, text
+    can_compare = selection.MIN_COMPARE <= n <= selection.MAX_COMPARE
+    return selection.compare_href(ids), not can_compare, n == 0, text
 
 
 # ----- edits -----------------------------------------------------------------------------
@@ -222,7 +225,7 @@ def save_edits(_timestamp, data, previous):
                 elif column == "note":
                     store.set_note(row["id"], value)
                 else:
-                    store.set_tags(row["id"], cmp.parse_tags(value))
+                    store.set_tags(row["id"], runs_table.parse_tags(value))
             except TextTooLong as exc:
                 refused.append(f"{column} of {row['id']} not saved: {exc}")
                 continue
