@@ -51,7 +51,7 @@ class ImportProblem(ValueError):
 
 
 # ----- result folder -> store ------------------------------------------------------------
-def import_result_dir(result_dir, store, name: str | None = None) -> str:
+def import_result_dir(result_dir, store, name: str | None = None, on_result=None) -> str:
     """Validate a CLI result folder and store it as one run; returns the new run id.
 
     Nothing is left in the store when the folder is refused (ImportProblem).
@@ -81,7 +81,7 @@ def import_result_dir(result_dir, store, name: str | None = None) -> str:
         # queued -> running -> terminal, the same lifecycle as a trained run.
         store.claim(run_id)
         # the engine's order: every epoch of a K is stored before that K's result
-        stored = store_records(store, run_id, [run_info, *epochs, *results], build_figures=True)
+        stored = store_records(store, run_id, [run_info, *epochs, *results], on_result)
         if stored is None:
             raise ImportProblem("the run was deleted while it was being imported")
         status, message = final_status(stored, cancel_requested=False)
@@ -343,7 +343,8 @@ def _keep_files(folder: Path, target: Path, parameter_files: dict[int, Path]) ->
 
 
 # ----- archives --------------------------------------------------------------------------
-def import_archive(filename: str, data: bytes, store, name: str | None = None) -> str:
+def import_archive(filename: str, data: bytes, store, name: str | None = None,
+                   on_result=None) -> str:
     """Unpack an uploaded .zip / .tar.gz into a scratch folder safely, then import it."""
     if len(data) > MAX_ARCHIVE_BYTES:
         raise ImportProblem(f"the archive is {len(data) / 2**20:.1f} MB; at most "
@@ -360,10 +361,12 @@ def import_archive(filename: str, data: bytes, store, name: str | None = None) -
         for suffix in (".tar.gz", ".tgz", ".zip"):
             if stem.lower().endswith(suffix):
                 stem = stem[: -len(suffix)]
-        return import_result_dir(root, store, name=name or f"imported {stem}")
+        return import_result_dir(root, store, name=name or f"imported {stem}",
+                                 on_result=on_result)
 
 
-def import_upload(filename: str, contents: str, store, name: str | None = None) -> str:
+def import_upload(filename: str, contents: str, store, name: str | None = None,
+                  on_result=None) -> str:
     """``dcc.Upload`` contents ("data:<type>;base64,<data>") -> run id."""
     _, _, encoded = (contents or "").partition(",")
     # Refuse by size before decoding: base64 is 4/3 of the bytes.
@@ -373,7 +376,7 @@ def import_upload(filename: str, contents: str, store, name: str | None = None) 
         data = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise ImportProblem("the upload could not be read (not base64 data)") from None
-    return import_archive(filename or "upload", data, store, name=name)
+    return import_archive(filename or "upload", data, store, name=name, on_result=on_result)
 
 
 def _safe_member_path(root: Path, member_name: str) -> Path | None:
