@@ -42,7 +42,7 @@ import plotly.io as pio
 from .figures import catalogue
 
 if TYPE_CHECKING:
-    from .store import RunStore
+    from .runtime.store import RunStore
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import pytest
 
 from helpers import records as rf
 from gato_dash import figure_cache as fc
-from gato_dash.recording import store_records
-from gato_dash.store import RunStore
+from gato_dash.runtime.recording import store_records
+from gato_dash.runtime.store import RunStore
 
 
 def never(*_):
@@ -156,8 +156,8 @@ import sys
 from types import SimpleNamespace
 sys.path.insert(0, {tests!r})
 from helpers import records as rf
-from gato_dash.jobs import run_training
-from gato_dash.store import RunStore
+from gato_dash.runtime.jobs import run_training
+from gato_dash.runtime.store import RunStore
 
 store = RunStore({path!r})
 run, epochs, results = rf.run_record("bump_hunt", n_cats=(5,))

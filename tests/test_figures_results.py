@@ -438,7 +438,7 @@ class TestPageHelpers:
     def test_section_from_a_store(self, bump, tmp_path, monkeypatch):
         """results_section reads the store and builds its layout; callbacks' data paths."""
         from gato_dash import results_section as section_module
-        from gato_dash.store import RunStore
+        from gato_dash.runtime.store import RunStore
 
         run, epochs, results = bump
         store = RunStore(tmp_path / "runs.sqlite")

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from gato_dash.importer import (
+from gato_dash.runtime.importer import (
     ImportProblem,
     import_archive,
     import_result_dir,
     import_upload,
 )
-from gato_dash import importer
-from gato_dash.store import RunStore
+from gato_dash.runtime import importer
+from gato_dash.runtime.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 KS = (3, 5)

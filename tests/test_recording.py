@@ -1,10 +1,10 @@
-"""gato_dash.recording: the one loop that writes a run's records into the store."""
+"""gato_dash.runtime.recording: the one loop that writes a run's records into the store."""
 import numpy as np
 
 from gato_core.config import RunConfig
 from gato_dash.figure_cache import FIGURES_DIR, prebuild_figures
-from gato_dash.recording import final_status, store_records
-from gato_dash.store import RunStore
+from gato_dash.runtime.recording import final_status, store_records
+from gato_dash.runtime.store import RunStore
 
 
 def records(n_cats=2, epochs=3):

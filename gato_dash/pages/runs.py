@@ -17,13 +17,13 @@ from gato_dash import runtime
 from gato_dash.figure_cache import prebuild_figures
 from gato_dash.comparison import selection
 from gato_dash import runs_table
-from gato_dash.importer import (
+from gato_dash.runtime.importer import (
     MAX_ARCHIVE_BYTES,
     ImportProblem,
     import_result_dir,
     import_upload,
 )
-from gato_dash.store import STATUSES, TextTooLong
+from gato_dash.runtime.store import STATUSES, TextTooLong
 
 log = logging.getLogger(__name__)
 

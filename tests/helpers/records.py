@@ -233,7 +233,7 @@ def store_finished_run(store, scenario: str = "bump_hunt", n_cats=(5, 8),
     ``prebuild``: also build and keep each K's figures, as an import does; without it the
     page builds them when first asked (as for a run the training job stored)."""
     from gato_dash.figure_cache import prebuild_figures
-    from gato_dash.recording import store_records
+    from gato_dash.runtime.recording import store_records
 
     run, epochs, results = run_record(scenario, n_cats=n_cats, name=name, note=note)
     run_id = store.create_run({**run["config"], **config_overrides}, name=name)

@@ -7,7 +7,7 @@ way, presentation -> runtime -> core. ``configure`` is called once per process, 
 
 The data folder holds:
 
-- ``runs.sqlite``  the run store (gato_dash.store), unless it is in PostgreSQL
+- ``runs.sqlite``  the run store (gato_dash.runtime.store), unless it is in PostgreSQL
 - ``jobs/``        diskcache of the background-callback manager
 - ``events/``      generated event samples, cached by the engine
 - ``xla/``         TensorFlow's persistent XLA compilation cache (see configure_tensorflow)
@@ -23,7 +23,7 @@ from .store import RunStore, is_database_url
 
 DEFAULT_DATA_DIR = "gato_data"
 STORE_FILE = "runs.sqlite"
-#: the run store when it is not the SQLite file of the data folder (see gato_dash.backends)
+#: the run store when it is not the SQLite file of the data folder (see gato_dash.runtime.backends)
 STORE_ENV = "GATO_STORE"
 
 

@@ -10,7 +10,7 @@ Archives are untrusted input: members are checked before anything is written (no
 paths, no "..", no links or devices), and both the archive and its unpacked size are capped,
 so a crafted file cannot write outside a scratch folder or fill the disk.
 
-Also a command: ``python -m gato_dash.importer DIR_OR_ARCHIVE [--data-dir D] [--name N]``.
+Also a command: ``python -m gato_dash.runtime.importer DIR_OR_ARCHIVE [--data-dir D] [--name N]``.
 """
 from __future__ import annotations
 
@@ -482,10 +482,10 @@ def _unpack_tar_gz(data: bytes, root: Path) -> None:
 
 # ----- command line ----------------------------------------------------------------------
 def main(argv=None) -> int:
-    from .runtime import BackendError, open_store, resolve_data_dir
+    from . import BackendError, open_store, resolve_data_dir
 
     parser = argparse.ArgumentParser(
-        prog="python -m gato_dash.importer",
+        prog="python -m gato_dash.runtime.importer",
         description="Import a `python -m gato_core run --out DIR` result into the run store.")
     parser.add_argument("source", help="result folder, or a .zip / .tar.gz of one")
     parser.add_argument("--data-dir", default=None,
