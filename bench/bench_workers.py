@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import local_servers  # noqa: E402
-from gato_dash import backends  # noqa: E402
+from gato_dash.runtime import backends  # noqa: E402
 from gato_dash.runtime.store import RunStore  # noqa: E402
 
 

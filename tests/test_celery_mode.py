@@ -30,8 +30,9 @@ from dash import CeleryManager  # noqa: E402
 from dash.background_callback.managers import BaseBackgroundCallbackManager  # noqa: E402
 
 from gato_dash import runtime  # noqa: E402
-from gato_dash import backends, live  # noqa: E402
-from gato_dash import store as store_module  # noqa: E402
+from gato_dash import live  # noqa: E402
+from gato_dash.runtime import backends  # noqa: E402
+from gato_dash.runtime import store as store_module  # noqa: E402
 from gato_dash import training_callback  # noqa: E402,F401  (what the run page imports)
 from gato_dash.runtime.jobs import start_training_job  # noqa: E402
 from gato_dash.runtime.store import RunStore  # noqa: E402

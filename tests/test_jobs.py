@@ -212,7 +212,7 @@ def test_job_opens_the_store_named_by_its_environment(postgres_url, tmp_path, mo
     it: store and data folder come from $GATO_STORE / $GATO_DATA_DIR (here a PostgreSQL
     store), never from the job's arguments."""
     pytest.importorskip("tensorflow")
-    from gato_dash import backends
+    from gato_dash.runtime import backends
     from gato_dash.runtime.jobs import start_training_job
 
     data_dir = tmp_path / "shared"
