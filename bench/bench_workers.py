@@ -33,7 +33,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import local_servers  # noqa: E402
 from gato_dash.runtime import backends  # noqa: E402
-from gato_dash.runtime.store import RunStore  # noqa: E402
+from gato_dash.runtime.run_store import RunStore  # noqa: E402
 
 
 def config(epochs: int) -> dict:

@@ -42,7 +42,7 @@ import plotly.io as pio
 from .figures import catalogue
 
 if TYPE_CHECKING:
-    from .runtime.store import RunStore
+    from .runtime.run_store import RunStore
 
 log = logging.getLogger(__name__)
 

@@ -32,10 +32,10 @@ from dash.background_callback.managers import BaseBackgroundCallbackManager  # n
 from gato_dash import runtime  # noqa: E402
 from gato_dash import live  # noqa: E402
 from gato_dash.runtime import backends  # noqa: E402
-from gato_dash.runtime import store as store_module  # noqa: E402
+from gato_dash.runtime import run_store as store_module  # noqa: E402
 from gato_dash import training_callback  # noqa: E402,F401  (what the run page imports)
 from gato_dash.runtime.jobs import start_training_job  # noqa: E402
-from gato_dash.runtime.store import RunStore  # noqa: E402
+from gato_dash.runtime.run_store import RunStore  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHORT = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 600, "n_cats": [3],

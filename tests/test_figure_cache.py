@@ -15,7 +15,7 @@ import pytest
 from helpers import records as rf
 from gato_dash import figure_cache as fc
 from gato_dash.runtime.recording import store_records
-from gato_dash.runtime.store import RunStore
+from gato_dash.runtime.run_store import RunStore
 
 
 def never(*_):
@@ -157,7 +157,7 @@ from types import SimpleNamespace
 sys.path.insert(0, {tests!r})
 from helpers import records as rf
 from gato_dash.runtime.jobs import run_training
-from gato_dash.runtime.store import RunStore
+from gato_dash.runtime.run_store import RunStore
 
 store = RunStore({path!r})
 run, epochs, results = rf.run_record("bump_hunt", n_cats=(5,))

@@ -21,7 +21,7 @@ from gato_dash.runtime.importer import (
     import_upload,
 )
 from gato_dash.runtime import importer
-from gato_dash.runtime.store import RunStore
+from gato_dash.runtime.run_store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 KS = (3, 5)

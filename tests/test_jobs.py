@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from gato_dash.runtime.jobs import run_training
-from gato_dash.runtime.store import RunStore
+from gato_dash.runtime.run_store import RunStore
 
 TINY = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 30, "n_cats": [3],
         "snapshot_interval": 10}

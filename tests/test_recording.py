@@ -4,7 +4,7 @@ import numpy as np
 from gato_core.config import RunConfig
 from gato_dash.figure_cache import FIGURES_DIR, prebuild_figures
 from gato_dash.runtime.recording import final_status, store_records
-from gato_dash.runtime.store import RunStore
+from gato_dash.runtime.run_store import RunStore
 
 
 def records(n_cats=2, epochs=3):

@@ -23,7 +23,7 @@ from gato_dash.runtime.importer import (
     import_result_dir,
     import_upload,
 )
-from gato_dash.runtime.store import STATUSES, TextTooLong
+from gato_dash.runtime.run_store import STATUSES, TextTooLong
 
 log = logging.getLogger(__name__)
 

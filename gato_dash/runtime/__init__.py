@@ -7,7 +7,7 @@ way, presentation -> runtime -> core. ``configure`` is called once per process, 
 
 The data folder holds:
 
-- ``runs.sqlite``  the run store (gato_dash.runtime.store), unless it is in PostgreSQL
+- ``runs.sqlite``  the run store (gato_dash.runtime.run_store), unless it is in PostgreSQL
 - ``jobs/``        diskcache of the background-callback manager
 - ``events/``      generated event samples, cached by the engine
 - ``xla/``         TensorFlow's persistent XLA compilation cache (see configure_tensorflow)
@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .store import RunStore, is_database_url
+from .run_store import RunStore, is_database_url
 
 DEFAULT_DATA_DIR = "gato_data"
 STORE_FILE = "runs.sqlite"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Callable, Iterable
 
-from .store import RunStore, as_stored
+from .run_store import RunStore, as_stored
 
 log = logging.getLogger(__name__)
 

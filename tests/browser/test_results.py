@@ -143,7 +143,7 @@ class SectionApp:
     """results_section(run_id) as the whole layout of a Dash app served from a thread."""
 
     def __init__(self, data_dir):
-        from gato_dash.runtime.store import RunStore
+        from gato_dash.runtime.run_store import RunStore
 
         self.data_dir = data_dir
         self.data_dir.mkdir(parents=True, exist_ok=True)
