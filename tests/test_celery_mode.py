@@ -9,6 +9,7 @@ the real engine on tiny samples. The last test kills a worker: keep it last.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -232,6 +233,9 @@ def test_web_app_sends_the_run_page_job_to_a_worker(cluster, monkeypatch):
     monkeypatch.setattr(backends, "_ping_cache", None)
     monkeypatch.setattr(runtime._State, "store", None)
     monkeypatch.setattr(runtime._State, "data_dir", None)
+    # Dash moves callbacks registered at import into the first app that starts in a
+    # process; in a pytest process other apps came first, so register the job again.
+    importlib.reload(training_callback)
     app = create_app(cluster.data_dir, broker=cluster.broker, store=cluster.store_url)
     assert isinstance(app._background_manager, CeleryManager)
     assert backends.celery_app() is not None

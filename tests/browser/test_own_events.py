@@ -2,6 +2,8 @@
 and watch the run stream."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyarrow as pa
 from pyarrow import csv as pa_csv
@@ -22,13 +24,18 @@ def toy_csv(path):
 
 
 def pick(page, dropdown_id: str, *options: str):
-    """Choose options of a dcc.Dropdown the way a person does: open it, type, press Enter."""
+    """Choose options of a dcc.Dropdown the way a person does: open it, type, press Enter,
+    and look that it took (the options arrive with a callback: try again until they have)."""
     box = page.locator(f"#{dropdown_id}")
     for option in options:
-        box.click()
-        page.keyboard.type(option)
-        page.keyboard.press("Enter")
-    page.keyboard.press("Escape")
+        deadline = time.monotonic() + 20
+        while option not in box.inner_text():
+            assert time.monotonic() < deadline, f"{option!r} never became a choice of {dropdown_id}"
+            box.click()
+            page.keyboard.type(option)
+            page.wait_for_timeout(300)
+            page.keyboard.press("Enter")
+            page.keyboard.press("Escape")
 
 
 def test_upload_map_import_and_train(server, page, tmp_path, wait_status):
