@@ -60,22 +60,24 @@ class CancelFlag:
         return self._stop
 
 
-class Heartbeat:
-    """Background thread that keeps the run's heartbeat fresh while a long step runs
-    (data generation, XLA compilation), so the run is not mistaken for interrupted."""
+class _JobThread:
+    """A daemon thread beside the training for as long as the ``with`` block runs; it
+    closes its own store connection when it ends (a worker runs many jobs)."""
 
-    def __init__(self, store: RunStore, run_id: str, interval_s: float = HEARTBEAT_INTERVAL_S):
-        self.store, self.run_id, self.interval_s = store, run_id, interval_s
+    def __init__(self, store: RunStore, run_id: str, name: str):
+        self.store, self.run_id = store, run_id
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id}", daemon=True)
+        self._thread = threading.Thread(target=self._run_then_close, name=f"{name}-{run_id}",
+                                        daemon=True)
 
-    def _beat(self):
-        while not self._done.wait(self.interval_s):
-            try:
-                self.store.heartbeat(self.run_id)
-            except Exception:
-                log.exception("heartbeat of %s failed", self.run_id)
-        self.store.close()  # this thread's connection: a worker runs many jobs
+    def _run_then_close(self):
+        try:
+            self._run()
+        finally:
+            self.store.close()
+
+    def _run(self):
+        raise NotImplementedError
 
     def __enter__(self):
         self._thread.start()
@@ -87,7 +89,23 @@ class Heartbeat:
         return False
 
 
-class CancelWatchdog:
+class Heartbeat(_JobThread):
+    """Keeps the run's heartbeat fresh while a long step runs (data generation, XLA
+    compilation), so the run is not mistaken for interrupted."""
+
+    def __init__(self, store: RunStore, run_id: str, interval_s: float = HEARTBEAT_INTERVAL_S):
+        super().__init__(store, run_id, "heartbeat")
+        self.interval_s = interval_s
+
+    def _run(self):
+        while not self._done.wait(self.interval_s):
+            try:
+                self.store.heartbeat(self.run_id)
+            except Exception:
+                log.exception("heartbeat of %s failed", self.run_id)
+
+
+class CancelWatchdog(_JobThread):
     """Ends the job process when a cancel is not honoured within CANCEL_GRACE_S.
 
     Epochs and results are in the store as they happen, so ending the process loses only
@@ -96,14 +114,12 @@ class CancelWatchdog:
 
     def __init__(self, store: RunStore, run_id: str, grace_s: float = CANCEL_GRACE_S,
                  poll_s: float = CANCEL_POLL_S, exit_process: Callable[[], None] | None = None):
-        self.store, self.run_id = store, run_id
+        super().__init__(store, run_id, "cancel")
         self.grace_s, self.poll_s = grace_s, poll_s
         self.phase = "preparing the data"
         self._exit = exit_process or (lambda: os._exit(0))
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name=f"cancel-{run_id}", daemon=True)
 
-    def _watch(self):
+    def _run(self):
         while not self._done.wait(self.poll_s):
             try:
                 requested = self.store.cancel_requested(self.run_id)
@@ -119,15 +135,6 @@ class CancelWatchdog:
             self.store.set_status(self.run_id, "cancelled", f"cancelled while {self.phase}")
             self._exit()
             return
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._done.set()
-        self._thread.join(timeout=5)
-        return False
 
 
 #: What the engine is doing after the record of each kind (for a cancel's message)
