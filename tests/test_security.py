@@ -152,3 +152,15 @@ def test_viewer_mode_refuses_to_cancel(tmp_path):
     assert response.status_code == 200
     assert "read-only" in response.data.decode()
     assert not store.cancel_requested(run_id)
+
+
+@pytest.mark.parametrize("run_id", [{"a": 1}, [1, 2], 12, None, "no-such-run"])
+def test_crafted_run_ids_in_download_requests_change_nothing(app, client, run_id):
+    output = next(key for key in app.callback_map if key.startswith("results-dl-report."))
+    body = {"output": output, "outputs": {"id": "results-dl-report", "property": "data"},
+            "inputs": [{"id": "results-dl-report-btn", "property": "n_clicks", "value": 1}],
+            "state": [{"id": "results-run-id", "property": "data", "value": run_id}],
+            "changedPropIds": ["results-dl-report-btn.n_clicks"]}
+    response = client.post("/_dash-update-component", data=json.dumps(body),
+                           content_type="application/json")
+    assert response.status_code == 204  # no update: there is no such run

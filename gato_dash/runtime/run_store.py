@@ -181,6 +181,8 @@ class RunStore:
         raise RuntimeError("could not allocate a run id")
 
     def get_run(self, run_id: str) -> dict | None:
+        if not isinstance(run_id, str):  # an id from a crafted request: no such run
+            return None
         self._mark_interrupted()
         row = self._conn().execute(
             f"SELECT {_LIGHT}, run_info FROM runs WHERE id = ?", (run_id,)
@@ -189,6 +191,8 @@ class RunStore:
 
     def run_status(self, run_id: str) -> dict | None:
         """Like ``get_run`` without ``run_info``: cheap enough to poll twice a second."""
+        if not isinstance(run_id, str):
+            return None
         self._mark_interrupted()
         row = self._conn().execute(f"SELECT {_LIGHT} FROM runs WHERE id = ?", (run_id,)).fetchone()
         return _run_dict(row, heavy=False) if row else None
