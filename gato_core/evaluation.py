@@ -99,20 +99,35 @@ def mass_histograms(events: EventSample, category: np.ndarray, n_cats: int,
     }
 
 
+def _hard_categories(parameters: dict, events: EventSample, score_range):
+    """(category per event, number of categories, 1-D boundaries or None)."""
+    if events.dim == 1:
+        boundaries = boundaries_1d(parameters, score_range)
+        category = segment_index(events.scores[:, 0].astype(np.float64), boundaries)
+        return category, len(boundaries) + 1, boundaries
+    return hard_assign(parameters, events.scores), int(parameters["n_cats"]), None
+
+
+def hard_objective(parameters: dict, events: EventSample, score_range=(0.0, 1.0)) -> float:
+    """Just the objective of ``evaluate``: hard Z, or the geometric mean of several."""
+    category, n_cats, _ = _hard_categories(parameters, events, score_range)
+    signal, background, _ = category_yields(events, category, n_cats)
+    return objective_value(significance_per_signal(signal, background))
+
+
+def best_start(parameter_sets: list[dict], events: EventSample, score_range=(0.0, 1.0)):
+    """(hard objective of every start, index of the best; the first of equals)."""
+    objectives = [hard_objective(p, events, score_range) for p in parameter_sets]
+    return objectives, int(np.argmax(objectives))
+
+
 def evaluate(parameters: dict, events: EventSample, score_range=(0.0, 1.0)) -> dict:
     """Hard-assignment results of a trained categoriser (the numbers that count).
 
     1-D: categories are the segments between the effective boundaries, left to right.
     2-D: categories are the model components, numbered by significance (most first).
     """
-    n_comp = int(parameters["n_cats"])
-    boundaries = None
-    if events.dim == 1:
-        boundaries = boundaries_1d(parameters, score_range)
-        category = segment_index(events.scores[:, 0].astype(np.float64), boundaries)
-        n_cats = len(boundaries) + 1
-    else:
-        category, n_cats = hard_assign(parameters, events.scores), n_comp
+    category, n_cats, boundaries = _hard_categories(parameters, events, score_range)
     signal, background, sum_w2 = category_yields(events, category, n_cats)
     total_signal = signal.sum(axis=0)
     z_cat = np.stack([asimov_z(row, background + total_signal - row) for row in signal])

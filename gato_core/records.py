@@ -51,6 +51,9 @@ class EpochRecord:
     mean_abs_bias: float | None = None
     hard_significance: dict[str, float] | None = None
     snapshot: dict | None = None  # see training.snapshot_layout
+    #: with several starts (RunConfig.n_starts): the start these numbers belong to, the
+    #: one with the lowest loss this epoch; None with a single start
+    start: int | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -80,6 +83,10 @@ class TrainingResult:
     epoch_ms_median: float
     reweight_factors: list[float] | None = None  # bump hunt, per component
     components: list[dict] = field(default_factory=list)  # learned Gaussians (display)
+    #: hard objective of every start on the training sample, and the one kept (the best);
+    #: ``parameters`` and every number above belong to the kept start
+    start_objectives: list[float] | None = None
+    chosen_start: int | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
