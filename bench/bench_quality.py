@@ -120,14 +120,17 @@ def one_d_table(config: RunConfig, train_events, independent, label: str) -> lis
     return rows
 
 
-def print_rows(title: str, rows: list[dict]) -> None:
+def print_header(title: str, one_d: bool) -> None:
     print(f"\n{title}")
-    one_d = rows and "optimum_train" in rows[0]
     head = f"{'setting':>10} {'K':>3} {'Z train':>8} {'Z indep':>8} {'target':>8} {'ratio':>7}"
     if one_d:
         head += f" {'opt.train':>9} {'opt.transf':>10} {'opt.indep':>9} {'cats':>4}"
-    print(head + f" {'seconds':>8}")
+    print(head + f" {'seconds':>8}", flush=True)
+
+
+def print_rows(rows: list[dict]) -> None:
     for r in rows:
+        one_d = "optimum_train" in r
         line = (f"{r['setting']:>10} {r['K']:>3} {r['z_train']:8.4f} {r['z_independent']:8.4f} "
                 f"{r['target'] or float('nan'):8.4f} "
                 f"{(100 * r['ratio'] if r['ratio'] else float('nan')):6.2f}%")
@@ -166,21 +169,20 @@ def main(argv=None) -> int:
         independent = load_events(probe.updated(seed=INDEPENDENT_SEED), args.cache_dir)
         ks = args.ks or (probe.n_cats if workflow == "one_d" else (5, 8))
         for model in models:
-            rows = []
+            print_header(f"{workflow} ({model}), {'quick, ' if args.quick else ''}"
+                         f"{probe.n_signal} signal / {probe.n_bkg} background per sample, "
+                         f"{probe.epochs} epochs", workflow == "one_d")
             for k in ks:  # interleave settings per K so machine load hits them alike
                 for setting in settings:
                     config = config_for(workflow, [k], args.quick, setting, overrides, model)
                     table = one_d_table if workflow == "one_d" else bump_table
-                    rows += table(config, train_events, independent, setting or "default")
-            title = (f"{workflow} ({model}), {'quick, ' if args.quick else ''}"
-                     f"{probe.n_signal} signal / {probe.n_bkg} background per sample, "
-                     f"{config.epochs} epochs")
-            print_rows(title, rows)
-            for r in rows:
-                r.update(workflow=workflow, model=model)
-            all_rows += rows
-    if args.json:
-        Path(args.json).write_text(json.dumps(all_rows, indent=1))
+                    rows = table(config, train_events, independent, setting or "default")
+                    print_rows(rows)
+                    for r in rows:
+                        r.update(workflow=workflow, model=model)
+                    all_rows += rows
+                    if args.json:  # after every row, so a long run keeps what it measured
+                        Path(args.json).write_text(json.dumps(all_rows, indent=1))
     return 0
 
 

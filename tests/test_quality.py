@@ -103,6 +103,24 @@ tf = pytest.importorskip("tensorflow")
 from gato_core.training import train  # noqa: E402
 
 
+@pytest.mark.parametrize("kind", ["gmm", "sigmoid_cuts"])
+def test_starts_side_by_side_are_each_start_alone(kind):
+    """The batched membership [N, R*K] is the R single-start memberships next to each other,
+    and the hard category per start is the numpy mirror's."""
+    from gato_core.evaluation import hard_assign
+    from gato_core.model import MultiStart, build
+
+    x = np.random.default_rng(2).random((500, 1)).astype(np.float32)
+    starts = [build(kind, 4, 1, "sigmoid", (0.0, 1.0), seed=s) for s in (1, 2, 3)]
+    multi = MultiStart(starts)
+    inputs = multi.prepare_inputs(x)
+    both = multi.soft_membership(inputs, 0.3).numpy()
+    for r, start in enumerate(starts):
+        alone = start.soft_membership(start.prepare_inputs(x), 0.3).numpy()
+        assert both[:, 4 * r:4 * r + 4] == pytest.approx(alone, abs=1e-6)
+        assert np.array_equal(multi.hard(inputs).numpy()[:, r], hard_assign(multi.parameters(r), x))
+
+
 def results(config, events=None):
     return [r for r in train(config, events) if r.kind == "result"]
 
