@@ -15,7 +15,7 @@ MAX_STARTS = 8
 #: Named optimiser settings for RunConfig.preset; "default" is the dataclass defaults.
 PRESETS: dict[str, dict] = {
     "default": {},
-    "reference": {"init": "random", "n_starts": 1, "explore_fraction": 0.25},
+    "reference": {"init": "random", "n_starts": 1},
 }
 
 
@@ -59,10 +59,10 @@ class RunConfig:
     init: str = "auto"
     #: independent starts trained side by side in one compiled step; the one with the best
     #: hard significance on the training sample is kept (cost grows about linearly)
-    n_starts: int = 1
+    n_starts: int = 2
     #: fraction of the epochs all starts train; then only the best (hard significance on
     #: the training sample) continues, so R starts cost about R*f + (1 - f) of one
-    explore_fraction: float = 0.25
+    explore_fraction: float = 0.5
 
     # ----- construction -------------------------------------------------------------
     @classmethod

@@ -225,9 +225,8 @@ def initial_placement(config: RunConfig, events: EventSample, n_cats: int):
 
 def build_starts(config: RunConfig, events: EventSample, n_cats: int) -> MultiStart:
     """``config.n_starts`` independent starts. The first is placed by ``config.init``; the
-    others start at random. The first random start is exactly the reference workflow's
-    start (same seed), so the best of several is never worse on the training sample than
-    either way of starting alone."""
+    others start at random; the first random one is exactly the reference workflow's start
+    (same seed), so both ways of starting compete when there are two or more."""
     info = config.info
     seed = config.seed + 1000 * n_cats
     placed = initial_placement(config, events, n_cats)
