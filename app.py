@@ -1,12 +1,17 @@
 """Serve the GATO Dashboard: ``python app.py [--host 127.0.0.1] [--port 8050] [--data-dir DIR]``.
 
 The data folder (default ./gato_data, or $GATO_DATA_DIR) holds the run store and the job
-cache; runs survive restarts there.
+cache; runs survive restarts there. A password for every page comes from $GATO_PASSWORD
+(never a flag: command lines are visible to every user of the machine).
+``--broker redis://HOST:6379/0`` trains runs on Celery workers instead of this machine,
+``--store postgresql://...`` keeps the runs in a database those workers share (README:
+"More than one machine").
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 
@@ -17,23 +22,60 @@ def main(argv=None) -> int:
     parser.add_argument("--port", type=int, default=8050)
     parser.add_argument("--data-dir", default=None,
                         help="run store and caches (default $GATO_DATA_DIR or ./gato_data)")
+    parser.add_argument("--viewer", action="store_true",
+                        help="read-only: show runs, but no new runs, cancel, delete, edit "
+                             "or imports (for showing results to a group)")
+    parser.add_argument("--allow-server-paths", action="store_true",
+                        help="let imports read a path on this machine (off by default: "
+                             "anyone with the page could make the server read any folder)")
+    parser.add_argument("--max-upload-gb", type=float, default=4.0,
+                        help="largest event file the Datasets page accepts (default 4 GB)")
+    parser.add_argument("--broker", default=None,
+                        help="Redis URL of the job queue: runs train on Celery workers "
+                             "(default $GATO_BROKER; unset: on this machine)")
+    parser.add_argument("--store", default=None,
+                        help="run store: postgresql://USER@HOST:PORT/DB shared with the "
+                             "workers (default $GATO_STORE, else runs.sqlite in the data folder)")
     parser.add_argument("--debug", action="store_true",
                         help="Dash debug mode (reloader, tracebacks in the page): development only")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not one line per poll
 
-    from gato_dash.app import configure_tensorflow, create_app, resolve_data_dir
+    from gato_dash import backends, runtime
+    from gato_dash.app import create_app
     from gato_dash.jobs import warm_up_fork_server
+    from gato_dash.runtime import Settings, configure_tensorflow, resolve_data_dir
+    from gato_dash.security import PASSWORD_VARIABLE, exposed_without_password
 
+    password = os.environ.get(PASSWORD_VARIABLE) or None
+    if exposed_without_password(args.host, password):
+        print(f"WARNING: listening on {args.host} without a password: anyone who can reach "
+              f"this machine can start, cancel and delete runs. Set {PASSWORD_VARIABLE}, "
+              "or add --viewer to show runs read-only.", file=sys.stderr, flush=True)
     data_dir = resolve_data_dir(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        broker = backends.resolve_broker(args.broker)
+        backends.resolve_store(data_dir, args.store)
+    except backends.BackendError as exc:
+        parser.error(str(exc))
     configure_tensorflow(data_dir)  # environment first: the fork server inherits it
-    app = create_app(data_dir)
-    # Training processes fork from a server that imports TensorFlow once; start it now so
-    # the first Run does not wait for that import.
-    warm_up_fork_server()
-    print(f"GATO Dashboard on http://{args.host}:{args.port}/  (data: {data_dir})", flush=True)
+    if not 0 < args.max_upload_gb <= 1024:
+        parser.error("--max-upload-gb must be between 0 and 1024")
+    settings = Settings(read_only=args.viewer, allow_server_paths=args.allow_server_paths,
+                        max_upload_bytes=int(args.max_upload_gb * 1024 ** 3))
+    app = create_app(data_dir, settings, password=password, broker=broker, store=args.store)
+    where = f"data: {data_dir}; store: {runtime.store()!r}"
+    if broker is None:
+        # Training processes fork from a server that imports TensorFlow once; start it now
+        # so the first Run does not wait for that import.
+        warm_up_fork_server()
+    else:
+        message = backends.queue_message() or ""
+        where += f"; jobs: Celery workers via {broker.split('@')[-1]}. {message}"
+    mode = " read-only" if args.viewer else ""
+    print(f"GATO Dashboard{mode} on http://{args.host}:{args.port}/  ({where})", flush=True)
     app.run(host=args.host, port=args.port, debug=args.debug)
     return 0
 

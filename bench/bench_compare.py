@@ -1,7 +1,7 @@
 """Compare view of 6 finished runs: transfer size and open time (targets: < 2 s, <= 5 MB).
 
 Fills a scratch data folder with six finished runs of realistic size (hand-made records from
-tests/results_fixtures.py: bump hunt, K = 5 and 8, 400 epochs each, 120 x 120 category maps
+tests/helpers/records.py: bump hunt, K = 5 and 8, 400 epochs each, 120 x 120 category maps
 every 10 epochs), starts `python app.py` on it, and opens /compare?runs=... in headless
 Chromium (a new browser profile on disk per round). It prints, for a cold browser (nothing
 cached) and a warm one (static files cached, as on any second visit):
@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "browser"))
 
 from conftest import CHROMIUM, CHROMIUM_ARGS, GatoServer  # noqa: E402
-import results_fixtures  # noqa: E402
+from helpers import records  # noqa: E402
 
 #: Drawn when the view opens (the first tab); the other panels are tabs, timed on a click.
 GRAPHS = ("#compare-history-graph",)
@@ -45,7 +45,7 @@ DRAWN_JS = """sels => sels.every(s => document.querySelector(s + ' .js-plotly-pl
 
 def fill_store(store, scenario: str, n_runs: int) -> list[str]:
     ks = (5, 8) if scenario != "one_d" else (5, 10, 20)
-    return [results_fixtures.store_finished_run(store, scenario, n_cats=ks,
+    return [records.store_finished_run(store, scenario, n_cats=ks,
                                                 name=f"bench run {i + 1}", seed=42 + i % 2,
                                                 lr_initial=0.05 * (1 + i))[0]
             for i in range(n_runs)]

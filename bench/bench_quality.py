@@ -13,9 +13,9 @@ fine bins, gato_core.baselines) fitted on the training sample, both on the indep
 sample; the in-sample optimum of each sample is printed too. The same 1-D table follows
 for the sigmoid-cut model.
 
-Times are wall-clock seconds per K (data generation excluded), so compare two settings by
-running them in the same invocation (``--compare``), not across invocations on a busy
-machine.
+Times are wall-clock seconds per K (data generation excluded) and the seconds spent in
+the training steps alone, so compare two settings by running them in the same invocation (``--compare``), not across invocations
+on a busy machine.
 """
 from __future__ import annotations
 
@@ -73,37 +73,40 @@ def boundaries_z(events, boundaries) -> float:
 
 
 def train_and_time(config: RunConfig, events):
-    """{K: (TrainingResult, seconds)} for every K of the configuration."""
+    """{K: (TrainingResult, wall seconds, seconds in the training steps)} for every K."""
     from gato_core.training import train
 
     out = {}
-    tick = None
+    tick, step_ms = None, 0.0
     for record in train(config, events):
         if record.kind == "run_info":
             tick = time.perf_counter()
+        elif record.kind == "epoch":
+            step_ms += record.epoch_ms
         elif record.kind == "result":
             now = time.perf_counter()
-            out[record.n_cats] = (record, now - tick)
-            tick = now
+            out[record.n_cats] = (record, now - tick, step_ms / 1000.0)
+            tick, step_ms = now, 0.0
     return out
 
 
 def bump_table(config: RunConfig, train_events, independent, label: str) -> list[dict]:
     rows = []
-    for k, (result, seconds) in train_and_time(config, train_events).items():
+    for k, (result, seconds, step_seconds) in train_and_time(config, train_events).items():
         z_train = result.objective
         z_ind = evaluation.evaluate(result.parameters, independent,
                                     config.info.score_range)["objective"]
         target = BUMP_TARGETS.get(k, BUMP_TODAY.get(k))
         rows.append({"setting": label, "K": k, "z_train": z_train, "z_independent": z_ind,
                      "target": target, "ratio": z_train / target if target else None,
-                     "seconds": seconds, "status": result.status})
+                     "seconds": seconds, "step_s": step_seconds,
+                     "status": result.status})
     return rows
 
 
 def one_d_table(config: RunConfig, train_events, independent, label: str) -> list[dict]:
     rows = []
-    for k, (result, seconds) in train_and_time(config, train_events).items():
+    for k, (result, seconds, step_seconds) in train_and_time(config, train_events).items():
         z_opt_train, cuts = baselines.optimum_1d(train_events, k)
         z_opt_transferred = boundaries_z(independent, cuts)
         z_opt_independent, _ = baselines.optimum_1d(independent, k)
@@ -115,7 +118,7 @@ def one_d_table(config: RunConfig, train_events, independent, label: str) -> lis
             "optimum_independent": z_opt_independent,
             "target": ONE_D_TARGET_RATIO * z_opt_transferred,
             "ratio": z_ind / z_opt_transferred, "n_categories": len(result.boundaries) + 1,
-            "seconds": seconds, "status": result.status,
+            "seconds": seconds, "step_s": step_seconds, "status": result.status,
         })
     return rows
 
@@ -125,7 +128,7 @@ def print_header(title: str, one_d: bool) -> None:
     head = f"{'setting':>10} {'K':>3} {'Z train':>8} {'Z indep':>8} {'target':>8} {'ratio':>7}"
     if one_d:
         head += f" {'opt.train':>9} {'opt.transf':>10} {'opt.indep':>9} {'cats':>4}"
-    print(head + f" {'seconds':>8}", flush=True)
+    print(head + f" {'seconds':>8} {'steps s':>8}", flush=True)
 
 
 def print_rows(rows: list[dict]) -> None:
@@ -137,7 +140,7 @@ def print_rows(rows: list[dict]) -> None:
         if one_d:
             line += (f" {r['optimum_train']:9.4f} {r['optimum_transferred']:10.4f} "
                      f"{r['optimum_independent']:9.4f} {r['n_categories']:>4}")
-        print(line + f" {r['seconds']:8.1f}" + ("" if r["status"] == "finished" else
+        print(line + f" {r['seconds']:8.1f} {r['step_s']:8.1f}" + ("" if r["status"] == "finished" else
                                                  f"  ({r['status']})"), flush=True)
 
 

@@ -3,7 +3,7 @@
     python bench/bench_results.py            # figure JSON sizes and build times
     python bench/bench_results.py --browser  # + the run page in headless Chromium
 
-The run is synthesized (tests/results_fixtures.py) at the size the issue names: bump hunt,
+The run is synthesized (tests/helpers/records.py) at the size the issue names: bump hunt,
 two K (5 and 8), 400 epochs with a snapshot every 10 (41 snapshots per K) on the engine's
 120 x 120 grid. No TensorFlow needed.
 
@@ -40,8 +40,8 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import plotly.io as pio  # noqa: E402
 
-import results_fixtures as rf  # noqa: E402
-from gato_dash.figures import results as figs  # noqa: E402
+from helpers import records as rf  # noqa: E402
+from gato_dash.figures import baselines, categories, category_numbers, spectra  # noqa: E402
 
 DATA_LIMIT_BYTES = 3_000_000
 
@@ -69,17 +69,17 @@ def figure_sizes() -> int:
     default_k = max(r["n_cats"] for r in results)
 
     rows = [("significance_comparison", None,
-             lambda: figs.significance_comparison(info, results)),
-            ("inclusive_mass", None, lambda: figs.inclusive_mass_spectrum(info))]
+             lambda: baselines.significance_comparison(info, results)),
+            ("inclusive_mass", None, lambda: spectra.inclusive_mass_spectrum(info))]
     for result in results:
         k = result["n_cats"]
         rows += [
-            ("category_map", k, lambda r=result: figs.category_map_animation(epochs, r, info)),
-            ("components", k, lambda r=result: figs.gaussian_components_2d(r, info)),
-            ("mass_spectra", k, lambda r=result: figs.category_mass_spectra(r)),
+            ("category_map", k, lambda r=result: categories.category_map_animation(epochs, r, info)),
+            ("components", k, lambda r=result: categories.gaussian_components_2d(r, info)),
+            ("mass_spectra", k, lambda r=result: spectra.category_mass_spectra(r)),
             ("category_statistics", k,
-             lambda r=result: figs.category_statistics(r, thresholds=run["config"])),
-            ("bias_history", k, lambda k=k: figs.bias_temperature_history(epochs, k)),
+             lambda r=result: category_numbers.category_statistics(r, thresholds=run["config"])),
+            ("bias_history", k, lambda k=k: categories.bias_temperature_history(epochs, k)),
         ]
     page_json = page_gzip = 0
     for name, k, build in rows:

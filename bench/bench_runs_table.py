@@ -3,7 +3,7 @@
     python bench/bench_runs_table.py [--runs 200]
 
 Stores N finished bump-hunt runs (two K each, records of realistic size from
-tests/results_fixtures.py) in a scratch store, then times the runs page's table rows
+tests/helpers/records.py) in a scratch store, then times the runs page's table rows
 (gato_dash.pages.runs.table_rows: best Z from RunStore.result_summaries) against reading
 every full result record in Python, which is what the table did before.
 """
@@ -19,8 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-import results_fixtures as rf  # noqa: E402
-from gato_dash import compare as cmp  # noqa: E402
+from helpers import records as rf  # noqa: E402
+from gato_dash import runs_table  # noqa: E402
 from gato_dash.store import RunStore  # noqa: E402
 
 
@@ -56,7 +56,7 @@ def main() -> int:
         table_rows = sys.modules["gato_dash.pages.runs"].table_rows
 
         summaries = best_of(3, lambda: table_rows(store))
-        full = best_of(3, lambda: [cmp.run_table_row(r, store.results(r["id"]))
+        full = best_of(3, lambda: [runs_table.run_table_row(r, store.results(r["id"]))
                                    for r in store.list_runs()])
     print(f"{args.runs} finished bump-hunt runs ({size_mb:.0f} MB store): runs table rows in "
           f"{summaries * 1000:.0f} ms; reading every full result instead: {full * 1000:.0f} ms")

@@ -41,17 +41,30 @@ def category_yields(events: EventSample, category: np.ndarray, n_cats: int, use_
 
 
 def equidistant_1d(events: EventSample, n_bins: int, score_range=(0.0, 1.0)) -> float:
+    """Z of the first signal in ``n_bins`` equal bins; see equidistant_1d_per_signal."""
+    return equidistant_1d_per_signal(events, n_bins, score_range)[events.signal_names[0]]
+
+
+def equidistant_1d_per_signal(events: EventSample, n_bins: int,
+                              score_range=(0.0, 1.0)) -> dict[str, float]:
     edges = np.linspace(*score_range, n_bins + 1)
     category = np.clip(np.searchsorted(edges, events.scores[:, 0], side="right") - 1, 0, n_bins - 1)
     signal, background, _ = category_yields(events, category, n_bins)
-    return float(significance_per_signal(signal, background)[0])
+    z = significance_per_signal(signal, background)
+    return {name: float(z[j]) for j, name in enumerate(events.signal_names)}
 
 
 def argmax_assignment(events: EventSample, n_bins: int, signal_index: int) -> np.ndarray:
     """Events whose 3-class argmax is this signal get an equidistant bin of its own score
-    on [0.33, 1]; all others -1."""
+    on [0.33, 1]; all others -1.
+
+    Score j belongs to signal j. Softmax scores get the background class 1 - sum as a
+    competitor; independent scores (a dataset's sigmoid outputs) compete only with each other.
+    """
     p = events.scores.astype(np.float64)
-    full = np.concatenate([p, 1.0 - p.sum(axis=1, keepdims=True)], axis=1)
+    full = p
+    if (events.mean_mode or "softmax") == "softmax":
+        full = np.concatenate([p, 1.0 - p.sum(axis=1, keepdims=True)], axis=1)
     own = p[:, signal_index]
     edges = np.linspace(ARGMAX_LOW_EDGE, 1.0, n_bins + 1)
     bins = np.clip(np.searchsorted(edges, own, side="right") - 1, 0, n_bins - 1)
@@ -144,17 +157,27 @@ def optimum_1d_table(events: EventSample, ks, n_fine: int = FINE_BINS, score_ran
     return {k: z for k, (z, _) in table.items()}
 
 
+def has_reference_baseline(events: EventSample) -> bool:
+    """1-D: equidistant bins; 2-D/3-score: argmax needs one score per signal."""
+    return events.dim == 1 or events.dim == len(events.signal_names)
+
+
 def reference_baselines(events: EventSample, baseline_bins) -> dict:
-    """Baselines keyed by number of categories: {signal: {K: Z}} and the objective per K."""
+    """Baselines keyed by number of categories: {signal: {K: Z}} and the objective per K.
+
+    Empty when the scores have no baseline (see has_reference_baseline).
+    """
     per_signal = {name: {} for name in events.signal_names}
     objective = {}
+    if not has_reference_baseline(events):
+        return {"per_signal": per_signal, "objective": objective}
     for n in baseline_bins:
         if events.dim == 1:
-            z = {events.signal_names[0]: equidistant_1d(events, n)}
+            z = equidistant_1d_per_signal(events, n)
             k = n
         else:
             z = argmax_baseline(events, n)
-            k = 2 * n + 1  # n bins per signal plus the background-like remainder
+            k = events.dim * n + 1  # n bins per signal plus the background-like remainder
         for name, value in z.items():
             per_signal[name][k] = value
         objective[k] = objective_value([z[s] for s in events.signal_names])

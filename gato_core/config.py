@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, fields, replace
 
 from .initial import INITS
-from .scenarios import MASS_CENTER, MASS_RANGE, SCENARIOS
+from .scenarios import MASS_CENTER, MASS_RANGE, SCENARIOS, ScenarioInfo
 from .schedules import SCHEDULES
 
 MODELS = ("gmm", "sigmoid_cuts")
@@ -17,6 +18,26 @@ PRESETS: dict[str, dict] = {
     "default": {},
     "reference": {"init": "random", "n_starts": 1},
 }
+
+#: Snapshots (category layouts for the animated maps) kept per K at most: a 2-D frame is
+#: ~40 KB in the store, so 1 500 epochs at interval 1 wrote 54 MB for one run before this.
+MAX_SNAPSHOTS_PER_K = 200
+#: ``scenario`` of a run on an imported dataset (see gato_core.datasets).
+DATASET_SCENARIO = "dataset"
+#: Training defaults of a dataset run; dimension, score domain and signals come from the
+#: dataset when the run starts (``dim``/``mean_mode`` here are placeholders).
+DATASET_DEFAULTS = ScenarioInfo(
+    key=DATASET_SCENARIO, title="Imported dataset",
+    description="Your own events, imported with a column mapping.",
+    dim=0, mean_mode="", score_range=(0.0, 1.0), signals=(), has_mass=False,
+    n_signal=100_000, n_bkg=300_000, noise=0.3,
+    epochs=200, n_cats=(3, 5, 10), lr_initial=0.05, lr_final=0.001,
+    t_initial=1.0, t_final=0.05, baseline_bins=(2, 5, 10), thr_yield=5.0, thr_unc=0.2,
+)
+#: Held-out share of a dataset's events unless the run says otherwise.
+DATASET_HELD_OUT = 0.5
+MAX_HELD_OUT = 0.9
+_DATASET_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class ConfigError(ValueError):
@@ -63,14 +84,20 @@ class RunConfig:
     #: fraction of the epochs all starts train; then only the best (hard significance on
     #: the training sample) continues, so R starts cost about R*f + (1 - f) of one
     explore_fraction: float = 0.5
+    #: scenario "dataset": the id of an imported dataset (gato_core.datasets)
+    dataset: str = ""
+    #: scenario "dataset": share of the events kept out of training and used to report
+    #: held-out significance. Toy runs ignore it: they are evaluated on an independent
+    #: sample from the generator (another seed, same size).
+    held_out_fraction: float = 0.0
 
     # ----- construction -------------------------------------------------------------
     @classmethod
     def defaults(cls, scenario: str = "one_d", **overrides) -> "RunConfig":
         """The reference workflow's settings for ``scenario``, then ``overrides``."""
-        if scenario not in SCENARIOS:
+        if scenario not in SCENARIOS and scenario != DATASET_SCENARIO:
             raise ConfigError({"scenario": _scenario_message(scenario)})
-        info = SCENARIOS[scenario]
+        info = SCENARIOS.get(scenario, DATASET_DEFAULTS)
         base = cls(
             scenario=scenario,
             n_signal=info.n_signal,
@@ -84,6 +111,7 @@ class RunConfig:
             t_final=info.t_final,
             thr_yield=info.thr_yield,
             thr_unc=info.thr_unc,
+            held_out_fraction=DATASET_HELD_OUT if scenario == DATASET_SCENARIO else 0.0,
         )
         return base.updated(**overrides) if overrides else base.validated()
 
@@ -107,11 +135,9 @@ class RunConfig:
         if not isinstance(data, dict):
             raise ConfigError({"config": "a run configuration must be a mapping of settings"})
         scenario = data.get("scenario", "one_d")
-        if scenario not in SCENARIOS:
+        if scenario not in SCENARIOS and scenario != DATASET_SCENARIO:
             raise ConfigError({"scenario": _scenario_message(scenario)})
-        return cls.defaults(scenario).updated(
-            **{k: v for k, v in data.items() if k != "scenario"}
-        )
+        return cls.defaults(scenario, **{k: v for k, v in data.items() if k != "scenario"})
 
     def updated(self, **changes) -> "RunConfig":
         """A copy with ``changes`` coerced to the right types and validated."""
@@ -142,18 +168,27 @@ class RunConfig:
     def problems(self) -> dict[str, str]:
         """Field -> message for every problem; empty when the configuration is valid."""
         p: dict[str, str] = {}
-        if self.scenario not in SCENARIOS:
+        if self.scenario not in SCENARIOS and not self.is_dataset:
             p["scenario"] = _scenario_message(self.scenario)
             return p
-        info = SCENARIOS[self.scenario]
+        info = self.info
         if self.model not in MODELS:
             p["model"] = f"model must be one of {', '.join(MODELS)}, got {self.model!r}"
-        elif self.model == "sigmoid_cuts" and info.dim != 1:
+        elif self.model == "sigmoid_cuts" and not self.is_dataset and info.dim != 1:
+            # for a dataset the dimension is known once its scores are loaded
             p["model"] = "the sigmoid-cut model exists only for the 1-D scenario"
+        if self.is_dataset:
+            if not _DATASET_ID.match(self.dataset or ""):
+                p["dataset"] = ("name an imported dataset by its id (letters, digits, - and _)"
+                                if not self.dataset else
+                                f"a dataset id holds letters, digits, - and _, got {self.dataset!r}")
+            _range(p, "held_out_fraction", self.held_out_fraction, 0.0, MAX_HELD_OUT,
+                   "held-out fraction")
         _range(p, "n_signal", self.n_signal, 100, MAX_TOTAL_EVENTS, "signal events")
         _range(p, "n_bkg", self.n_bkg, 1_000, MAX_TOTAL_EVENTS, "background events")
         total = self.n_signal * len(info.signals) + self.n_bkg
-        if "n_signal" not in p and "n_bkg" not in p and total > MAX_TOTAL_EVENTS:
+        if not self.is_dataset and "n_signal" not in p and "n_bkg" not in p \
+                and total > MAX_TOTAL_EVENTS:
             p["n_bkg"] = (
                 f"at most {MAX_TOTAL_EVENTS:,} events in total (signal + background), "
                 f"got {total:,}"
@@ -204,12 +239,31 @@ class RunConfig:
         return self
 
     @property
-    def info(self):
-        return SCENARIOS[self.scenario]
+    def info(self) -> ScenarioInfo:
+        """The scenario's defaults; for a dataset run DATASET_DEFAULTS (no dimension yet)."""
+        return DATASET_DEFAULTS if self.is_dataset else SCENARIOS[self.scenario]
+
+    @property
+    def is_dataset(self) -> bool:
+        return self.scenario == DATASET_SCENARIO
+
+    @property
+    def snapshot_every(self) -> int:
+        """Epochs between two snapshots: the asked-for interval, widened evenly so that a K
+        keeps at most MAX_SNAPSHOTS_PER_K frames, plus the last epoch's, which is always kept."""
+        return max(self.snapshot_interval, math.ceil(self.epochs / MAX_SNAPSHOTS_PER_K))
+
+    @property
+    def snapshots_per_k(self) -> int:
+        """How many snapshot frames one K stores (every ``snapshot_every`` and the last)."""
+        every = self.snapshot_every
+        last_on_grid = (self.epochs - 1) % every == 0
+        return math.ceil(self.epochs / every) + (0 if last_on_grid else 1)
 
 
 def _scenario_message(value) -> str:
-    return f"scenario must be one of {', '.join(SCENARIOS)}, got {value!r}"
+    return (f"scenario must be one of {', '.join(SCENARIOS)} or {DATASET_SCENARIO!r}, "
+            f"got {value!r}")
 
 
 def _range(problems, name, value, lo, hi, label, open_low=False):

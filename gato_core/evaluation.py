@@ -8,7 +8,7 @@ import numpy as np
 
 from . import geometry, massfit
 from .baselines import category_yields
-from .scenarios import MASS_RANGE, EventSample, mass_window
+from .scenarios import EventSample
 from .significance import asimov_z, objective_value, significance_per_signal
 
 MAP_GRID = 120
@@ -39,12 +39,14 @@ def segment_index(scores_1d: np.ndarray, boundaries) -> np.ndarray:
 
 
 def category_map(parameters: dict, grid: int = MAP_GRID) -> list[int]:
-    """Hard component per cell of a grid over the (p1, p2) simplex, -1 outside it."""
+    """Hard component per cell of a grid over the (p1, p2) simplex, -1 outside it (the
+    whole unit square for independent scores)."""
     centres = (np.arange(grid) + 0.5) / grid
     x, y = np.meshgrid(centres, centres)  # row index = y
     cells = np.column_stack([x.ravel(), y.ravel()])
     cat = hard_assign(parameters, cells)
-    cat[cells.sum(axis=1) > 1.0] = -1
+    if parameters.get("mean_mode", "softmax") == "softmax":
+        cat[cells.sum(axis=1) > 1.0] = -1  # independent scores fill the whole square
     return cat.astype(int).tolist()
 
 
@@ -53,7 +55,7 @@ def snapshot_layout(parameters: dict, dim: int, epoch: int, temperature: float,
     layout = {"epoch": int(epoch), "temperature": float(temperature)}
     if dim == 1:
         layout["boundaries"] = boundaries_1d(parameters, score_range)
-    else:
+    elif dim == 2:  # a 3-score dataset has no flat map to draw
         layout["grid"] = MAP_GRID
         layout["categories"] = category_map(parameters)
     return layout
@@ -71,14 +73,15 @@ def _process_yields(events: EventSample, category: np.ndarray, n_cats: int) -> n
 def mass_histograms(events: EventSample, category: np.ndarray, n_cats: int,
                     order: list[int]) -> dict:
     """Per displayed category, per process mass histograms plus the exponential background fit."""
-    edges = np.linspace(MASS_RANGE[0], MASS_RANGE[1], MASS_HIST_BINS + 1)
+    lo, hi = events.mass_limits
+    edges = np.linspace(lo, hi, MASS_HIST_BINS + 1)
     bins = np.clip(np.searchsorted(edges, events.mass, side="right") - 1, 0, MASS_HIST_BINS - 1)
     n_proc = len(events.process_names)
     flat = (category * n_proc + events.process) * MASS_HIST_BINS + bins
     counts = np.bincount(flat, weights=events.weight.astype(np.float64),
                          minlength=n_cats * n_proc * MASS_HIST_BINS)
     counts = counts.reshape(n_cats, n_proc, MASS_HIST_BINS)
-    fit_edges = np.linspace(MASS_RANGE[0], MASS_RANGE[1], massfit.FIT_BINS + 1)
+    fit_edges = np.linspace(lo, hi, massfit.FIT_BINS + 1)
     is_bkg = events.background_mask()
     bkg_counts = np.zeros((n_cats, massfit.FIT_BINS))
     fit_bins = np.clip(np.searchsorted(fit_edges, events.mass[is_bkg], side="right") - 1, 0,
@@ -90,7 +93,7 @@ def mass_histograms(events: EventSample, category: np.ndarray, n_cats: int,
         "edges": edges.tolist(),
         "processes": list(events.process_names),
         "signals": list(events.signal_names),
-        "window": list(mass_window(events.mass_sigma)),
+        "window": list(events.signal_window),
         "counts": [np.round(counts[c], 6).tolist() for c in by_display],
         "fits": [
             {"A": float(amplitude[c]), "B": float(slope[c])} if ok[c] else None
@@ -99,8 +102,11 @@ def mass_histograms(events: EventSample, category: np.ndarray, n_cats: int,
     }
 
 
-def _hard_categories(parameters: dict, events: EventSample, score_range):
-    """(category per event, number of categories, 1-D boundaries or None)."""
+def assign_categories(parameters: dict, events: EventSample, score_range=(0.0, 1.0)):
+    """(category per event, number of categories, 1-D boundaries or None).
+
+    1-D: segments between the effective boundaries, left to right; otherwise components.
+    """
     if events.dim == 1:
         boundaries = boundaries_1d(parameters, score_range)
         category = segment_index(events.scores[:, 0].astype(np.float64), boundaries)
@@ -108,16 +114,19 @@ def _hard_categories(parameters: dict, events: EventSample, score_range):
     return hard_assign(parameters, events.scores), int(parameters["n_cats"]), None
 
 
-def hard_objective(parameters: dict, events: EventSample, score_range=(0.0, 1.0)) -> float:
-    """Just the objective of ``evaluate``: hard Z, or the geometric mean of several."""
-    category, n_cats, _ = _hard_categories(parameters, events, score_range)
+def hard_significance(parameters: dict, events: EventSample,
+                      score_range=(0.0, 1.0)) -> tuple[dict[str, float], float]:
+    """(Z per signal, objective) of a trained categoriser on ``events``, e.g. a held-out
+    sample: the same hard assignment and counting as ``evaluate``."""
+    category, n_cats, _ = assign_categories(parameters, events, score_range)
     signal, background, _ = category_yields(events, category, n_cats)
-    return objective_value(significance_per_signal(signal, background))
+    z = significance_per_signal(signal, background)
+    return {s: float(z[j]) for j, s in enumerate(events.signal_names)}, objective_value(z)
 
 
 def best_start(parameter_sets: list[dict], events: EventSample, score_range=(0.0, 1.0)):
     """(hard objective of every start, index of the best; the first of equals)."""
-    objectives = [hard_objective(p, events, score_range) for p in parameter_sets]
+    objectives = [hard_significance(p, events, score_range)[1] for p in parameter_sets]
     return objectives, int(np.argmax(objectives))
 
 
@@ -127,7 +136,7 @@ def evaluate(parameters: dict, events: EventSample, score_range=(0.0, 1.0)) -> d
     1-D: categories are the segments between the effective boundaries, left to right.
     2-D: categories are the model components, numbered by significance (most first).
     """
-    category, n_cats, boundaries = _hard_categories(parameters, events, score_range)
+    category, n_cats, boundaries = assign_categories(parameters, events, score_range)
     signal, background, sum_w2 = category_yields(events, category, n_cats)
     total_signal = signal.sum(axis=0)
     z_cat = np.stack([asimov_z(row, background + total_signal - row) for row in signal])
@@ -201,7 +210,7 @@ def inclusive_summary(events: EventSample) -> dict:
             },
         }
     if events.mass is not None:
-        edges = np.linspace(MASS_RANGE[0], MASS_RANGE[1], 81)
+        edges = np.linspace(*events.mass_limits, 81)
         out["mass_hist"] = {
             "edges": edges.tolist(),
             "counts": {
@@ -209,6 +218,6 @@ def inclusive_summary(events: EventSample) -> dict:
                                 weights=w[events.process == i])[0].tolist()
                 for i, p in enumerate(names)
             },
-            "window": list(mass_window(events.mass_sigma)),
+            "window": list(events.signal_window),
         }
     return out

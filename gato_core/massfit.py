@@ -83,14 +83,15 @@ def reweight_factors(
     is_background: np.ndarray,
     n_cats: int,
     window,
+    mass_range=MASS_RANGE,
 ) -> np.ndarray:
     """Per-category factor (expected background in window) / (background in the full range).
 
-    Falls back to window width / range width where the category has no background in the
+    ``mass_range`` is the fit range (window plus sidebands). Falls back to window width / range width where the category has no background in the
     window or the fit fails.
     """
-    edges = np.linspace(MASS_RANGE[0], MASS_RANGE[1], FIT_BINS + 1)
-    fallback = (window[1] - window[0]) / (MASS_RANGE[1] - MASS_RANGE[0])
+    edges = np.linspace(mass_range[0], mass_range[1], FIT_BINS + 1)
+    fallback = (window[1] - window[0]) / (mass_range[1] - mass_range[0])
     bkg_cat = category[is_background]
     bkg_mass = mass[is_background]
     bkg_w = weight[is_background]
@@ -100,6 +101,6 @@ def reweight_factors(
     in_window = (bkg_mass >= window[0]) & (bkg_mass <= window[1])
     window_bkg = np.bincount(bkg_cat[in_window], weights=bkg_w[in_window], minlength=n_cats)
     _, slope, ok = fit_exponential(counts, edges)
-    factors = window_fraction(slope, window)
+    factors = window_fraction(slope, window, mass_range)
     good = ok & (window_bkg > 0) & np.isfinite(factors) & (factors > 0)
     return np.where(good, factors, fallback).astype(np.float64)

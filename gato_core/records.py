@@ -23,6 +23,13 @@ class RunInfo:
     data_seconds: float
     #: small inclusive histograms, see evaluation.inclusive_summary
     inclusive: dict = field(default_factory=dict)
+    #: dataset runs: {"id", "name", "content_hash", "dim", "mean_mode"}; None for toys
+    dataset: dict | None = None
+    #: the sample the held-out numbers of each TrainingResult come from:
+    #: {"kind": "independent" (toys: another generator seed, same size) or "split"
+    #: (datasets: a random share of the events), "seed", "n_events", "fraction"};
+    #: None when the run has no held-out sample (a dataset run with held_out_fraction 0)
+    held_out: dict | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -83,6 +90,12 @@ class TrainingResult:
     epoch_ms_median: float
     reweight_factors: list[float] | None = None  # bump hunt, per component
     components: list[dict] = field(default_factory=list)  # learned Gaussians (display)
+    #: seconds this K took, compilation and final evaluation included
+    elapsed_s: float | None = None
+    #: the same categories evaluated on the held-out sample (RunInfo.held_out); a gap to
+    #: ``significance`` shows overtraining. None without a held-out sample.
+    heldout_significance: dict[str, float] | None = None
+    heldout_objective: float | None = None
     #: hard objective of every start on the training sample, and the one kept (the best);
     #: ``parameters`` and every number above belong to the kept start
     start_objectives: list[float] | None = None

@@ -5,7 +5,7 @@ mass) so that the training hot path never loops over processes in Python.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import lgamma
 
 import numpy as np
@@ -122,6 +122,10 @@ class EventSample:
     mass: np.ndarray | None = None  # [N] float32
     mass_sigma: float = 1.5
     meta: dict = field(default_factory=dict)
+    #: Imported datasets set these; toy scenarios take them from SCENARIOS and 125 ± σm.
+    mean_mode: str | None = None  # "sigmoid" (scores on [0, 1]) or "softmax" (simplex)
+    window: tuple[float, float] | None = None  # signal mass window
+    mass_range: tuple[float, float] | None = None  # mass fit range (window + sidebands)
 
     @property
     def n_events(self) -> int:
@@ -145,8 +149,24 @@ class EventSample:
         """Events inside the signal mass window (all True without a mass)."""
         if self.mass is None:
             return np.ones(self.n_events, dtype=bool)
-        lo, hi = mass_window(self.mass_sigma)
+        lo, hi = self.signal_window
         return (self.mass >= lo) & (self.mass <= hi)
+
+    @property
+    def signal_window(self) -> tuple[float, float]:
+        return tuple(self.window) if self.window else mass_window(self.mass_sigma)
+
+    @property
+    def mass_limits(self) -> tuple[float, float]:
+        return tuple(self.mass_range) if self.mass_range else MASS_RANGE
+
+    def subset(self, keep: np.ndarray, weight_scale: float = 1.0, **meta) -> "EventSample":
+        """The events selected by ``keep`` (mask or indices), weights times ``weight_scale``."""
+        return replace(
+            self, scores=self.scores[keep], process=self.process[keep],
+            weight=(self.weight[keep] * np.float32(weight_scale)).astype(np.float32),
+            mass=self.mass[keep] if self.mass is not None else None,
+            meta={**self.meta, **meta})
 
 
 def mass_window(mass_sigma: float) -> tuple[float, float]:

@@ -14,13 +14,13 @@ import numpy as np
 import tensorflow as tf
 
 from . import baselines, evaluation, initial, massfit, schedules
-from .config import RunConfig
-from .data import load_events
+from .config import ConfigError, RunConfig
+from .data import held_out_split, load_events
 from .model import MultiStart, build
 from .objective import (high_uncertainty_penalty, low_background_penalty, objective_loss,
                         significance_per_signal)
 from .records import EpochRecord, RunInfo, TrainingResult
-from .scenarios import EventSample, mass_window
+from .scenarios import SCENARIOS, EventSample
 
 RMS_RHO = 0.9
 RMS_EPS = 1e-7
@@ -37,11 +37,48 @@ def role_weights(events: EventSample) -> np.ndarray:
     return np.stack(columns, axis=1).astype(np.float32)
 
 
-def run_info(config: RunConfig, events: EventSample, data_seconds: float) -> RunInfo:
+def score_domain(config: RunConfig, events: EventSample) -> tuple[str, tuple[float, float]]:
+    """(mean mode, score range) of the model: the scenario's, or what the dataset import found."""
+    if config.is_dataset:
+        return events.mean_mode or "sigmoid", (0.0, 1.0)
+    return config.info.mean_mode, config.info.score_range
+
+
+def check_events(config: RunConfig, events: EventSample) -> None:
+    """What only the loaded events can tell about a dataset run, as a ConfigError."""
+    problems = {}
+    if config.model == "sigmoid_cuts" and events.dim != 1:
+        problems["model"] = (f"the sigmoid-cut model needs one score column; this dataset "
+                             f"has {events.dim}")
+    largest = max(config.n_cats)
+    if events.n_events < largest:
+        problems["n_cats"] = (f"{events.n_events:,} training events cannot fill {largest} "
+                              f"categories")
+    present = set(np.unique(events.process).tolist())
+    absent = [s for s in events.signal_names if events.process_index(s) not in present]
+    if absent:
+        problems["held_out_fraction"] = (f"no {absent[0]} events are left for training; "
+                                         f"lower the held-out fraction")
+    if problems:
+        raise ConfigError(problems)
+
+
+def run_info(config: RunConfig, events: EventSample, data_seconds: float,
+             held_out: dict | None = None) -> RunInfo:
     info = config.info
-    ref = baselines.reference_baselines(events, info.baseline_bins)
+    bins = info.baseline_bins
+    if config.is_dataset:  # the toy scenarios' choices for the same dimension
+        bins = SCENARIOS["one_d" if events.dim == 1 else "three_class"].baseline_bins
+    ref = baselines.reference_baselines(events, bins)
     yields = {p: float(events.weight[events.process == i].sum())
               for i, p in enumerate(events.process_names)}
+    dataset = None
+    if config.is_dataset:
+        dataset = {"id": events.meta.get("dataset", config.dataset),
+                   "name": events.meta.get("name", ""),
+                   "content_hash": events.meta.get("content_hash", ""),
+                   "dim": events.dim, "mean_mode": score_domain(config, events)[0]}
+    exact = events.dim == 1 and len(events.signal_names) == 1  # the DP optimises one Z
     return RunInfo(
         scenario=config.scenario,
         n_events=events.n_events,
@@ -49,10 +86,12 @@ def run_info(config: RunConfig, events: EventSample, data_seconds: float) -> Run
         signal_names=list(events.signal_names),
         yields=yields,
         baselines=ref["per_signal"],
-        optimum_1d=baselines.optimum_1d_table(events, config.n_cats) if events.dim == 1 else None,
+        optimum_1d=baselines.optimum_1d_table(events, config.n_cats) if exact else None,
         baseline_objective=ref["objective"],
         data_seconds=data_seconds,
         inclusive=evaluation.inclusive_summary(events),
+        dataset=dataset,
+        held_out=held_out,
     )
 
 
@@ -195,20 +234,36 @@ def train(
     events: EventSample | None = None,
     should_stop: Callable[[], bool] | None = None,
     cache_dir=None,
+    datasets_dir=None,
 ) -> Iterator[RunInfo | EpochRecord | TrainingResult]:
-    """Train every K of ``config`` in turn, yielding records as they happen."""
+    """Train every K of ``config`` in turn, yielding records as they happen.
+
+    ``events`` defaults to the config's toy sample or, for scenario "dataset", the dataset
+    ``config.dataset`` in ``datasets_dir``. Part of a dataset is held out (see
+    data.held_out_split); toys are also evaluated on an independent sample.
+    """
     config = config.validated()
     should_stop = should_stop or (lambda: False)
     t0 = time.perf_counter()
     if events is None:
-        events = load_events(config, cache_dir)
-    yield run_info(config, events, time.perf_counter() - t0)
+        events = load_events(config, cache_dir, datasets_dir)
+    if should_stop():  # data preparation can take seconds: honour a cancel made meanwhile
+        return
+    events, held_out, held_out_info = held_out_split(config, events, cache_dir)
+    if config.is_dataset:
+        check_events(config, events)
+    if should_stop():
+        return
+    yield run_info(config, events, time.perf_counter() - t0, held_out_info)
+    if should_stop():  # the baselines (exact 1-D optimum) too
+        return
 
     scores = events.scores
     roles = tf.constant(role_weights(events))
     all_weights = tf.constant(events.weight, dtype=tf.float32)
     for n_cats in config.n_cats:
-        result = yield from _train_one(config, events, n_cats, scores, roles, all_weights, should_stop)
+        result = yield from _train_one(config, events, n_cats, scores, roles, all_weights,
+                                       should_stop, held_out)
         if result.status != "finished":
             return
 
@@ -227,13 +282,13 @@ def build_starts(config: RunConfig, events: EventSample, n_cats: int) -> MultiSt
     """``config.n_starts`` independent starts. The first is placed by ``config.init``; the
     others start at random; the first random one is exactly the reference workflow's start
     (same seed), so both ways of starting compete when there are two or more."""
-    info = config.info
+    mean_mode, score_range = score_domain(config, events)
     seed = config.seed + 1000 * n_cats
     placed = initial_placement(config, events, n_cats)
     starts = []
     for r in range(config.n_starts):
         start_seed = seed + (r - 1 if placed is not None and r > 0 else r)
-        starts.append(build(config.model, n_cats, events.dim, info.mean_mode, info.score_range,
+        starts.append(build(config.model, n_cats, events.dim, mean_mode, score_range,
                             seed=start_seed, initial=placed if r == 0 else None))
     return MultiStart(starts)
 
@@ -243,14 +298,14 @@ def exploration_epochs(config: RunConfig) -> int:
     return max(1, min(config.epochs, round(config.explore_fraction * config.epochs)))
 
 
-def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop):
-    info = config.info
+def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop, held_out=None):
+    mean_mode, score_range = score_domain(config, events)
     signals = list(events.signal_names)
     model = build_starts(config, events, n_cats)
     n_starts = model.n_starts
     trainer = _Trainer(model, len(signals))
     inputs = model.prepare_inputs(scores)
-    window = mass_window(config.mass_sigma)
+    window = events.signal_window
     is_bkg = events.background_mask()
     start = time.perf_counter()
     compiled_ms, eager_ms, status, message, epochs_done = [], [], "finished", "", 0
@@ -259,6 +314,7 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop):
     temperature = _temperature(config, 0)
     explore_epochs = exploration_epochs(config) if n_starts > 1 else config.epochs
     start_objectives, chosen = None, 0
+    snapshot_every = config.snapshot_every
     for epoch in range(config.epochs):
         if should_stop():
             status, message = "cancelled", f"cancelled at epoch {epoch}"
@@ -266,15 +322,15 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop):
         if epoch == explore_epochs:
             # only the best start so far trains on: the rest of the run costs one start
             start_objectives, chosen = evaluation.best_start(
-                [model.parameters(r) for r in range(n_starts)], events, info.score_range)
+                [model.parameters(r) for r in range(n_starts)], events, score_range)
             trainer = trainer.keep_start(chosen)
             model, n_starts = trainer.model, 1
             trainer.compile_in_background(inputs, roles, all_weights, penalties)
         if events.mass is not None and epoch % config.rewt_interval == 0:
             component = trainer.hard(inputs).numpy()  # [N, R]
             trainer.factors.assign(np.stack([massfit.reweight_factors(
-                component[:, r], events.mass, events.weight, is_bkg, n_cats, window)
-                for r in range(n_starts)]).astype(np.float32))
+                component[:, r], events.mass, events.weight, is_bkg, n_cats, window,
+                events.mass_limits) for r in range(n_starts)]).astype(np.float32))
         lr = schedules.value(config.lr_schedule, config.lr_initial, config.lr_final,
                              epoch, config.epochs)
         temperature = _temperature(config, epoch)
@@ -302,7 +358,7 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop):
             elapsed_s=time.perf_counter() - start,
             start=(lead if n_starts > 1 else chosen) if config.n_starts > 1 else None,
         )
-        if epoch % config.snapshot_interval == 0 or epoch == config.epochs - 1:
+        if epoch % snapshot_every == 0 or epoch == config.epochs - 1:
             b_soft, b_hard, z_hard = (t.numpy() for t in trainer.diagnostics(
                 inputs, roles, all_weights, tf.constant(temperature, tf.float32)))
             b_soft, b_hard = b_soft[lead], b_hard[lead]
@@ -311,15 +367,17 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop):
             record.mean_abs_bias = float(np.mean(np.abs(bias))) if bias.size else None
             record.hard_significance = {s: float(z_hard[j, lead]) for j, s in enumerate(signals)}
             record.snapshot = evaluation.snapshot_layout(
-                model.parameters(lead), events.dim, epoch, temperature, info.score_range)
+                model.parameters(lead), events.dim, epoch, temperature, score_range)
         yield record
 
     if n_starts > 1:  # all starts trained to the end (or a cancel came first): pick now
         start_objectives, chosen = evaluation.best_start(
-            [model.parameters(r) for r in range(n_starts)], events, info.score_range)
+            [model.parameters(r) for r in range(n_starts)], events, score_range)
     kept = chosen if n_starts > 1 else 0
     parameters = model.parameters(kept)
-    evaluated = evaluation.evaluate(parameters, events, info.score_range)
+    evaluated = evaluation.evaluate(parameters, events, score_range)
+    heldout_z, heldout_objective = (evaluation.hard_significance(parameters, held_out, score_range)
+                                    if held_out is not None else (None, None))
     # steady state means the compiled step; a run too short to use it reports the eager one
     steady = compiled_ms or eager_ms
     result = TrainingResult(
@@ -328,12 +386,15 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop):
         categories=evaluated["categories"], order=evaluated["order"],
         boundaries=evaluated["boundaries"],
         snapshot=evaluation.snapshot_layout(parameters, events.dim, max(epochs_done - 1, 0),
-                                            temperature, info.score_range),
+                                            temperature, score_range),
         mass_histograms=evaluated["mass_histograms"], parameters=parameters,
         epoch_ms_median=float(np.median(steady)) if steady else 0.0,
         reweight_factors=trainer.factors.numpy()[kept].astype(float).tolist()
         if events.mass is not None else None,
         components=evaluated["components"],
+        elapsed_s=time.perf_counter() - start,
+        heldout_significance=heldout_z,
+        heldout_objective=heldout_objective,
         start_objectives=[float(v) for v in start_objectives] if start_objectives else None,
         chosen_start=chosen if start_objectives else None,
     )

@@ -1,89 +1,47 @@
-"""The Dash app factory and the per-process runtime (data folder, run store, job manager).
+"""The Dash app factory: ``create_app(data_dir)`` builds the web app.
 
-``create_app(data_dir)`` wires Dash Pages (gato_dash/pages), the Bootstrap theme from
-assets/ (no CDN: the app must work offline) and a DiskcacheManager whose job processes
-train the runs. The data folder holds:
-
-- ``runs.sqlite``  the run store (gato_dash.store)
-- ``jobs/``        diskcache of the background-callback manager
-- ``events/``      generated event samples, cached by the engine
-- ``xla/``         TensorFlow's persistent XLA compilation cache (see configure_tensorflow)
-- ``runs/<id>/``   files belonging to one run (removed with the run)
+It wires Dash Pages (gato_dash/pages, shown in ``dash.page_container``), the Bootstrap theme
+from assets/ (no CDN: the app must work offline) and a DiskcacheManager whose job processes
+train the runs (or a CeleryManager whose workers train them: gato_dash.backends). The state
+the pages share (data folder, run store, settings) lives in
+``gato_dash.runtime``, which imports no Dash.
 
 The web process itself never imports TensorFlow: jobs come from a fork server that has
 imported it (gato_dash.jobs), and everything the pages compute is numpy.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
+from dataclasses import replace
 from pathlib import Path
 
 import dash
 import dash_bootstrap_components as dbc
-import diskcache
-from dash import DiskcacheManager, dcc, html
+from dash import dcc, html
 
-from . import first_page, plotlyjs
-from .jobs import use_fork_server
-from .store import RunStore
+from . import backends, runtime, security, uploads
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = Path(__file__).resolve().parent
-DEFAULT_DATA_DIR = "gato_data"
-STORE_FILE = "runs.sqlite"
 
 log = logging.getLogger(__name__)
 
 
-class Runtime:
-    """What the pages need from the running app; set once by ``create_app``."""
+def create_app(data_dir=None, settings: runtime.Settings | None = None,
+               password: str | None = None, broker: str | None = None,
+               store: str | None = None) -> dash.Dash:
+    """The web app on ``data_dir``; ``password`` (from $GATO_PASSWORD) protects every page.
 
-    data_dir: Path | None = None
-    store: RunStore | None = None
-
-
-def data_dir() -> Path:
-    if Runtime.data_dir is None:
-        raise RuntimeError("create_app() has not been called in this process")
-    return Runtime.data_dir
-
-
-def store() -> RunStore:
-    if Runtime.store is None:
-        raise RuntimeError("create_app() has not been called in this process")
-    return Runtime.store
-
-
-def resolve_data_dir(value=None) -> Path:
-    """--data-dir, else $GATO_DATA_DIR, else ./gato_data."""
-    return Path(value or os.environ.get("GATO_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
-
-
-def configure_tensorflow(data_dir: Path) -> None:
-    """Environment for the TensorFlow that training jobs will use (before it is imported).
-
-    The persistent XLA cache lets a job reuse the compiled training step of an earlier run
-    with the same shapes, which takes seconds off the click-to-first-epoch time.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    xla_dir = data_dir / "xla"
-    xla_dir.mkdir(parents=True, exist_ok=True)
-    flag = f"--tf_xla_persistent_cache_directory={xla_dir}"
-    existing = os.environ.get("TF_XLA_FLAGS", "")
-    if "tf_xla_persistent_cache_directory" not in existing:
-        os.environ["TF_XLA_FLAGS"] = f"{existing} {flag}".strip()
-
-
-def create_app(data_dir=None) -> dash.Dash:
-    data_dir = resolve_data_dir(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    Runtime.data_dir = data_dir
-    Runtime.store = RunStore(data_dir / STORE_FILE)
-    # Training jobs start from a clean fork server, never from this threaded process.
-    use_fork_server(data_dir)
-    manager = DiskcacheManager(diskcache.Cache(str(data_dir / "jobs")))
+    ``broker`` (or $GATO_BROKER): a Redis URL sends training jobs to Celery workers;
+    ``store`` (or $GATO_STORE): a PostgreSQL URL for a run store shared by machines
+    (gato_dash.backends). Without them, everything stays on this machine."""
+    settings = settings or runtime.Settings()
+    if password:
+        settings = replace(settings, password_required=True)
+    data_dir = runtime.configure(data_dir, settings, store=store)
+    # Embedded: jobs start from a clean fork server, never from this threaded process.
+    manager = backends.make_manager(data_dir, backends.resolve_broker(broker),
+                                    runtime.store().location)
 
     app = dash.Dash(
         "gato_dash",  # a package name, so pages import as gato_dash.pages.<name>
@@ -95,87 +53,28 @@ def create_app(data_dir=None) -> dash.Dash:
         title="GATO Dashboard",
         update_title=None,  # no "Updating..." flicker in the tab title while polling
         serve_locally=True,
-        # gzip (flask-compress): plotly.js (the cartesian bundle, see _serve_partial_plotlyjs)
-        # is 1.5 MB raw and ~0.5 MB compressed; this keeps first visits within budget
-        compress=True,
+        compress=True,  # gzip (flask-compress): plotly.js is 4.8 MB raw, ~1.4 MB compressed
     )
-    _serve_partial_plotlyjs(app)
-    _import_optional_sections()
-    page_container = first_page.install(app)
-    # A function, so the navigation reflects every page registered by then and the first
-    # page of a visit comes inside the initial layout (gato_dash.first_page).
-    app.layout = lambda: _shell(page_container())
+    security.install(app, password)
+    uploads.install(app.server)
+    app.layout = _shell()
     return app
 
 
-#: Where dcc.Graph loads plotly.js from, on demand, when the first graph of a page mounts
-#: (dash-renderer sets window._dashPlotlyJSURL to this path when serving locally).
-PLOTLYJS_PATH = "_dash-component-suites/plotly/package_data/plotly.min.js"
+#: The navigation bar: (label, address, how the address marks the link active)
+NAVIGATION = (("Home", "/", "exact"), ("New run", "/new", "exact"), ("Runs", "/runs", "exact"),
+              ("Compare", "/compare", "partial"), ("Datasets", "/datasets", "exact"))
 
 
-def _serve_partial_plotlyjs(app: dash.Dash) -> None:
-    """Answer dcc.Graph's request for plotly.js with the cartesian bundle (gato_dash.plotlyjs).
-
-    Pages without graphs still load no plotly.js at all. Without a bundle matching the
-    installed plotly, Dash serves the full one as before.
-    """
-    from flask import Response, request
-
-    bundle = plotlyjs.cartesian_bundle()
-    if bundle is None:
-        return
-    body = bundle.encode("utf-8")
-    tag = hashlib.sha1(body).hexdigest()
-
-    def serve_plotlyjs():
-        # Revalidated like Dash's own unfingerprinted files. flask-compress appends ":gzip"
-        # to the tag of a compressed answer, which is what the browser sends back.
-        if tag in request.headers.get("If-None-Match", ""):
-            return Response(None, status=304)
-        response = Response(body, mimetype="application/javascript")
-        response.set_etag(tag)
-        return response
-
-    # A fully static rule: Werkzeug prefers it over Dash's <package>/<path> rule.
-    app.server.add_url_rule(app.config.routes_pathname_prefix + PLOTLYJS_PATH,
-                            "gato_plotlyjs", serve_plotlyjs)
-
-
-def _import_optional_sections() -> None:
-    """Modules other people add to pages/ without register_page (so Dash does not import
-    them): import them here so their callbacks exist before the first request."""
-    try:
-        import gato_dash.pages.run_results  # noqa: F401
-    except ModuleNotFoundError as exc:
-        if exc.name != "gato_dash.pages.run_results":
-            log.exception("importing the results section failed")
-    except Exception:
-        log.exception("importing the results section failed")
-
-
-def _nav_links() -> list:
-    registered = {page["path"] for page in dash.page_registry.values()}
-    links = [dbc.NavItem(dbc.NavLink("Home", href="/", active="exact")),
-             dbc.NavItem(dbc.NavLink("New run", href="/new", active="exact"))]
-    if "/runs" in registered:
-        links.append(dbc.NavItem(dbc.NavLink("Runs", href="/runs", active="exact")))
-    if "/compare" in registered:
-        links.append(dbc.NavItem(dbc.NavLink("Compare", href="/compare", active="partial")))
-    return links
-
-
-def _shell(page_container) -> html.Div:
+def _shell() -> html.Div:
     return html.Div([
         dbc.Navbar(
             dbc.Container([
                 dcc.Link("GATO Dashboard", href="/", className="navbar-brand"),
-                dbc.Nav(_nav_links(), navbar=True),
+                dbc.Nav([dbc.NavItem(dbc.NavLink(label, href=href, active=active))
+                         for label, href, active in NAVIGATION], navbar=True),
             ], fluid=True),
             color="dark", dark=True, className="mb-3",
         ),
-        dbc.Container(page_container, fluid=True, className="pb-5"),
+        dbc.Container(dash.page_container, fluid=True, className="pb-5"),
     ])
-
-
-#: The name other modules (pages/run_results.py) use for ``store()``.
-get_store = store

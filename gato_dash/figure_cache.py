@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Callable
 import plotly
 import plotly.io as pio
 
-from .figures import results as figs
+from .figures import catalogue
 
 if TYPE_CHECKING:
     from .store import RunStore
@@ -70,37 +70,31 @@ FIGURES_VERSION = _code_version()
 # --------------------------------------------------------------------------------------
 
 def k_figure_names(run: dict, result: dict) -> tuple[list[str], list[str]]:
-    """(per-K figure names, log-able figure names) the results section shows for this run."""
-    if figs.scenario_dim(run) == 1:
-        return (["boundary_history", "components", "bias_history"],
-                ["stacked_histogram", "category_statistics"])
-    log_names = (["mass_spectra"] if result.get("mass_histograms") else []) + \
-        ["category_statistics"]
-    return ["category_map", "components", "bias_history"], log_names
+    """(per-K figures that do not follow the log switch, per-K figures that do) of this
+    run and result, as the catalogue lists them."""
+    return (catalogue.names(run, result, per_k=True, follows_log=False),
+            catalogue.names(run, result, per_k=True, follows_log=True))
 
 
 def build_k_figures(run: dict, epochs: list[dict], result: dict) -> dict:
     """The per-K figures that do not follow the log switch (density contours hidden)."""
-    built = figs.result_figures(run, epochs, result, names=k_figure_names(run, result)[0])
+    built = catalogue.build(k_figure_names(run, result)[0],
+                            catalogue.Inputs(run, epochs, result))
     return {name: fig.to_plotly_json() for name, fig in built.items()}
 
 
 def build_log_figures(run: dict, result: dict, log_scale: bool) -> dict:
-    """The figures whose y axis follows the log switch, for one K."""
-    run_info = run.get("run_info") or {}
-    out = {"category_statistics": figs.category_statistics(result, log=log_scale,
-                                                           thresholds=run.get("config"))}
-    if figs.scenario_dim(run) == 1:
-        out["stacked_histogram"] = figs.stacked_histogram_1d(result, run_info, log=log_scale)
-    elif result.get("mass_histograms"):
-        out["mass_spectra"] = figs.category_mass_spectra(result, log=log_scale)
-    if (run_info.get("inclusive") or {}).get("mass_hist"):
-        out["inclusive_mass"] = figs.inclusive_mass_spectrum(run_info, log=log_scale)
-    return {name: fig.to_plotly_json() for name, fig in out.items()}
+    """The figures whose y axis follows the log switch, for one K (the run's inclusive
+    mass spectrum included: it is drawn beside that K's spectra)."""
+    built = catalogue.build(catalogue.names(run, result, follows_log=True),
+                            catalogue.Inputs(run, result=result, log=log_scale))
+    return {name: fig.to_plotly_json() for name, fig in built.items()}
 
 
 def build_run_figures(run: dict, results: list[dict]) -> dict:
-    return {name: fig.to_plotly_json() for name, fig in figs.run_figures(run, results).items()}
+    built = catalogue.build(catalogue.names(run, per_k=False),
+                            catalogue.Inputs(run, results=results))
+    return {name: fig.to_plotly_json() for name, fig in built.items()}
 
 
 def k_key(run_id: str, n_cats: int) -> tuple:

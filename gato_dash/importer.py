@@ -34,7 +34,7 @@ from gato_core.config import ConfigError, RunConfig
 from gato_core.scenarios import SCENARIOS
 from gato_core.significance import objective_value
 
-from .jobs import final_status, prebuild_figures
+from .recording import final_status, store_records
 
 RESULT_FILE = "result.json"
 RECORDS_FILE = "records.jsonl"
@@ -80,20 +80,38 @@ def import_result_dir(result_dir, store, name: str | None = None) -> str:
     try:
         # queued -> running -> terminal, the same lifecycle as a trained run.
         store.claim(run_id)
-        store.set_run_info(run_id, run_info)
-        for record in epochs:
-            store.append_epoch(run_id, record)
-        for i, result in enumerate(results):
-            prebuild_figures(store, run_id, result, results[:i + 1])
-            store.put_result(run_id, result)
-        status, message = final_status(results, cancel_requested=False)
+        # the engine's order: every epoch of a K is stored before that K's result
+        stored = store_records(store, run_id, [run_info, *epochs, *results], build_figures=True)
+        if stored is None:
+            raise ImportProblem("the run was deleted while it was being imported")
+        status, message = final_status(stored, cancel_requested=False)
         note = f"imported from {folder.name} ({source})"
         store.set_status(run_id, status, f"{message}; {note}" if message else note)
+        seconds = training_seconds(run_info, results, epochs)
+        if seconds is not None:
+            store.set_training_time(run_id, seconds)
         _keep_files(folder, store.run_dir(run_id) / IMPORTED_FILES_DIR, parameter_files)
     except BaseException:
         store.delete(run_id)
         raise
     return run_id
+
+
+def training_seconds(run_info: dict, results: list[dict], epochs: list[dict]) -> float | None:
+    """How long the run took where it trained: data preparation plus each K's time, from
+    the results (``elapsed_s``) or else the last epoch of that K; None if unknown."""
+    last_elapsed = {}
+    for record in epochs:
+        last_elapsed[record.get("n_cats")] = record.get("elapsed_s")
+    total = float(run_info.get("data_seconds") or 0.0)
+    for result in results:
+        seconds = result.get("elapsed_s")
+        if seconds is None:
+            seconds = last_elapsed.get(result.get("n_cats"))
+        if not isinstance(seconds, (int, float)) or seconds < 0:
+            return None
+        total += float(seconds)
+    return total
 
 
 def _find_result_folder(path: Path) -> Path:
@@ -178,7 +196,8 @@ def _run_info_from_result_json(data: dict, config: RunConfig) -> dict:
         "process_names": [], "signal_names": signals, "yields": {},
         "baselines": baselines,
         "optimum_1d": _k_map(data.get("optimum_1d"), "optimum_1d") or None,
-        "baseline_objective": objective, "data_seconds": 0.0,
+        "baseline_objective": objective,
+        "data_seconds": _number(data.get("data_seconds") or 0.0, "data_seconds"),
     }
 
 
@@ -219,6 +238,8 @@ def _results_from_result_json(data: dict, config: RunConfig) -> list[dict]:
             "epoch_ms_median": _number(epoch_ms, f"{where}.epoch_ms_median")
             if epoch_ms is not None else None,
             "reweight_factors": None, "components": [],
+            "elapsed_s": _number(training["elapsed_s"], f"{where}.elapsed_s")
+            if training.get("elapsed_s") is not None else None,
         }
     return [results[k] for k in sorted(results)]
 
@@ -431,20 +452,8 @@ def _unpack_tar_gz(data: bytes, root: Path) -> None:
 
 
 # ----- command line ----------------------------------------------------------------------
-def import_into_data_dir(result_dir, data_dir=None, name: str | None = None) -> str:
-    """Import a result folder into the run store of a dashboard data folder (``None``: the
-    app's default, $GATO_DATA_DIR or ./gato_data). Used by ``python -m gato_core run
-    --store DIR``; raises ImportProblem with the reason when the folder is refused."""
-    from .app import STORE_FILE, resolve_data_dir
-    from .store import RunStore
-
-    return import_result_dir(result_dir, RunStore(resolve_data_dir(data_dir) / STORE_FILE),
-                             name=name)
-
-
 def main(argv=None) -> int:
-    from .app import STORE_FILE, resolve_data_dir
-    from .store import RunStore
+    from .runtime import BackendError, open_store, resolve_data_dir
 
     parser = argparse.ArgumentParser(
         prog="python -m gato_dash.importer",
@@ -453,9 +462,15 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", default=None,
                         help="the dashboard's data folder (default $GATO_DATA_DIR or "
                              "./gato_data, as app.py)")
+    parser.add_argument("--store", default=None,
+                        help="the run store, as app.py's --store (default $GATO_STORE, else "
+                             "runs.sqlite in the data folder)")
     parser.add_argument("--name", default=None, help="name of the imported run")
     args = parser.parse_args(argv)
-    store = RunStore(resolve_data_dir(args.data_dir) / STORE_FILE)
+    try:
+        store = open_store(resolve_data_dir(args.data_dir), args.store)
+    except BackendError as exc:
+        parser.error(str(exc))
     source = Path(args.source)
     try:
         if source.is_file():

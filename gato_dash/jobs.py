@@ -1,15 +1,19 @@
 """The training job: drives ``gato_core.training.train`` and writes every record to the store.
 
-``start_training_job`` is the body of the run page's Dash background callback. Dash's
-DiskcacheManager starts it in its own process, so the browser can close without stopping
-it. That process comes from a *fork server* (see ``use_fork_server``), not from the web
+``start_training_job`` is the body of the run page's Dash background callback
+(registered in gato_dash.training_callback). Embedded, Dash's DiskcacheManager starts it
+in its own process, so the browser can close without stopping it; with a broker, Dash's
+CeleryManager sends it to a Celery worker, possibly on another machine (gato_dash.worker),
+and the rest of this module works the same there. The embedded job process comes from a
+*fork server* (see ``use_fork_server``), not from the web
 process: forking the multi-threaded web server copies locks other threads hold at that
 moment (seen here: SQLite's allocator mutex, held by a polling request), and the child
 then hangs forever. The fork server is a clean single-threaded process that has imported
 TensorFlow once (import only), so each job starts with TF loaded and nothing else.
 
 The store is the only channel back to the web process: records as they happen, a
-heartbeat, and a cancel flag read between epochs.
+heartbeat, and a cancel flag read between epochs (a flag, not a signal: it reaches a job on
+any machine that shares the store).
 """
 from __future__ import annotations
 
@@ -21,11 +25,17 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .store import RunStore, as_stored
+from .recording import final_status, store_records
+from .store import RunStore
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_S = 2.0
+#: After a cancel, the engine has this long to stop by itself (it checks between epochs and
+#: phases); a step that does not return in time (event generation, the exact 1-D optimum,
+#: the final evaluation) is cut short by ending the job process. The 2 s budget for a
+#: cancel minus the cancel poll and a margin.
+CANCEL_GRACE_S = 1.2
 #: should_stop() is called once per epoch; epochs can take a millisecond, so the store is
 #: read at most this often (well inside the 2 s cancel budget).
 CANCEL_POLL_S = 0.1
@@ -65,6 +75,7 @@ class Heartbeat:
                 self.store.heartbeat(self.run_id)
             except Exception:
                 log.exception("heartbeat of %s failed", self.run_id)
+        self.store.close()  # this thread's connection: a worker runs many jobs
 
     def __enter__(self):
         self._thread.start()
@@ -76,44 +87,59 @@ class Heartbeat:
         return False
 
 
-def final_status(results: list[dict], cancel_requested: bool) -> tuple[str, str]:
-    """(status, message) of a whole run from its per-K results."""
-    for result in results:
-        if result.get("status") == "cancelled":
-            return "cancelled", _with_k(result, f"cancelled at epoch {result.get('epochs_done', 0)}")
-    diverged = [r for r in results if r.get("status") == "diverged"]
-    if diverged:
-        return "diverged", "; ".join(_with_k(r, r.get("message") or "diverged") for r in diverged)
-    if cancel_requested:
-        # Cancelled before the first K produced a result (e.g. during data generation).
-        return "cancelled", "cancelled at epoch 0 (before training started)"
-    return "finished", ""
+class CancelWatchdog:
+    """Ends the job process when a cancel is not honoured within CANCEL_GRACE_S.
+
+    Epochs and results are in the store as they happen, so ending the process loses only
+    the step under way; the run is marked cancelled first, with the phase it was in.
+    """
+
+    def __init__(self, store: RunStore, run_id: str, grace_s: float = CANCEL_GRACE_S,
+                 poll_s: float = CANCEL_POLL_S, exit_process: Callable[[], None] | None = None):
+        self.store, self.run_id = store, run_id
+        self.grace_s, self.poll_s = grace_s, poll_s
+        self.phase = "preparing the data"
+        self._exit = exit_process or (lambda: os._exit(0))
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name=f"cancel-{run_id}", daemon=True)
+
+    def _watch(self):
+        while not self._done.wait(self.poll_s):
+            try:
+                requested = self.store.cancel_requested(self.run_id)
+            except Exception:
+                log.exception("reading the cancel flag of %s failed", self.run_id)
+                continue
+            if not requested:
+                continue
+            if self._done.wait(self.grace_s):
+                return  # the engine stopped by itself
+            log.warning("run %s did not stop within %.1f s of its cancel while %s: ending its "
+                        "job process", self.run_id, self.grace_s, self.phase)
+            self.store.set_status(self.run_id, "cancelled", f"cancelled while {self.phase}")
+            self._exit()
+            return
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join(timeout=5)
+        return False
 
 
-def _with_k(result: dict, message: str) -> str:
-    return f"{message} (K={result.get('n_cats')})"
+#: What the engine is doing after the record of each kind (for a cancel's message)
+PHASE_AFTER = {"run_info": "computing the baselines and compiling the model",
+               "epoch": "training", "result": "setting up the next category count"}
 
 
 #: Imported once by the fork server; every job process starts with them loaded. Dash and
-#: diskcache are what unpickling Dash's job function pulls in (~1 s if not preloaded).
+#: diskcache are only what unpickling Dash's job wrapper pulls in (~1 s if not preloaded):
+#: the job itself uses neither, and builds no figures (no Plotly: the web process draws).
 FORK_SERVER_PRELOAD = ["dash", "diskcache", "gato_dash.jobs", "gato_dash.store", "tensorflow",
-                       "gato_core.training", "gato_dash.figure_cache"]
-
-
-def prebuild_figures(store: RunStore, run_id: str, result: dict, results: list[dict]) -> None:
-    """Build and keep the results figures of a K that has just trained (see
-    gato_dash.figure_cache). Never fails the run: whatever goes wrong here, the page builds
-    the figures itself when asked."""
-    try:
-        from .figure_cache import FigureCache, prebuild
-
-        run = store.get_run(run_id)
-        if run is not None:
-            prebuild(FigureCache(size=3, store=lambda: store), run,
-                     store.epochs(run_id, n_cats=result["n_cats"]), result, results)
-    except Exception:
-        log.exception("building the figures of run %s, K = %s failed", run_id,
-                      result.get("n_cats"))
+                       "gato_core.training"]
 
 
 def use_fork_server(data_dir) -> None:
@@ -140,29 +166,39 @@ def start_training_job(job: dict) -> str:
     """Body of the run page's background callback; ``job`` = {"run": id, "load": token}.
 
     Lives here (an importable module without Dash pages) because the fork server unpickles
-    it by reference.
+    it by reference. The data folder and store come from this process's environment
+    ($GATO_DATA_DIR, $GATO_STORE: the web process sets them for its fork server, a worker
+    is started with them), never from the job's arguments, which the browser sends.
     """
-    data_dir = Path(os.environ.get("GATO_DATA_DIR") or "gato_data")
-    return run_training(data_dir / "runs.sqlite", job["run"], data_dir / "events")
+    from .runtime import open_store, resolve_data_dir
+
+    data_dir = resolve_data_dir()
+    store = open_store(data_dir)
+    try:
+        return run_training(store, str(job["run"]), data_dir / "events",
+                            datasets_dir=data_dir / "datasets")
+    finally:
+        store.close()  # a worker lives on: do not keep a database connection per job
 
 
-def run_training(store_path, run_id: str, cache_dir=None,
-                 train: Callable[..., Iterable] | None = None) -> str:
+def run_training(store, run_id: str, cache_dir=None,
+                 train: Callable[..., Iterable] | None = None, datasets_dir=None) -> str:
     """Claim the queued run and train it to the end; returns the final status.
 
-    Returns "not-claimed" without doing anything if another job already has the run (the
-    run page was opened twice) or it is no longer queued.
+    ``store``: a RunStore or an SQLite file path. Returns "not-claimed" without doing
+    anything if another job already has the run (the run page was opened twice, a
+    message redelivered after a lost worker) or it is no longer queued.
     """
-    store = RunStore(store_path)
+    if not isinstance(store, RunStore):
+        store = RunStore(store)
     if not store.claim(run_id, os.getpid()):
         return "not-claimed"
     run = store.get_run(run_id)
     if run is None:
         return "not-claimed"
     stop = CancelFlag(store, run_id)
-    results: list[dict] = []
     try:
-        with Heartbeat(store, run_id):
+        with Heartbeat(store, run_id), CancelWatchdog(store, run_id) as watchdog:
             from gato_core.config import RunConfig
 
             config = RunConfig.from_dict(run["config"])
@@ -172,21 +208,17 @@ def run_training(store_path, run_id: str, cache_dir=None,
                 from gato_core.training import train
             if cache_dir is not None:
                 Path(cache_dir).mkdir(parents=True, exist_ok=True)
-            for record in train(config, should_stop=stop, cache_dir=cache_dir):
-                data = record.to_dict()
-                kind = data.get("kind")
-                if kind == "epoch":
-                    if store.append_epoch(run_id, data) is None:
-                        return "deleted"
-                elif kind == "run_info":
-                    store.set_run_info(run_id, data)
-                elif kind == "result":
-                    data = as_stored(data)
-                    # before the result is stored: a page that learns of it finds its
-                    # figures ready instead of building them while the user waits
-                    prebuild_figures(store, run_id, data, results + [data])
-                    store.put_result(run_id, data)
-                    results.append(data)
+
+            def records():
+                for record in train(config, should_stop=stop, cache_dir=cache_dir,
+                                    datasets_dir=datasets_dir):
+                    data = record.to_dict()
+                    watchdog.phase = PHASE_AFTER.get(data.get("kind"), watchdog.phase)
+                    yield data
+
+            results = store_records(store, run_id, records())
+            if results is None:
+                return "deleted"
         status, message = final_status(results, store.cancel_requested(run_id))
     except Exception as exc:  # the user sees one line; the server log gets the traceback
         log.error("run %s failed:\n%s", run_id, traceback.format_exc())

@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from gato_core.scenarios import SCENARIOS
 
+from . import formatting, run_facts
 from .figures import history
 from .store import TERMINAL, RunStore
 
@@ -48,21 +48,36 @@ class LiveUpdate:
 
 def initial_state(run_id: str) -> dict:
     return {"run": run_id, "k": None, "seq": 0, "follow": True, "n_results": -1,
-            "status": None}
+            "status": None, "done": False}
 
 
-def signals_of(run: dict) -> list[str]:
-    info = SCENARIOS.get(run.get("scenario"))
-    return list(info.signals) if info else ["signal"]
+#: Bounds of the integers a page's state may hold (SQLite integers are 64-bit)
+MAX_STATE_INT = 2**53
 
 
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None or seconds < 0:
-        return "–"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+def clean_state(state) -> dict | None:
+    """The page's state as the browser sent it, or None when it is not one this module
+    wrote (a crafted request): every value the store is asked about is checked here."""
+    if not isinstance(state, dict):
+        return None
+    run_id = state.get("run")
+    if not isinstance(run_id, str) or not 0 < len(run_id) <= 64:
+        return None
+    clean = initial_state(run_id)
+    for key in ("k", "seq", "n_results", "refs_for", "answered"):
+        value = state.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) \
+                or not -1 <= value <= MAX_STATE_INT:
+            return None
+        clean[key] = value
+    for key in ("follow", "done"):
+        if key in state:
+            clean[key] = bool(state[key])
+    if isinstance(state.get("status"), str) or state.get("status") is None:
+        clean["status"] = state.get("status")
+    return clean
 
 
 def _k_index(run: dict) -> int:
@@ -108,17 +123,17 @@ def status_text(run: dict, now: float | None = None) -> str:
     if status == "queued":
         return "Queued: waiting for the training process to start…"
     if status == "running":
-        elapsed = fmt_duration(now - run["started"]) if run.get("started") else "–"
+        elapsed = formatting.clock(now - run["started"]) if run.get("started") else "–"
         if run.get("cancel_requested"):
             return f"Cancelling… (elapsed {elapsed})"
         if run.get("current_k") is None:
             return f"Preparing the data and compiling the model… (elapsed {elapsed})"
         return (f"Training K = {run['current_k']} ({_k_index(run) + 1} of {len(ks)}) · "
                 f"epoch {run['epochs_done']} / {epochs_total(run)} · elapsed {elapsed} · "
-                f"ETA {fmt_duration(eta_seconds(run))}")
+                f"ETA {formatting.clock(eta_seconds(run))}")
     took = ""
     if run.get("started") and run.get("finished"):
-        took = f" after {fmt_duration(run['finished'] - run['started'])}"
+        took = f" after {formatting.clock(run['finished'] - run['started'])}"
     if status == "finished":
         return f"Finished{took} · K = {', '.join(str(k) for k in ks)}"
     label = {"cancelled": "Cancelled", "diverged": "Diverged", "failed": "Failed",
@@ -151,10 +166,13 @@ def poll(store: RunStore, state: dict, selected_k: int | None = None,
     state = dict(state)
     run_id = state["run"]
     run = store.run_status(run_id)
+    if run is not None and selected_k not in (run.get("n_cats") or []):
+        selected_k = None  # only a K of this run can be picked
     if run is None:
+        state["done"] = True
         return LiveUpdate(state=state, status="missing", status_text="This run was deleted.",
                           progress=0.0, progress_label="", done=True, missing=True)
-    signals = signals_of(run)
+    signals = run_facts.signals_of(run)
     active = run["status"] in ACTIVE
     finished_ks = store.result_ks(run_id)
     current = run.get("current_k")
@@ -212,4 +230,5 @@ def poll(store: RunStore, state: dict, selected_k: int | None = None,
     state["status"] = run["status"]
     state["k"] = k
     update.done = (not active) and caught_up
+    state["done"] = update.done
     return update

@@ -7,34 +7,23 @@ tags) is HTML-escaped everywhere.
 """
 from __future__ import annotations
 
-import datetime as _dt
+import time
 import html
 import json
-import math
 from collections.abc import Sequence
 from functools import lru_cache
 
 import plotly.graph_objects as go
 import plotly.offline
 
-from gato_dash import plotlyjs
-from gato_dash.figures import results as figs
+from gato_dash import formatting, plotlyjs
+from gato_dash.figures import catalogue
+from gato_dash.figures.baselines import significance_table_rows
+from gato_dash.figures.category_numbers import category_table_rows
 
 #: Plotly config for every embedded figure: no plotly.com logo link in the mode bar
 #: (the only link plotly would add), and PNG export from the mode bar still works offline.
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
-
-FIGURE_TITLES = {
-    "significance_comparison": "Significance against number of categories",
-    "inclusive_mass": "Inclusive mass spectrum",
-    "category_map": "Category boundaries over epochs",
-    "boundary_history": "Bin boundaries over epochs",
-    "stacked_histogram": "Yields in the optimised bins",
-    "components": "Learned Gaussian components",
-    "mass_spectra": "Mass spectra per category",
-    "category_statistics": "Background yield and MC uncertainty per category",
-    "bias_history": "Soft-vs-hard bias and temperature",
-}
 
 #: Friendlier table headings for row keys.
 HEADERS = {"n_categories": "categories", "rel_unc": "σB/B", "background": "B"}
@@ -80,23 +69,6 @@ def _text(value) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def _number(value, digits: int = 4) -> str:
-    if isinstance(value, bool) or value is None:
-        return "" if value is None else _text(value)
-    if isinstance(value, (int, float)):
-        if isinstance(value, float) and not math.isfinite(value):
-            return "–"
-        return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
-    return _text(value)
-
-
-def _when(value) -> str:
-    """Store times are unix seconds; older records or fixtures may carry ISO strings."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _dt.datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M:%S")
-    return "–" if value is None else str(value)
-
-
 def _table(rows: Sequence[dict], columns: Sequence[str] | None = None,
            text_columns: Sequence[str] = ()) -> str:
     if not rows:
@@ -109,7 +81,7 @@ def _table(rows: Sequence[dict], columns: Sequence[str] | None = None,
     for row in rows:
         cells = "".join(
             f"<td class='text'>{_text(row.get(c))}</td>" if c in text_columns
-            else f"<td>{_number(row.get(c))}</td>" for c in columns)
+            else f"<td>{_text(formatting.number(row.get(c)))}</td>" for c in columns)
         body.append(f"<tr>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -131,12 +103,12 @@ def report_figures(run: dict, epochs: Sequence[dict],
     check that the report holds every figure.
     """
     out = []
-    for key, fig in figs.run_figures(run, results).items():
-        out.append((key, FIGURE_TITLES.get(key, key), fig))
+    for key, fig in catalogue.run_figures(run, results).items():
+        out.append((key, catalogue.title(key), fig))
     for result in results:
         k = int(result["n_cats"])
-        for key, fig in figs.result_figures(run, epochs, result).items():
-            out.append((f"{key}-k{k}", f"{FIGURE_TITLES.get(key, key)} (K = {k})", fig))
+        for key, fig in catalogue.result_figures(run, epochs, result).items():
+            out.append((f"{key}-k{k}", f"{catalogue.title(key)} (K = {k})", fig))
     return out
 
 
@@ -164,8 +136,8 @@ def build_report(run: dict, epochs: list[dict], results: list[dict]) -> str:
         f"{_text(run.get('scenario') or config.get('scenario'))} · status "
         f"<span class='status-{_text(run.get('status'))}'>{_text(run.get('status'))}</span>"
         + (f" ({_text(run.get('message'))})" if run.get("message") else "") + "</p>",
-        f"<p class='meta'>created {_text(_when(run.get('created')))} · finished "
-        f"{_text(_when(run.get('finished')))}</p>",
+        f"<p class='meta'>created {_text(formatting.timestamp(run.get('created'), seconds=True))} · finished "
+        f"{_text(formatting.timestamp(run.get('finished'), seconds=True))}</p>",
     ]
     if run.get("tags"):
         parts.append(f"<p class='meta'>tags: {_text(', '.join(map(str, run['tags'])))}</p>")
@@ -173,7 +145,7 @@ def build_report(run: dict, epochs: list[dict], results: list[dict]) -> str:
         parts.append(f"<div class='note'>{_text(run['note'])}</div>")
 
     parts.append("<h2>Significance</h2>")
-    parts.append(_table(figs.significance_table_rows(run_info, results),
+    parts.append(_table(significance_table_rows(run_info, results),
                         text_columns=("method",)))
     parts.append("<h2>Trained category counts</h2>")
     parts.append(_table([
@@ -195,14 +167,14 @@ def build_report(run: dict, epochs: list[dict], results: list[dict]) -> str:
                          f"<small class='status-{_text(result.get('status'))}'>"
                          f"({_text(result.get('status'))})</small></h2>")
             parts.append("<details><summary>Per-category numbers</summary>"
-                         + _table(figs.category_table_rows(result)) + "</details>")
+                         + _table(category_table_rows(result)) + "</details>")
             current_k = k
         elif k is None and current_k is None and key == figures[0][0]:
             parts.append("<h2>Overview</h2>")
         parts.append(f"<h3>{_text(heading)}</h3>")
         parts.append(_figure_html(fig, key))
 
-    generated = _dt.datetime.now().isoformat(timespec="seconds")
+    generated = formatting.timestamp(time.time(), seconds=True)
     parts.append(f"<footer>Generated by the GATO dashboard on {_text(generated)}. "
                  "Self-contained: opens without a server or network.</footer>")
     parts.append("</main></body></html>")

@@ -1,13 +1,20 @@
-"""The run store: every run's config, live epochs, results and status in one SQLite file.
+"""The run store: every run's config, live epochs, results and status in one database.
 
-The web process, the training job processes it forks and the test process all open the
-same file, so every method opens (or reuses, per process and thread) its own connection,
-keeps transactions short and waits on a busy timeout instead of failing. WAL mode lets
-readers (the browser's polling) proceed while a job writes.
+Two databases, one code path: an SQLite file in the data folder (the default, nothing to
+install) or a PostgreSQL server (``postgresql://...``) that web processes and training
+workers on several machines share. Every method writes its SQL once, with ``?``
+placeholders; the few places the two dialects differ are in ``_SQLite`` / ``_Postgres``.
+
+The web process, the training job processes and the test process all open the same
+database, so every method opens (or reuses, per process and thread) its own connection and
+keeps transactions short. SQLite waits on a busy timeout instead of failing, and WAL mode
+lets readers (the browser's polling) proceed while a job writes.
 
 Status lifecycle: queued -> running (atomic ``claim``) -> finished | cancelled | diverged |
 failed. A running run whose job stopped sending heartbeats (server restart, killed
-process) is turned into "interrupted" the next time anyone reads it, and stays so.
+process, lost machine) is turned into "interrupted" the next time anyone reads it, and
+stays so. A job on *this* machine whose process is gone is noticed at once; a job on
+another machine only by its heartbeat, within HEARTBEAT_TIMEOUT_S.
 
 Times are unix seconds (float). Configs and records are the engine's ``to_dict()`` forms.
 """
@@ -16,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sqlite3
 import threading
 import time
@@ -27,7 +35,25 @@ TERMINAL = frozenset({"finished", "cancelled", "diverged", "failed", "interrupte
 #: A running run without a heartbeat for this long has lost its job process.
 HEARTBEAT_TIMEOUT_S = 15.0
 BUSY_TIMEOUT_S = 15.0
+#: Longest texts the store keeps, whatever sends them (the forms say so too)
+MAX_NAME_CHARS = 120
+MAX_NOTE_CHARS = 2000
+MAX_TAG_CHARS = 40
+MAX_TAGS = 20
 
+
+class TextTooLong(ValueError):
+    """A name, note or tag over its limit; the message says which and the limit."""
+
+
+def _checked_text(what: str, value, limit: int) -> str:
+    text = "" if value is None else str(value)
+    if len(text) > limit:
+        raise TextTooLong(f"{what} may have at most {limit} characters, got {len(text)}")
+    return text
+
+# {real}: a float8 (PostgreSQL's REAL is single precision: unix times would lose seconds);
+# {serial}: an auto-incrementing integer key, in training order.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
@@ -38,19 +64,20 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     message TEXT NOT NULL DEFAULT '',
     config TEXT NOT NULL,
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    heartbeat REAL,
+    created {real} NOT NULL,
+    started {real},
+    finished {real},
+    heartbeat {real},
     run_info TEXT,
     current_k INTEGER,
     epochs_done INTEGER NOT NULL DEFAULT 0,
-    k_elapsed REAL,
+    k_elapsed {real},
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    job_pid INTEGER
+    job_pid INTEGER,
+    job_host TEXT
 );
 CREATE TABLE IF NOT EXISTS epochs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq {serial},
     run_id TEXT NOT NULL,
     n_cats INTEGER NOT NULL,
     epoch INTEGER NOT NULL,
@@ -72,37 +99,62 @@ _LIGHT = ("id, name, note, tags, scenario, status, message, config, created, sta
           "finished, heartbeat, current_k, epochs_done, k_elapsed, cancel_requested, job_pid")
 
 
-class RunStore:
-    """All access to the run database. Cheap to construct; safe from several processes."""
+def is_database_url(location) -> bool:
+    """True for a PostgreSQL URL, False for an SQLite file path."""
+    return str(location).startswith(("postgresql://", "postgres://"))
 
-    def __init__(self, path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+class RunStore:
+    """All access to the run database. Cheap to construct; safe from several processes
+    (and, with PostgreSQL, several machines).
+
+    ``location``: an SQLite file path, or a ``postgresql://user@host:port/db`` URL.
+    ``data_dir``: the folder for run files (reports, figures); defaults to the SQLite
+    file's folder and must be given with PostgreSQL (the same shared folder everywhere).
+    """
+
+    def __init__(self, location, data_dir=None):
+        if is_database_url(location):
+            if data_dir is None:
+                raise ValueError("a PostgreSQL run store needs the data folder (data_dir) "
+                                 "where the runs' files live")
+            self.location = str(location)
+            self.path = None
+            self._dialect = _Postgres(self.location)
+        else:
+            self.path = Path(location)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.location = str(self.path)
+            self._dialect = _SQLite(self.path)
+        self._data_dir = Path(data_dir) if data_dir is not None else self.path.parent
         self._local = threading.local()
-        # executescript() manages its own transaction; CREATE ... IF NOT EXISTS is safe to
-        # run from several processes at once.
-        self._conn().executescript(_SCHEMA)
+        self._dialect.create_schema(self._conn())
+
+    def __repr__(self):
+        return f"RunStore({self._dialect.describe()!r})"
 
     # ----- connections -----------------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
+    def _conn(self) -> "_Connection":
         # A connection must never cross a fork: key the cached one by process id.
         conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid():
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                   check_same_thread=True)
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+        if conn is None or self._local.pid != os.getpid() or conn.closed():
+            conn = _Connection(self._dialect, self._dialect.connect())
             self._local.conn = conn
             self._local.pid = os.getpid()
         return conn
 
     def _write(self):
-        return _Transaction(self._conn())
+        return self._dialect.transaction(self._conn())
+
+    def close(self) -> None:
+        """Close this thread's connection (PostgreSQL servers count them)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            conn.raw.close()
+        self._local.conn = None
 
     def data_dir(self) -> Path:
-        return self.path.parent
+        return self._data_dir
 
     def run_dir(self, run_id: str) -> Path:
         """Folder for a run's files (reports, exports); removed by ``delete``."""
@@ -112,21 +164,20 @@ class RunStore:
     def create_run(self, config: dict, name: str | None = None) -> str:
         """Store a new queued run; returns its new unique id."""
         scenario = str(config.get("scenario", "one_d"))
-        name = (name or "").strip() or None
+        name = _checked_text("a run name", name, MAX_NAME_CHARS).strip() or None
         blob = _dumps(config)
         now = time.time()
         for _ in range(5):
             run_id = uuid.uuid4().hex[:10]
-            try:
-                with self._write() as conn:
-                    conn.execute(
-                        "INSERT INTO runs (id, name, scenario, status, config, created) "
-                        "VALUES (?, ?, ?, 'queued', ?, ?)",
-                        (run_id, name, scenario, blob, now),
-                    )
-                return run_id
-            except sqlite3.IntegrityError:  # id collision: draw another
-                continue
+            with self._write() as conn:
+                cur = conn.execute(
+                    "INSERT INTO runs (id, name, scenario, status, config, created) "
+                    "VALUES (?, ?, ?, 'queued', ?, ?) ON CONFLICT (id) DO NOTHING",
+                    (run_id, name, scenario, blob, now),
+                )
+                if cur.rowcount == 1:
+                    return run_id
+            # id collision: draw another
         raise RuntimeError("could not allocate a run id")
 
     def get_run(self, run_id: str) -> dict | None:
@@ -146,19 +197,21 @@ class RunStore:
         """Every run, newest first, without ``run_info``; ``n_cats`` added from the config."""
         self._mark_interrupted()
         rows = self._conn().execute(
-            f"SELECT {_LIGHT} FROM runs ORDER BY created DESC, rowid DESC"
+            f"SELECT {_LIGHT} FROM runs ORDER BY created DESC, id DESC"
         ).fetchall()
         return [_run_dict(r, heavy=False) for r in rows]
 
     # ----- the job's side ----------------------------------------------------------------
     def claim(self, run_id: str, pid: int | None = None) -> bool:
-        """queued -> running, atomically: True for exactly one caller per run."""
+        """queued -> running, atomically: True for exactly one caller per run (also across
+        machines: the conditional UPDATE is one statement under the database's row lock)."""
         now = time.time()
         with self._write() as conn:
             cur = conn.execute(
                 "UPDATE runs SET status = 'running', started = ?, heartbeat = ?, job_pid = ?, "
-                "message = '' WHERE id = ? AND status = 'queued' AND cancel_requested = 0",
-                (now, now, pid or os.getpid(), run_id),
+                "job_host = ?, message = '' "
+                "WHERE id = ? AND status = 'queued' AND cancel_requested = 0",
+                (now, now, pid or os.getpid(), this_host(), run_id),
             )
             return cur.rowcount == 1
 
@@ -180,20 +233,26 @@ class RunStore:
         k, epoch = int(record["n_cats"]), int(record["epoch"])
         now = time.time()
         with self._write() as conn:
-            cur = conn.execute(
+            # PostgreSQL hands out seq before commit: two writers of one run could commit
+            # seq 8 before seq 7, and a reader past 8 would never see 7. A per-run lock
+            # held to commit keeps the orders equal (SQLite's write lock already does).
+            self._dialect.lock_run(conn, run_id)
+            # fetchall: SQLite finishes a RETURNING statement only when it is read out
+            rows = conn.execute(
                 "INSERT INTO epochs (run_id, n_cats, epoch, record, snapshot) "
-                "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM runs WHERE id = ?)",
+                "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM runs WHERE id = ?) "
+                "RETURNING seq",
                 (run_id, k, epoch, _dumps(record),
                  None if snapshot is None else _dumps(snapshot), run_id),
-            )
-            if cur.rowcount != 1:
+            ).fetchall()
+            if not rows:
                 return None
             conn.execute(
                 "UPDATE runs SET current_k = ?, epochs_done = ?, k_elapsed = ?, heartbeat = ? "
                 "WHERE id = ?",
                 (k, epoch + 1, record.get("elapsed_s"), now, run_id),
             )
-            return cur.lastrowid
+            return int(rows[0][0])
 
     def epochs(self, run_id: str, n_cats: int | None = None, after_seq: int = 0,
                snapshots: bool = True, limit: int | None = None) -> list[dict]:
@@ -201,6 +260,9 @@ class RunStore:
 
         ``after_seq`` returns only newer ones (incremental reads); ``snapshots=False`` leaves
         out the (large) snapshot layouts, ``limit`` caps how many are returned.
+
+        Incremental reads never skip a record: appends to one run are serialised (see
+        ``append_epoch``), so within a run the order of commits is the order of seq.
         """
         cols = "seq, record, snapshot" if snapshots else "seq, record"
         sql = f"SELECT {cols} FROM epochs WHERE run_id = ? AND seq > ?"
@@ -213,9 +275,9 @@ class RunStore:
             sql += " LIMIT ?"
             args.append(int(limit))
         out = []
-        for row in self._conn().execute(sql, args):
+        for row in self._conn().execute(sql, args).fetchall():
             rec = json.loads(row["record"])
-            rec["seq"] = row["seq"]
+            rec["seq"] = int(row["seq"])
             if snapshots:
                 rec["snapshot"] = json.loads(row["snapshot"]) if row["snapshot"] else None
             out.append(rec)
@@ -224,8 +286,9 @@ class RunStore:
     def put_result(self, run_id: str, result: dict) -> None:
         with self._write() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO results (run_id, n_cats, record) "
-                "SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM runs WHERE id = ?)",
+                "INSERT INTO results (run_id, n_cats, record) "
+                "SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM runs WHERE id = ?) "
+                "ON CONFLICT (run_id, n_cats) DO UPDATE SET record = excluded.record",
                 (run_id, int(result["n_cats"]), _dumps(result), run_id),
             )
             conn.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", (time.time(), run_id))
@@ -240,19 +303,13 @@ class RunStore:
         """Every run's results reduced to ``n_cats``, ``significance`` and ``objective``
         (what the runs table shows), ascending in K.
 
-        SQLite's JSON functions pick the fields out of the records, so the large parts
+        The database's JSON functions pick the fields out of the records, so the large parts
         (category maps, histograms) are never parsed in Python: ~20 ms for 200 runs instead
-        of ~1 s. A record SQLite cannot read (plain JSON has no NaN) is read in full.
+        of ~1 s. A record the database cannot read (plain JSON has no NaN) is read in full.
         """
         try:
-            rows = self._conn().execute(
-                "SELECT run_id, n_cats, ok, "
-                "CASE WHEN ok THEN json_extract(record, '$.significance') END, "
-                "CASE WHEN ok THEN json_extract(record, '$.objective') END, "
-                "CASE WHEN ok THEN NULL ELSE record END "
-                "FROM (SELECT run_id, n_cats, record, json_valid(record) AS ok FROM results) "
-                "ORDER BY run_id, n_cats").fetchall()
-        except sqlite3.OperationalError:  # an SQLite without JSON functions
+            rows = self._conn().execute(self._dialect.SUMMARY_SQL).fetchall()
+        except self._dialect.no_json_errors:  # an SQLite without JSON functions
             rows = [(run_id, None, 0, None, None, record) for run_id, record in
                     self._conn().execute("SELECT run_id, record FROM results "
                                          "ORDER BY run_id, n_cats").fetchall()]
@@ -260,8 +317,8 @@ class RunStore:
         for run_id, n_cats, ok, significance, objective, record in rows:
             if ok:
                 summary = {"n_cats": int(n_cats),
-                           "significance": json.loads(significance) if significance else None,
-                           "objective": objective}
+                           "significance": _json_value(significance),
+                           "objective": _json_value(objective)}
             else:
                 full = json.loads(record)
                 summary = {key: full.get(key) for key in ("n_cats", "significance", "objective")}
@@ -282,26 +339,35 @@ class RunStore:
         with self._write() as conn:
             conn.execute(
                 "UPDATE runs SET status = ?, message = ?, heartbeat = ?, "
-                "finished = CASE WHEN ? THEN ? ELSE finished END WHERE id = ?",
-                (status, message, now, status in TERMINAL, now, run_id),
+                "finished = CASE WHEN ? = 1 THEN ? ELSE finished END WHERE id = ?",
+                (status, message, now, int(status in TERMINAL), now, run_id),
             )
+
+    def set_training_time(self, run_id: str, seconds: float) -> None:
+        """For a run trained elsewhere (imported): its duration is the training time its
+        records report, ending when it was stored here."""
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET started = finished - ? WHERE id = ?",
+                         (max(float(seconds), 0.0), run_id))
 
     # ----- cancel --------------------------------------------------------------------------
     def request_cancel(self, run_id: str) -> bool:
         """Ask the run's job to stop after the current epoch; a queued run is cancelled now.
 
-        Returns False when the run does not exist or has already ended.
+        A flag in the store, not a signal: the job may run on another machine. Returns
+        False when the run does not exist or has already ended.
         """
         now = time.time()
         with self._write() as conn:
-            row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
-            if row is None or row["status"] in TERMINAL:
+            cur = conn.execute(
+                "UPDATE runs SET cancel_requested = 1 WHERE id = ? AND status IN "
+                "('queued', 'running')", (run_id,))
+            if cur.rowcount != 1:
                 return False
-            conn.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
-            if row["status"] == "queued":
-                conn.execute(
-                    "UPDATE runs SET status = 'cancelled', message = 'cancelled before it "
-                    "started', finished = ? WHERE id = ?", (now, run_id))
+            # Only if still queued: a job that claimed it meanwhile sees the flag instead.
+            conn.execute(
+                "UPDATE runs SET status = 'cancelled', message = 'cancelled before it "
+                "started', finished = ? WHERE id = ? AND status = 'queued'", (now, run_id))
             return True
 
     def cancel_requested(self, run_id: str) -> bool:
@@ -312,16 +378,20 @@ class RunStore:
 
     # ----- user edits -------------------------------------------------------------------
     def rename(self, run_id: str, name: str | None) -> None:
+        name = _checked_text("a run name", name, MAX_NAME_CHARS).strip() or None
         with self._write() as conn:
-            conn.execute("UPDATE runs SET name = ? WHERE id = ?",
-                         ((name or "").strip() or None, run_id))
+            conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
 
     def set_note(self, run_id: str, note: str) -> None:
+        note = _checked_text("a note", note, MAX_NOTE_CHARS)
         with self._write() as conn:
-            conn.execute("UPDATE runs SET note = ? WHERE id = ?", (note or "", run_id))
+            conn.execute("UPDATE runs SET note = ? WHERE id = ?", (note, run_id))
 
     def set_tags(self, run_id: str, tags) -> None:
-        clean = sorted({str(t).strip() for t in (tags or []) if str(t).strip()})
+        clean = sorted({_checked_text("a tag", t, MAX_TAG_CHARS).strip() for t in (tags or [])
+                        if str(t).strip()})
+        if len(clean) > MAX_TAGS:
+            raise TextTooLong(f"a run may have at most {MAX_TAGS} tags, got {len(clean)}")
         with self._write() as conn:
             conn.execute("UPDATE runs SET tags = ? WHERE id = ?", (json.dumps(clean), run_id))
 
@@ -330,51 +400,264 @@ class RunStore:
         (its ``cancel_requested`` turns True and its writes are dropped)."""
         with self._write() as conn:
             cur = conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            deleted = cur.rowcount == 1
             conn.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
-        return cur.rowcount == 1
+        return deleted
 
     # ----- interrupted runs -------------------------------------------------------------
     def _mark_interrupted(self) -> None:
         """Turn running runs whose job is gone into "interrupted" (persisted).
 
-        Gone = no heartbeat for HEARTBEAT_TIMEOUT_S, or its job process no longer exists on
-        this machine (seen right after a server restart). A cheap read first, so polling does
-        not take the write lock when nothing is wrong.
+        Gone = no heartbeat for HEARTBEAT_TIMEOUT_S, or, for a job on this machine, its
+        process no longer exists (seen right after a server restart). A process id means
+        nothing on another machine, so a job elsewhere is judged by its heartbeat alone.
+        A cheap read first, so polling does not take the write lock when nothing is wrong.
         """
         now = time.time()
+        host = this_host()
         rows = self._conn().execute(
-            "SELECT id, heartbeat, job_pid, current_k, epochs_done FROM runs "
+            "SELECT id, heartbeat, job_pid, job_host, current_k, epochs_done FROM runs "
             "WHERE status = 'running'").fetchall()
         lost = [r for r in rows
-                if (r["heartbeat"] or 0) < now - HEARTBEAT_TIMEOUT_S or not _pid_alive(r["job_pid"])]
+                if (r["heartbeat"] or 0) < now - HEARTBEAT_TIMEOUT_S
+                or (r["job_host"] in (None, host) and not _pid_alive(r["job_pid"]))]
         for r in lost:
             where = (f" at epoch {r['epochs_done']} of K={r['current_k']}"
                      if r["current_k"] is not None else " before its first epoch")
-            message = f"interrupted{where}: the training process stopped (server restart?)"
+            message = (f"interrupted{where}: the training process stopped "
+                       "(server or worker restart?)")
             with self._write() as conn:
                 # Re-check inside the transaction: the job may have just finished.
+                # It ended at its last sign of life, not now: the downtime is no duration.
                 conn.execute(
-                    "UPDATE runs SET status = 'interrupted', message = ?, finished = ? "
+                    "UPDATE runs SET status = 'interrupted', message = ?, "
+                    "finished = COALESCE(heartbeat, started, ?) "
                     "WHERE id = ? AND status = 'running' AND (heartbeat IS NULL OR heartbeat = ?)",
                     (message, now, r["id"], r["heartbeat"]),
                 )
 
 
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT: takes the write lock up front so it never deadlocks."""
+# ----- the two databases ---------------------------------------------------------------------
+class _Row(tuple):
+    """A result row readable by position and by column name (like sqlite3.Row)."""
 
-    def __init__(self, conn):
-        self.conn = conn
+    __slots__ = ()
+    _index: dict = {}
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            key = self._index[key]
+        return tuple.__getitem__(self, key)
+
+
+class _Connection:
+    """One database connection; ``execute`` takes the store's ``?`` placeholders."""
+
+    def __init__(self, dialect, raw):
+        self.dialect, self.raw = dialect, raw
+        self.pid = os.getpid()
+
+    def __del__(self):
+        # The thread that owned it has ended (a web server starts one per request). A
+        # connection inherited through fork is the parent's: leave it alone.
+        if self.pid == os.getpid():
+            try:
+                self.dialect.release(self.raw)
+            except Exception:
+                pass
+
+    def execute(self, sql: str, args=()):
+        return self.raw.execute(self.dialect.translate(sql), tuple(args))
+
+    def closed(self) -> bool:
+        return self.dialect.is_closed(self.raw)
+
+
+class _SQLite:
+    REAL, SERIAL = "REAL", "INTEGER PRIMARY KEY AUTOINCREMENT"
+    SUMMARY_SQL = (
+        "SELECT run_id, n_cats, ok, "
+        "CASE WHEN ok THEN json_extract(record, '$.significance') END, "
+        "CASE WHEN ok THEN json_extract(record, '$.objective') END, "
+        "CASE WHEN ok THEN NULL ELSE record END "
+        "FROM (SELECT run_id, n_cats, record, json_valid(record) AS ok FROM results) "
+        "ORDER BY run_id, n_cats")
+    no_json_errors = (sqlite3.OperationalError,)
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def connect(self):
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                               check_same_thread=True)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    @staticmethod
+    def is_closed(raw) -> bool:
+        return False
+
+    @staticmethod
+    def release(raw) -> None:
+        pass  # closed when collected; opening an SQLite file costs next to nothing
+
+    @staticmethod
+    def translate(sql: str) -> str:
+        return sql
+
+    def transaction(self, conn):
+        return _Transaction(conn, "BEGIN IMMEDIATE")
+
+    @staticmethod
+    def lock_run(conn, run_id: str) -> None:
+        pass  # BEGIN IMMEDIATE holds the database's one write lock
+
+    def create_schema(self, conn) -> None:
+        # executescript() manages its own transaction; CREATE ... IF NOT EXISTS is safe to
+        # run from several processes at once.
+        conn.raw.executescript(_SCHEMA.format(real=self.REAL, serial=self.SERIAL))
+        columns = {r[1] for r in conn.raw.execute("PRAGMA table_info(runs)")}
+        if "job_host" not in columns:  # a store written before runs knew their machine
+            try:
+                conn.raw.execute("ALTER TABLE runs ADD COLUMN job_host TEXT")
+            except sqlite3.OperationalError:  # another process added it just now
+                pass
+
+
+class _Postgres:
+    REAL, SERIAL = "DOUBLE PRECISION", "BIGSERIAL PRIMARY KEY"
+    # A record with NaN in it is not JSON PostgreSQL can read: _gato_jsonb gives NULL
+    # there instead of failing the whole query, and the record is read in full.
+    SUMMARY_SQL = (
+        "SELECT run_id, n_cats, doc IS NOT NULL, doc -> 'significance', doc -> 'objective', "
+        "CASE WHEN doc IS NULL THEN record END "
+        "FROM (SELECT run_id, n_cats, record, _gato_jsonb(record) AS doc FROM results) r "
+        "ORDER BY run_id, n_cats")
+    TRY_JSONB = (
+        "CREATE OR REPLACE FUNCTION _gato_jsonb(t text) RETURNS jsonb AS $body$ "
+        "BEGIN RETURN t::jsonb; EXCEPTION WHEN others THEN RETURN NULL; END; "
+        "$body$ LANGUAGE plpgsql IMMUTABLE")
+    no_json_errors = ()
+    #: Any fixed number: serialises schema set-up between processes that start together.
+    SCHEMA_LOCK = 0x6A70
+
+    #: Connections kept for reuse by later threads of the same process.
+    MAX_IDLE = 8
+
+    def __init__(self, url: str):
+        self.url = url
+        self._idle: list = []
+        self._idle_pid = os.getpid()
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:
+            raise RuntimeError("a PostgreSQL run store needs the psycopg package "
+                               "(pip install -r requirements.txt)") from exc
+
+    def describe(self) -> str:
+        # never show a password
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.username or ''}@{host}{port}{parts.path}"
+
+    def connect(self):
+        import psycopg
+
+        if self._idle_pid == os.getpid():
+            while self._idle:
+                try:
+                    conn = self._idle.pop()
+                except IndexError:  # another thread took the last one
+                    break
+                if not self.is_closed(conn):
+                    return conn
+        conn = psycopg.connect(self.url, autocommit=True, row_factory=_pg_rows,
+                               connect_timeout=int(BUSY_TIMEOUT_S))
+        # like SQLite's busy timeout: wait for a lock this long, then fail
+        conn.execute(f"SET lock_timeout = '{int(BUSY_TIMEOUT_S * 1000)}ms'")
+        return conn
+
+    @staticmethod
+    def is_closed(raw) -> bool:
+        return bool(raw.closed) or raw.broken
+
+    def release(self, raw) -> None:
+        """Keep the connection of a thread that ended for the next thread of this process:
+        a new PostgreSQL connection costs a round trip and a server process."""
+        import psycopg
+
+        idle = (not self.is_closed(raw)
+                and raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE)
+        if idle and raw.pgconn.backend_pid and len(self._idle) < self.MAX_IDLE:
+            if self._idle_pid != os.getpid():  # never hand a parent's connection to a child
+                self._idle, self._idle_pid = [], os.getpid()
+            self._idle.append(raw)
+        elif not self.is_closed(raw):
+            raw.close()
+
+    @staticmethod
+    def translate(sql: str, _cache: dict = {}) -> str:
+        out = _cache.get(sql)
+        if out is None:
+            # none of the store's SQL has a literal ? or % in it
+            out = _cache[sql] = sql.replace("?", "%s")
+        return out
+
+    def transaction(self, conn):
+        return _Transaction(conn, "BEGIN")
+
+    @staticmethod
+    def lock_run(conn, run_id: str) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (run_id,)).fetchall()
+
+    def create_schema(self, conn) -> None:
+        with self.transaction(conn) as c:
+            # CREATE ... IF NOT EXISTS is not safe against a concurrent twin in PostgreSQL
+            c.execute(f"SELECT pg_advisory_xact_lock({self.SCHEMA_LOCK})")
+            for statement in _SCHEMA.format(real=self.REAL, serial=self.SERIAL).split(";"):
+                if statement.strip():
+                    c.execute(statement)
+            exists = c.execute("SELECT 1 FROM pg_proc WHERE proname = '_gato_jsonb'").fetchone()
+            if exists is None:
+                c.raw.execute(self.TRY_JSONB)
+
+
+def _pg_rows(cursor):
+    index = {d.name: i for i, d in enumerate(cursor.description or ())}
+    row_class = type("Row", (_Row,), {"__slots__": (), "_index": index})
+    return row_class
+
+
+class _Transaction:
+    """BEGIN ... COMMIT. SQLite's BEGIN IMMEDIATE takes the write lock up front so it never
+    deadlocks; PostgreSQL locks rows as the statements reach them."""
+
+    def __init__(self, conn: _Connection, begin: str):
+        self.conn, self.begin = conn, begin
 
     def __enter__(self):
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.raw.execute(self.begin)
         return self.conn
 
     def __exit__(self, exc_type, exc, tb):
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        self.conn.raw.execute("ROLLBACK" if exc_type else "COMMIT")
         return False
+
+
+def this_host() -> str:
+    """The machine a job runs on: its process id only means something there."""
+    return socket.gethostname()
 
 
 def _pid_alive(pid) -> bool:
@@ -387,6 +670,11 @@ def _pid_alive(pid) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _json_value(value):
+    # SQLite's json_extract gives objects as JSON text, PostgreSQL's -> gives them parsed
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _safe_id(run_id: str) -> str:
@@ -412,7 +700,7 @@ def _json_default(obj):
     raise TypeError(f"cannot store {type(obj).__name__}")
 
 
-def _run_dict(row: sqlite3.Row, heavy: bool) -> dict:
+def _run_dict(row, heavy: bool) -> dict:
     config = json.loads(row["config"])
     out = {
         "id": row["id"],

@@ -7,9 +7,7 @@ would have set it (a link is untrusted input): a value that cannot be meant is i
 and named in a message the page shows. ``query`` writes what differs from the page's
 default view, so a plain link keeps meaning the default view and stays short.
 
-The browser keeps the query in its address bar with ``history.replaceState``
-(``REPLACE_QUERY_JS``, for a clientside callback): a dcc.Location change would make Dash
-Pages rebuild the page. No Dash import.
+The browser keeps the query in its address bar (gato_dash.address_bar). No Dash import.
 """
 from __future__ import annotations
 
@@ -18,18 +16,6 @@ import math
 from typing import Iterable, TypeVar
 
 View = TypeVar("View")
-
-#: Clientside callback body: put the query string it is given into the address bar.
-REPLACE_QUERY_JS = """function (query) {
-    if (query === null || query === undefined) {
-        return "";
-    }
-    const url = window.location.pathname + (query ? "?" + query : "");
-    if (url !== window.location.pathname + window.location.search) {
-        window.history.replaceState(window.history.state, "", url);
-    }
-    return query;
-}"""
 
 #: Kinds of values: one of fixed words, a 1/0 switch, a trained category count, a number in
 #: a closed range.

@@ -4,6 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gato_core.scenarios import generate
+from helpers.optimum import snapped_against_optimum
+
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,8 +38,12 @@ def test_run_writes_result_json_and_restorable_parameters(tmp_path):
     assert set(result["baselines"]["signal"]) == {"2", "5", "10", "20"}
     assert [t["n_cats"] for t in result["trainings"]] == [3, 4]
     assert set(result["optimum_1d"]) == {"3", "4"}
+    events = generate("one_d", 3000, 9000, seed=3, noise=result["config"]["noise"])
     for training in result["trainings"]:
-        assert training["significance"]["signal"] <= result["optimum_1d"][str(training["n_cats"])] + 1e-9
+        # GATO may beat the fine-bin optimum only by the binning resolution: snapped to
+        # the fine grid, its cuts cannot (tests/helpers/optimum.py)
+        z_snapped, best, _, _ = snapped_against_optimum(events, training["boundaries"])
+        assert z_snapped <= best * (1 + 1e-12)
         assert training["boundaries"] == sorted(training["boundaries"])
         assert training["epoch_ms_median"] > 0
     # saved parameters restore to the same boundaries (numpy path, no TF needed)
@@ -45,3 +52,82 @@ def test_run_writes_result_json_and_restorable_parameters(tmp_path):
     assert boundaries_1d(params) == result["trainings"][1]["boundaries"]
     lines = (out / "records.jsonl").read_text().splitlines()
     assert len(lines) == 1 + 2 * (25 + 1)
+
+
+def test_choices_come_from_the_registries_and_store_flag_is_gone():
+    from gato_core.cli import build_parser
+    from gato_core.config import MODELS
+    from gato_core.scenarios import SCENARIOS
+    from gato_core.schedules import SCHEDULES
+
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    by_dest = {a.dest: a for a in run._actions}
+    assert list(by_dest["scenario"].choices) == list(SCENARIOS)
+    assert list(by_dest["model"].choices) == list(MODELS)
+    assert list(by_dest["lr_schedule"].choices) == list(SCHEDULES)
+    assert list(by_dest["t_schedule"].choices) == list(SCHEDULES)
+    assert "store" not in by_dest
+    source = (ROOT / "gato_core" / "cli.py").read_text()
+    assert "gato_dash" not in source  # gato_core never reaches into the dashboard
+
+
+def _toy_parquet(path, seed=4):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gato_core.scenarios import generate
+
+    events = generate("one_d", 1500, 4500, seed=seed)
+    pq.write_table(pa.table({"score": events.scores[:, 0], "w": events.weight,
+                             "proc": np.array(events.process_names)[events.process]}), path)
+
+
+def test_dataset_import_then_run_on_files_reports_held_out_numbers(tmp_path):
+    _toy_parquet(tmp_path / "mc.parquet")
+    mapping = ["--score-columns", "score", "--weight-column", "w", "--process-column", "proc",
+               "--signal", "signal"]
+    proc = cli("dataset", "import", str(tmp_path / "mc.parquet"), "--name", "mc 2026",
+               "--data-dir", str(tmp_path / "data"), *mapping)
+    assert proc.returncode == 0, proc.stderr
+    assert "imported dataset" in proc.stdout and "6,000 events" in proc.stdout
+    listing = cli("dataset", "list", "--data-dir", str(tmp_path / "data"))
+    assert "mc 2026" in listing.stdout
+    dataset_id = proc.stdout.split()[2]
+
+    out = tmp_path / "run"
+    proc = cli("run", "--dataset", dataset_id, "--data-dir", str(tmp_path / "data"),
+               "--epochs", "5", "--gato-bins", "3", "--held-out-fraction", "0.4",
+               "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["config"]["scenario"] == "dataset" and result["config"]["dataset"] == dataset_id
+    assert result["dataset"]["id"] == dataset_id and result["dataset"]["content_hash"]
+    assert result["held_out"]["kind"] == "split" and result["held_out"]["fraction"] == 0.4
+    (training,) = result["trainings"]
+    assert training["heldout_significance"]["signal"] > 0
+    assert set(result["optimum_1d"]) == {"3"}
+
+    # files straight to a run: imported into the output folder first
+    out2 = tmp_path / "run2"
+    proc = cli("run", "--data", str(tmp_path / "mc.parquet"), *mapping, "--epochs", "3",
+               "--gato-bins", "3", "--out", str(out2), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    result2 = json.loads((out2 / "result.json").read_text())
+    # same content, same hash, whatever the id
+    assert result2["dataset"]["content_hash"] == result["dataset"]["content_hash"]
+    assert (out2 / "datasets" / result2["dataset"]["id"] / "manifest.json").exists()
+
+
+def test_bad_dataset_input_is_a_message_and_leaves_nothing(tmp_path):
+    _toy_parquet(tmp_path / "mc.parquet")
+    proc = cli("dataset", "import", str(tmp_path / "mc.parquet"), "--data-dir",
+               str(tmp_path / "data"), "--score-columns", "nope", "--signal", "signal",
+               "--process-column", "proc")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "error: mc.parquet: no column 'nope' (it has: score, w, proc)" in proc.stderr
+    assert not (tmp_path / "data").exists()
+    proc = cli("run", "--data", str(tmp_path / "mc.parquet"), "--score-columns", "score",
+               "--signal", "higgs", "--process-column", "proc", "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "signal 'higgs' is not among the processes" in proc.stderr
+    assert not (tmp_path / "o").exists()

@@ -1,4 +1,4 @@
-"""Comparison logic and compare figures (gato_dash.compare, gato_dash.figures.compare)."""
+"""Comparing runs (gato_dash.comparison, gato_dash.runs_table) and the compare figures."""
 from __future__ import annotations
 
 import csv
@@ -9,151 +9,106 @@ import plotly.graph_objects as go
 import pytest
 
 from gato_core.config import RunConfig
-from gato_dash import compare as cmp
+from gato_dash.comparison import export, histories, loading, parameters, selection
+from gato_dash import runs_table
 from gato_dash.figures import compare as figs
+from gato_dash.figures.colours import RUN_COLOURS
 from gato_dash.store import RunStore
-
-
-# ----- hand-made runs --------------------------------------------------------------------
-def make_run(run_id, scenario="one_d", epochs=20, ks=(3, 5), seed=42, name=None,
-             z_offset=0.0, **config_overrides) -> cmp.ComparedRun:
-    signals = ["signal"] if scenario == "one_d" else ["signal1", "signal2"]
-    config = RunConfig.defaults(scenario, epochs=epochs, n_cats=list(ks), seed=seed,
-                                **config_overrides).to_dict()
-    histories, results = {}, []
-    for k in ks:
-        records = []
-        for e in range(epochs):
-            z = 1.0 + z_offset + e / epochs
-            snapshot_epoch = e % 5 == 4 or e == epochs - 1
-            records.append(dict(
-                n_cats=k, epoch=e, epochs=epochs, loss=-z, total_loss=-z,
-                significance={s: z for s in signals},
-                hard_significance={s: z - 0.01 for s in signals} if snapshot_epoch else None,
-                mean_abs_bias=0.5 / (e + 1) if snapshot_epoch else None,
-                temperature=1.0 - 0.9 * e / epochs, learning_rate=0.1))
-        histories[k] = records
-        if scenario == "one_d":
-            cuts = [(i + 1) / k for i in range(k - 1)]
-            edges = [0.0] + cuts + [1.0]
-            categories = [dict(index=i, range=[edges[i], edges[i + 1]], background=100.0 / (i + 1),
-                               signal={"signal": 5.0 * (i + 1)}, z={"signal": 0.3})
-                          for i in range(k)]
-            snapshot = {"epoch": epochs - 1, "temperature": 0.1, "boundaries": cuts}
-        else:
-            n = 20
-            cells = [-1 if (ix + 0.5) / n + (iy + 0.5) / n > 1 else ix * k // n
-                     for iy in range(n) for ix in range(n)]
-            categories = []
-            snapshot = {"epoch": epochs - 1, "temperature": 0.1, "grid": n, "categories": cells}
-        results.append(dict(
-            n_cats=k, status="finished", message="", epochs_done=epochs,
-            significance={s: 1.4 + z_offset + k / 100 for s in signals},
-            objective=1.4 + z_offset + k / 100, categories=categories,
-            order=list(reversed(range(k))), boundaries=None, snapshot=snapshot,
-            epoch_ms_median=2.5))
-    baselines = {s: {"2": 0.8, "5": 1.0, "10": 1.1} for s in signals}
-    run = dict(id=run_id, name=name or run_id, scenario=scenario, status="finished",
-               config=config, created=1_700_000_000.0, started=1_700_000_001.0,
-               finished=1_700_000_031.0, note="", tags=[],
-               run_info=dict(signal_names=signals, baselines=baselines,
-                             optimum_1d={str(k): 1.6 + k / 100 for k in ks}
-                             if scenario == "one_d" else None))
-    return cmp.ComparedRun(run=run, results=results, histories=histories)
+from helpers.compared import make_run
 
 
 # ----- selection from the URL --------------------------------------------------------------
 def test_parse_run_ids_rejects_malformed_and_deduplicates():
-    selection = cmp.parse_run_ids("abc123, abc123,<script>,../etc,def456,")
-    assert selection.ids == ["abc123", "def456"]
-    assert len(selection.problems) == 2
-    assert any("<script>" in p for p in selection.problems)
-    assert selection.ok
+    chosen = selection.parse_run_ids("abc123, abc123,<script>,../etc,def456,")
+    assert chosen.ids == ["abc123", "def456"]
+    assert len(chosen.problems) == 2
+    assert any("<script>" in p for p in chosen.problems)
+    assert chosen.ok
 
 
 def test_parse_run_ids_caps_at_six_and_needs_two():
-    selection = cmp.parse_run_ids(",".join(f"r{i}" for i in range(8)))
-    assert selection.ids == [f"r{i}" for i in range(6)]
-    assert any("at most 6" in p for p in selection.problems)
-    assert not cmp.parse_run_ids("onlyone").ok
-    assert not cmp.parse_run_ids(None).ok
+    chosen = selection.parse_run_ids(",".join(f"r{i}" for i in range(8)))
+    assert chosen.ids == [f"r{i}" for i in range(6)]
+    assert any("at most 6" in p for p in chosen.problems)
+    assert not selection.parse_run_ids("onlyone").ok
+    assert not selection.parse_run_ids(None).ok
 
 
 # ----- difference detection --------------------------------------------------------------
 def test_view_state_from_a_link_and_back():
-    defaults = cmp.default_view(8)
-    assert cmp.parse_view_state({}, [5, 8], 8) == (defaults, [])
+    defaults = selection.default_view(8)
+    assert selection.parse_view_state({}, [5, 8], 8) == (defaults, [])
     query = {"tab": "categories", "diff": "1", "k": "5", "x": "fraction", "log": "true",
              "smooth": "0.35", "ck": ["8", "5"], "clog": "1"}  # repeated key: the last wins
-    view, problems = cmp.parse_view_state(query, [5, 8], 8)
+    view, problems = selection.parse_view_state(query, [5, 8], 8)
     assert problems == []
-    assert view == cmp.ViewState(tab="categories", differences_only=True, history_k=5,
+    assert view == selection.ViewState(tab="categories", differences_only=True, history_k=5,
                                  x_mode="fraction", history_log=True, smoothing=0.35,
                                  categories_k=5, categories_log=True)
-    text = cmp.view_query(["a1", "b2"], view, defaults)
+    text = selection.view_query(["a1", "b2"], view, defaults)
     assert text == ("runs=a1,b2&tab=categories&diff=1&k=5&x=fraction&log=1&smooth=0.35"
                     "&ck=5&clog=1")
     # the query string read back gives the same view
     again = dict(part.split("=", 1) for part in text.split("&"))
-    assert cmp.parse_view_state(again, [5, 8], 8) == (view, [])
+    assert selection.parse_view_state(again, [5, 8], 8) == (view, [])
     # the default view is just the runs: links made before views were kept still mean it
-    assert cmp.view_query(["a1", "b2"], defaults, defaults) == "runs=a1,b2"
+    assert selection.view_query(["a1", "b2"], defaults, defaults) == "runs=a1,b2"
 
 
 def test_view_state_ignores_and_names_what_a_link_cannot_mean():
     query = {"tab": "<script>", "diff": "maybe", "k": "7", "x": "log", "smooth": "2",
              "ck": "abc", "clog": "", "log": "0", "unrelated": "x"}
-    view, problems = cmp.parse_view_state(query, [3, 5], 5)
-    assert view == cmp.default_view(5)
+    view, problems = selection.parse_view_state(query, [3, 5], 5)
+    assert view == selection.default_view(5)
     assert len(problems) == 7
     assert "ignored tab='<script>' in the link: expected one of histories" in problems[0]
     assert any("k='7'" in p and "the trained category counts are K = 3, 5" in p
                for p in problems)
     assert any("smooth='2'" in p and "0 to 0.95" in p for p in problems)
     assert any("smooth" in p for p in problems) and not any("unrelated" in p for p in problems)
-    long_value = cmp.parse_view_state({"x": "y" * 500}, [3], 3)[1][0]
+    long_value = selection.parse_view_state({"x": "y" * 500}, [3], 3)[1][0]
     assert len(long_value) < 120
 
 
 def test_identical_configs_have_no_differences():
     a = RunConfig.defaults("one_d").to_dict()
     b = RunConfig.from_dict({**a, "n_cats": "5 10 20"}).to_dict()  # list from a form string
-    assert cmp.differing_parameters([a, b]) == []
+    assert parameters.differing_parameters([a, b]) == []
 
 
 def test_float_noise_is_not_a_difference_but_a_real_change_is():
     a = RunConfig.defaults("one_d").to_dict()
     b = dict(a, lr_initial=0.1 + 1e-17, t_final=0.05 * (1 + 1e-14))
-    assert cmp.differing_parameters([a, b]) == []
+    assert parameters.differing_parameters([a, b]) == []
     c = dict(a, lr_initial=0.1001, n_cats=[5, 10])
-    assert cmp.differing_parameters([a, b, c]) == ["n_cats", "lr_initial"]
+    assert parameters.differing_parameters([a, b, c]) == ["n_cats", "lr_initial"]
 
 
 def test_a_parameter_missing_from_one_run_differs():
     a = {"scenario": "one_d", "epochs": 10, "extra": 1}
     b = {"scenario": "one_d", "epochs": 10}
-    assert cmp.differing_parameters([a, b]) == ["extra"]
-    assert cmp.differing_parameters([a, dict(b, extra=1)]) == []
+    assert parameters.differing_parameters([a, b]) == ["extra"]
+    assert parameters.differing_parameters([a, dict(b, extra=1)]) == []
 
 
 def test_differences_only_keeps_results_and_name_drops_identical_settings():
     runs = [make_run("r1", seed=1), make_run("r2", seed=2, z_offset=0.1)]
-    rows = cmp.comparison_rows(runs)
-    shown = {r.key for r in cmp.visible_rows(rows, differences_only=True)}
+    rows = parameters.comparison_rows(runs)
+    shown = {r.key for r in parameters.visible_rows(rows, differences_only=True)}
     assert {"name", "config.seed"} <= shown
     assert "config.epochs" not in shown and "config.scenario" not in shown
     assert {r.key for r in rows if r.section == "result"} <= shown
-    assert len(cmp.visible_rows(rows, differences_only=False)) == len(rows)
+    assert len(parameters.visible_rows(rows, differences_only=False)) == len(rows)
 
 
 def test_best_final_significance_is_marked_on_the_better_run():
     runs = [make_run("r1"), make_run("r2", z_offset=0.2), make_run("r3", z_offset=0.1)]
-    rows = {r.key: r for r in cmp.comparison_rows(runs)}
+    rows = {r.key: r for r in parameters.comparison_rows(runs)}
     assert rows["best.signal"].best_index == 1
     assert rows["final.5.signal"].best_index == 1
     assert rows["best_k.signal"].values == [5, 5, 5]
     # runs that agree get no winner
-    same = {r.key: r for r in cmp.comparison_rows([make_run("a"), make_run("b")])}
+    same = {r.key: r for r in parameters.comparison_rows([make_run("a"), make_run("b")])}
     assert same["final.5.signal"].best_index is None
 
 
@@ -161,7 +116,7 @@ def test_best_final_significance_is_marked_on_the_better_run():
 def test_align_histories_pads_shorter_runs_without_shifting_values():
     short = ([0, 1, 2], [1.0, 2.0, 3.0])
     long = ([0, 1, 2, 3, 4], [10.0, 11.0, 12.0, 13.0, 14.0])
-    grid, aligned = cmp.align_histories({"short": short, "long": long})
+    grid, aligned = histories.align_histories({"short": short, "long": long})
     assert grid == [0, 1, 2, 3, 4]
     assert aligned["long"] == long[1]
     assert aligned["short"][:3] == [1.0, 2.0, 3.0]
@@ -171,8 +126,8 @@ def test_align_histories_pads_shorter_runs_without_shifting_values():
 def test_align_histories_keeps_gaps_of_snapshot_only_metrics():
     run_a = make_run("a", epochs=10)
     run_b = make_run("b", epochs=25)
-    series = {r.id: cmp.history_series(r.histories[5], "mean_abs_bias") for r in (run_a, run_b)}
-    grid, aligned = cmp.align_histories(series)
+    series = {r.id: histories.history_series(r.histories[5], "mean_abs_bias") for r in (run_a, run_b)}
+    grid, aligned = histories.align_histories(series)
     # a snapshots at 4, 9; b at 4, 9, 14, 19, 24: union grid, no interpolation
     assert grid == [4, 9, 14, 19, 24]
     assert aligned["a"][0] == pytest.approx(0.1) and math.isnan(aligned["a"][2])
@@ -180,32 +135,38 @@ def test_align_histories_keeps_gaps_of_snapshot_only_metrics():
 
 
 def test_fraction_axis_puts_the_ends_of_different_lengths_together():
-    xs_short, _ = cmp.history_series(make_run("a", epochs=10).histories[3], "loss", "fraction")
-    xs_long, _ = cmp.history_series(make_run("b", epochs=40).histories[3], "loss", "fraction")
+    xs_short, _ = histories.history_series(make_run("a", epochs=10).histories[3], "loss", "fraction")
+    xs_long, _ = histories.history_series(make_run("b", epochs=40).histories[3], "loss", "fraction")
     assert xs_short[-1] == xs_long[-1] == 1.0
     assert len(xs_short) == 10 and len(xs_long) == 40
 
 
 def test_smoothing_keeps_constants_and_gaps():
-    assert cmp.smooth([3.0, 3.0, 3.0], 0.9) == pytest.approx([3.0, 3.0, 3.0])
-    out = cmp.smooth([1.0, math.nan, 1.0, 5.0], 0.5)
+    assert histories.smooth([3.0, 3.0, 3.0], 0.9) == pytest.approx([3.0, 3.0, 3.0])
+    out = histories.smooth([1.0, math.nan, 1.0, 5.0], 0.5)
     assert out[0] == pytest.approx(1.0) and math.isnan(out[1]) and out[2] == pytest.approx(1.0)
-    assert 1.0 < out[3] < 5.0
-    assert cmp.smooth([1.0, 2.0], 0.0) == [1.0, 2.0]
+    # debiased EMA = weighted mean of the values seen, weights 0.5 ** age: (1, 1, 5)
+    assert out[3] == pytest.approx((0.25 * 1 + 0.5 * 1 + 1 * 5) / (0.25 + 0.5 + 1))
+    assert histories.smooth([1.0, 2.0], 0.0) == [1.0, 2.0]
     with pytest.raises(ValueError):
-        cmp.smooth([1.0], 1.0)
+        histories.smooth([1.0], 1.0)
 
 
 def test_default_k_prefers_a_k_every_run_has():
-    assert cmp.default_k([make_run("a", ks=(3, 5)), make_run("b", ks=(5, 10))]) == 5
-    assert cmp.default_k([make_run("a", ks=(3,)), make_run("b", ks=(10,))]) in (3, 10)
+    assert loading.default_k([make_run("a", ks=(3, 5)), make_run("b", ks=(5, 10))]) == 5
+    # no K in common: the one most runs have; a tie goes to the larger K
+    assert loading.default_k([make_run("a", ks=(3, 5)), make_run("b", ks=(3,)),
+                              make_run("c", ks=(10,))]) == 3
+    assert loading.default_k([make_run("a", ks=(3,)), make_run("b", ks=(10,))]) == 10
+    untrained = loading.ComparedRun(run={"id": "q"}, results=[], histories={})
+    assert loading.default_k([untrained]) is None
 
 
 # ----- CSV -------------------------------------------------------------------------------
 def test_comparison_csv_has_one_column_per_run_and_full_precision():
     runs = [make_run("r1", name="=HYPERLINK(\"x\")"), make_run("r2", ks=(5,), z_offset=1 / 3)]
-    rows = cmp.comparison_rows(runs)
-    table = list(csv.reader(io.StringIO(cmp.comparison_csv(runs, rows))))
+    rows = parameters.comparison_rows(runs)
+    table = list(csv.reader(io.StringIO(export.comparison_csv(runs, rows))))
     header, body = table[0], {row[1]: row for row in table[1:]}
     assert header[:2] == ["section", "parameter"] and len(header) == 4
     assert header[2].startswith("'=")  # a spreadsheet must not run a name as a formula
@@ -219,7 +180,7 @@ def test_comparison_csv_has_one_column_per_run_and_full_precision():
 
 def test_history_csv_aligns_runs_on_one_x_column():
     runs = [make_run("r1", epochs=4), make_run("r2", epochs=6)]
-    table = list(csv.reader(io.StringIO(cmp.history_csv(runs, 3, ("temperature", "loss")))))
+    table = list(csv.reader(io.StringIO(export.history_csv(runs, 3, ("temperature", "loss")))))
     assert table[0] == ["epoch", "r1 (r1) temperature", "r2 (r2) temperature",
                         "r1 (r1) loss", "r2 (r2) loss"]
     assert len(table) == 1 + 6
@@ -231,22 +192,22 @@ def test_history_csv_aligns_runs_on_one_x_column():
 # ----- runs table rows --------------------------------------------------------------------
 def test_run_table_row_and_filters():
     run = make_run("r1", name="<b>bold</b>")
-    row = cmp.run_table_row(dict(run.run, tags=["baseline", "seed"]), run.results)
+    row = runs_table.run_table_row(dict(run.run, tags=["baseline", "seed"]), run.results)
     assert row["name"] == "<b>bold</b>"  # kept as text; the table renders it verbatim
     assert row["best_z"] == "signal 1.450 (K=5)"
     assert row["duration"] == "30.0 s"
     assert row["tags"] == "baseline, seed"
     other = dict(row, id="r2", name="other", scenario="bump_hunt", status="failed", tags="")
     rows = [row, other]
-    assert cmp.filter_rows(rows, scenarios=["one_d"]) == [row]
-    assert cmp.filter_rows(rows, statuses=["failed"]) == [other]
-    assert cmp.filter_rows(rows, text="SEED") == [row]
-    assert cmp.filter_rows(rows, text="nothing") == []
+    assert runs_table.filter_rows(rows, scenarios=["one_d"]) == [row]
+    assert runs_table.filter_rows(rows, statuses=["failed"]) == [other]
+    assert runs_table.filter_rows(rows, text="SEED") == [row]
+    assert runs_table.filter_rows(rows, text="nothing") == []
 
 
 def test_parse_tags():
-    assert cmp.parse_tags(" a, b ,,a, c ") == ["a", "b", "c"]
-    assert cmp.parse_tags("") == []
+    assert runs_table.parse_tags(" a, b ,,a, c ") == ["a", "b", "c"]
+    assert runs_table.parse_tags("") == []
 
 
 # ----- loading from the store -------------------------------------------------------------
@@ -257,7 +218,7 @@ def test_load_comparison_reports_unknown_ids_and_drops_snapshots(tmp_path):
     for record in source.histories[3]:
         store.append_epoch(run_id, dict(record, snapshot={"big": list(range(100))}))
     store.put_result(run_id, dict(source.results[0], parameters={"model": "gmm"}))
-    runs, missing = cmp.load_comparison(store, cmp.parse_run_ids(f"{run_id},nosuchrun").ids)
+    runs, missing = loading.load_comparison(store, selection.parse_run_ids(f"{run_id},nosuchrun").ids)
     assert [r.id for r in runs] == [run_id]
     assert missing and "nosuchrun" in missing[0]
     loaded = runs[0]
@@ -271,7 +232,7 @@ def test_run_cache_reloads_when_a_run_changes_and_keeps_names_fresh(tmp_path):
     source = make_run("x", epochs=4, ks=(3,))
     run_id = store.create_run(source.run["config"], name="first")
     store.append_epoch(run_id, source.histories[3][0])
-    cache = cmp.RunCache(size=2)
+    cache = loading.RunCache(size=2)
     first = cache.load(store, run_id)
     assert cache.load(store, run_id) is first  # unchanged run: served from the cache
     store.rename(run_id, "renamed")
@@ -284,14 +245,22 @@ def test_run_cache_reloads_when_a_run_changes_and_keeps_names_fresh(tmp_path):
 
 
 # ----- figures ---------------------------------------------------------------------------
+def assert_valid_figure(fig: dict) -> None:
+    """Plotly's graph_objects accept every attribute (an unknown one raises ValueError) and
+    keep every trace, in order: what the browser's plotly.js is sent is a figure it knows."""
+    checked = go.Figure(fig)
+    assert [t.type for t in checked.data] == [t.get("type", "scatter") for t in fig["data"]]
+    assert [t.name for t in checked.data] == [t.get("name") for t in fig["data"]]
+
+
 def test_history_figure_one_colour_per_run_across_panels():
     runs = [make_run("a", epochs=10), make_run("b", epochs=30), make_run("c", epochs=20)]
     fig = figs.history_figure(runs, 5)
     per_run_colour = {}
     for trace in fig["data"]:
         per_run_colour.setdefault(trace["legendgroup"], set()).add(trace["line"]["color"])
-    assert per_run_colour == {"a": {figs.RUN_COLOURS[0]}, "b": {figs.RUN_COLOURS[1]},
-                              "c": {figs.RUN_COLOURS[2]}}
+    assert per_run_colour == {"a": {RUN_COLOURS[0]}, "b": {RUN_COLOURS[1]},
+                              "c": {RUN_COLOURS[2]}}
     assert len(fig["data"]) == 3 * len(figs.HISTORY_PANELS)
     assert sum(t["showlegend"] for t in fig["data"]) == 3
     # each run keeps its own epochs: the 10-epoch run ends at epoch 9, nothing is padded
@@ -300,7 +269,7 @@ def test_history_figure_one_colour_per_run_across_panels():
     assert loss["a"]["y"] == [-(1.0 + e / 10) for e in range(10)]
     bias = {t["legendgroup"]: t for t in fig["data"] if t["yaxis"] == "y3"}
     assert bias["a"]["x"] == [4, 9]  # snapshot epochs only
-    go.Figure(fig)  # a valid Plotly figure (graph_objects validates every attribute)
+    assert_valid_figure(fig)
 
 
 def test_history_figure_two_signals_log_and_smoothing():
@@ -314,7 +283,7 @@ def test_history_figure_two_signals_log_and_smoothing():
     assert "linear" in fig["layout"]["annotations"][1]["text"]
     raw, smoothed = fig["data"][0], fig["data"][1]
     assert raw["opacity"] < 1 and smoothed["y"] != raw["y"]
-    go.Figure(fig)
+    assert_valid_figure(fig)
 
 
 def test_history_figure_without_histories_says_why():
@@ -330,7 +299,7 @@ def test_significance_figure_draws_shared_baseline_once():
     assert names.count("exact optimum (1-D)") == 1
     optimum = next(t for t in fig["data"] if t["name"] == "exact optimum (1-D)")
     assert optimum["x"] == [3, 5, 10]  # both runs' K merged into one curve
-    go.Figure(fig)
+    assert_valid_figure(fig)
     # different data (seed) -> one baseline per data set, labelled with its runs
     other = make_run("c", seed=7)
     fig = figs.significance_vs_categories_figure(runs + [other])
@@ -350,7 +319,7 @@ def test_category_figure_same_scale_and_missing_k():
     assert "not trained with K=5: c" in fig["layout"]["title"]["text"]  # and it says so
     assert fig["layout"]["yaxis2"]["matches"] == "y"
     assert fig["layout"]["xaxis"]["range"] == fig["layout"]["xaxis2"]["range"] == [0, 1]
-    go.Figure(fig)
+    assert_valid_figure(fig)
     maps = figs.category_figure([make_run("d", "three_class", ks=(5,)),
                                  make_run("e", "three_class", ks=(5,))], 5)
     heatmaps = [t for t in maps["data"] if t["type"] == "heatmap"]
@@ -361,7 +330,7 @@ def test_category_figure_same_scale_and_missing_k():
     # the hand-made map puts component k in column band k; order reverses them
     assert heatmaps[0]["z"][0][0] == 5 and heatmaps[0]["z"][0][19] == 1
     assert heatmaps[0]["z"][19][19] == 0  # x + y > 1
-    go.Figure(maps)
+    assert_valid_figure(maps)
 
 
 def test_category_figure_refuses_mixed_dimensions():
@@ -390,7 +359,7 @@ def test_long_histories_are_thinned_for_the_browser():
 
 def test_ties_get_no_winner_and_rows_nobody_has_are_dropped():
     runs = [make_run("a"), make_run("b"), make_run("c", "three_class", ks=(5,))]
-    rows = {r.key: r for r in cmp.comparison_rows(runs)}
+    rows = {r.key: r for r in parameters.comparison_rows(runs)}
     assert rows["final.5.signal"].values[:2] == [1.45, 1.45]
     assert rows["final.5.signal"].best_index is None  # a and b tie: nobody is "best"
     assert "final.3.signal1" not in rows  # no run has signal1 at K=3

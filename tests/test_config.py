@@ -51,3 +51,20 @@ def test_limits_on_sizes_and_models():
 def test_round_trip_through_dict():
     cfg = RunConfig.defaults("bump_hunt", epochs=40, n_cats=[3])
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("epochs,interval", [(1500, 1), (300, 10), (10, 3), (7, 3), (1, 1),
+                                             (100_000, 1), (401, 2)])
+def test_snapshots_per_k_are_capped_evenly_and_keep_the_last(epochs, interval):
+    from gato_core.config import MAX_SNAPSHOTS_PER_K
+
+    config = RunConfig.defaults("one_d", epochs=epochs, snapshot_interval=interval)
+    # the rule training.py applies, counted epoch by epoch
+    frames = [e for e in range(epochs) if e % config.snapshot_every == 0 or e == epochs - 1]
+    assert config.snapshots_per_k == len(frames)
+    assert len(frames) <= MAX_SNAPSHOTS_PER_K + 1
+    assert frames[-1] == epochs - 1 and frames[0] == 0
+    gaps = {b - a for a, b in zip(frames, frames[1:-1])}
+    assert len(gaps) <= 1  # evenly spaced (the last frame may come sooner)
+    if -(-epochs // interval) <= MAX_SNAPSHOTS_PER_K:
+        assert config.snapshot_every == interval  # the asked-for interval when it fits

@@ -1,21 +1,20 @@
 """Results figures built once and kept beside the run (gato_dash.figure_cache): what a
 second server process reads is what the first built, other code's files are not read, a
-damaged file is rebuilt, a deleted run keeps no files, and the training job builds a K's
-figures before the page can learn of its result."""
+damaged file is rebuilt, a deleted run keeps no files; imported records come with their
+figures, while the training job builds none (it imports no Plotly)."""
 from __future__ import annotations
 
 import gzip
 import json
 import threading
 import time
-from types import SimpleNamespace
 
 import plotly.io as pio
 import pytest
 
-import results_fixtures as rf
+from helpers import records as rf
 from gato_dash import figure_cache as fc
-from gato_dash.jobs import run_training
+from gato_dash.recording import store_records
 from gato_dash.store import RunStore
 
 
@@ -123,14 +122,11 @@ def test_a_deleted_run_keeps_no_figure_files(store, finished):
     assert not store.run_dir(finished).exists()
 
 
-def test_training_job_builds_figures_before_it_stores_the_result(store, monkeypatch):
+def test_stored_records_can_come_with_their_figures(store, monkeypatch):
+    """The importer's path: each K's figures are built before its result is stored, so a
+    page that learns of the result finds them ready."""
     run, epochs, results = rf.run_record("bump_hunt", n_cats=(5, 8))
     run_id = store.create_run(run["config"])
-
-    def train(config, should_stop=None, cache_dir=None, events=None):
-        for record in [run["run_info"], *epochs[:400], results[0], *epochs[400:], results[1]]:
-            yield SimpleNamespace(to_dict=lambda record=record: record)
-
     seen_at_store_time = {}
     put_result = RunStore.put_result
 
@@ -143,9 +139,10 @@ def test_training_job_builds_figures_before_it_stores_the_result(store, monkeypa
         put_result(self, run_id_, result)
 
     monkeypatch.setattr(RunStore, "put_result", watching_put_result)
-    assert run_training(store.path, run_id, train=train) == "finished"
+    records = [run["run_info"], *epochs[:400], results[0], *epochs[400:], results[1]]
+    assert store_records(store, run_id, records, build_figures=True) is not None
     assert seen_at_store_time == {5: [True, True, True], 8: [True, True, True]}
-    # what the job built is what a server builds from the stored run
+    # what was built is what a server builds from the stored run
     for k in (5, 8):
         assert cache_of(store).get(fc.k_key(run_id, k), never) == \
             built_from_store(store, run_id, k)
@@ -154,18 +151,54 @@ def test_training_job_builds_figures_before_it_stores_the_result(store, monkeypa
         fc.build_run_figures(store.get_run(run_id), store.results(run_id))))
 
 
-def test_figure_trouble_never_fails_the_training(store, monkeypatch):
+TRAIN_IN_A_FRESH_PROCESS = """
+import sys
+from types import SimpleNamespace
+sys.path.insert(0, {tests!r})
+from helpers import records as rf
+from gato_dash.jobs import run_training
+from gato_dash.store import RunStore
+
+store = RunStore({path!r})
+run, epochs, results = rf.run_record("bump_hunt", n_cats=(5,))
+run_id = store.create_run(run["config"])
+
+def train(config, should_stop=None, cache_dir=None, events=None, datasets_dir=None):
+    for record in [run["run_info"], *epochs, results[0]]:
+        yield SimpleNamespace(to_dict=lambda record=record: record)
+
+assert run_training(store.path, run_id, train=train) == "finished"
+print(sorted(m for m in ("plotly", "dash", "gato_dash.figure_cache") if m in sys.modules))
+"""
+
+
+def test_the_training_job_builds_no_figures_and_imports_no_plotly(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = TRAIN_IN_A_FRESH_PROCESS.format(tests=str(Path(__file__).parent),
+                                             path=str(tmp_path / "runs.sqlite"))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"  # the web process draws; the job only trains
+    store = RunStore(tmp_path / "runs.sqlite")
+    (run,) = store.list_runs()
+    assert store.result_ks(run["id"]) == [5]
+    assert not (store.run_dir(run["id"]) / fc.FIGURES_DIR).exists()
+
+
+def test_figure_trouble_never_fails_the_storing(store, monkeypatch):
     run, epochs, results = rf.run_record("bump_hunt", n_cats=(5,))
     run_id = store.create_run(run["config"])
-
-    def train(config, should_stop=None, cache_dir=None, events=None):
-        for record in [run["run_info"], *epochs, results[0]]:
-            yield SimpleNamespace(to_dict=lambda record=record: record)
 
     def broken(*_):
         raise ValueError("a figure builder bug")
 
     monkeypatch.setattr(fc, "build_k_figures", broken)
-    assert run_training(store.path, run_id, train=train) == "finished"
+    stored = store_records(store, run_id, [run["run_info"], *epochs, results[0]],
+                           build_figures=True)
+    assert [r["n_cats"] for r in stored] == [5]
     assert store.result_ks(run_id) == [5]
     assert not cache_of(store).path(fc.k_key(run_id, 5)).exists()

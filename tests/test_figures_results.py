@@ -1,6 +1,7 @@
-"""Results figures (gato_dash.figures.results) and the results page's plain helpers.
+"""Results figures (gato_dash.figures: categories, spectra, baselines, category_numbers,
+catalogue) and the results section's plain helpers.
 
-Most tests use hand-made records (tests/results_fixtures.py); the ``real_runs`` tests feed
+Most tests use hand-made records (tests/helpers/records.py); the ``real_runs`` tests feed
 the same builders what ``gato_core.training.train`` yields for tiny runs, so a drift
 between the contract and the engine shows up here.
 """
@@ -14,8 +15,8 @@ import math
 import numpy as np
 import pytest
 
-import results_fixtures as rf
-from gato_dash.figures import results as figs
+from helpers import records as rf
+from gato_dash.figures import baselines, catalogue, categories, category_numbers, spectra, style
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ class TestCategoryMap:
         run, epochs, results = bump
         result = _result(results, 5)
         n_snapshots = sum(1 for e in _epochs_of(epochs, 5) if e["snapshot"])
-        fig = figs.category_map_animation(epochs, result, run["run_info"])
+        fig = categories.category_map_animation(epochs, result, run["run_info"])
         assert n_snapshots == 41  # epochs 0, 10, ..., 390 and the last, 399
         assert len(fig.frames) == n_snapshots
         steps = fig.layout.sliders[0].steps
@@ -72,8 +73,8 @@ class TestCategoryMap:
         run, epochs, results = bump
         result = _result(results, 8)
         assert result["order"] != sorted(result["order"])  # fixture uses a real permutation
-        fig = figs.category_map_animation(epochs, result, run["run_info"])
-        snaps = figs.snapshots_of(epochs, result)
+        fig = categories.category_map_animation(epochs, result, run["run_info"])
+        snaps = categories.snapshots_of(epochs, result)
         for frame, snap in zip(fig.frames[::13], snaps[::13]):
             n = snap["grid"]
             z = np.asarray(frame.data[0].z)
@@ -93,8 +94,8 @@ class TestCategoryMap:
     def test_title_has_epoch_and_temperature_and_labels_follow_frames(self, bump):
         run, epochs, results = bump
         result = _result(results, 5)
-        fig = figs.category_map_animation(epochs, result, run["run_info"])
-        snaps = figs.snapshots_of(epochs, result)
+        fig = categories.category_map_animation(epochs, result, run["run_info"])
+        snaps = categories.snapshots_of(epochs, result)
         for frame, snap in zip(fig.frames, snaps):
             title = frame.layout.title.text
             assert f"epoch {snap['epoch']}" in title
@@ -107,7 +108,7 @@ class TestCategoryMap:
     def test_legend_axes_and_density_overlay(self, bump):
         run, epochs, results = bump
         result = _result(results, 5)
-        fig = figs.category_map_animation(epochs, result, run["run_info"])
+        fig = categories.category_map_animation(epochs, result, run["run_info"])
         swatches = [t for t in fig.data if t.type == "scatter"]
         assert [t.name for t in swatches] == [f"Cat {i}" for i in range(1, 6)]
         assert tuple(fig.layout.xaxis.range) == (0, 1) and tuple(fig.layout.yaxis.range) == (0, 1)
@@ -116,14 +117,14 @@ class TestCategoryMap:
         assert {t.name for t in contours} == {"signal1 density", "signal2 density",
                                               "background density"}
         assert all(t.visible == "legendonly" for t in contours)
-        shown = figs.category_map_animation(epochs, result, run["run_info"], show_density=True)
+        shown = categories.category_map_animation(epochs, result, run["run_info"], show_density=True)
         assert all(t.visible is True for t in _traces(shown, "contour"))
         # Frames only replace the heatmap (trace 0): contours and swatches stay put.
         assert all(tuple(f.traces) == (0,) for f in fig.frames)
 
     def test_payload_is_small(self, bump):
         run, epochs, results = bump
-        fig = figs.category_map_animation(epochs, _result(results, 8), run["run_info"])
+        fig = categories.category_map_animation(epochs, _result(results, 8), run["run_info"])
         size = len(fig.to_json())
         # 41 frames of 120 x 120: uint8 base64 (~19 KB per frame) plus labels.
         assert size < 1_100_000, size
@@ -134,7 +135,7 @@ class TestCategoryMap:
         run, _, results = bump
         epochs = rf.epochs_for(4, "bump_hunt", epochs=20, snapshot_interval=10, grid=360)
         result = rf.result_for(4, epochs, "bump_hunt")
-        fig = figs.category_map_animation(epochs, result, run["run_info"])
+        fig = categories.category_map_animation(epochs, result, run["run_info"])
         assert np.asarray(fig.frames[0].data[0].z).shape == (120, 120)
         assert fig.data[0].dx == pytest.approx(1 / 120)
 
@@ -143,25 +144,25 @@ class TestCategoryMap:
         result = dict(_result(results, 5))
         final = dict(result["snapshot"], temperature=0.123)
         result["snapshot"] = final
-        snaps = figs.snapshots_of(epochs, result)
+        snaps = categories.snapshots_of(epochs, result)
         assert len(snaps) == 41
         assert snaps[-1]["temperature"] == 0.123
         # A final snapshot at a new epoch is appended.
         result["snapshot"] = dict(final, epoch=10_000)
-        assert len(figs.snapshots_of(epochs, result)) == 42
+        assert len(categories.snapshots_of(epochs, result)) == 42
 
     def test_no_snapshots_gives_a_message_not_an_empty_plot(self, bump):
         _, epochs, results = bump
         result = dict(_result(results, 5), snapshot={})
         no_snapshots = [dict(e, snapshot=None) for e in epochs]
-        fig = figs.category_map_animation(no_snapshots, result)
+        fig = categories.category_map_animation(no_snapshots, result)
         assert not fig.frames
         assert "No 2-D category snapshots" in fig.layout.annotations[0].text
 
     def test_components_2d_ellipses(self, bump):
         run, _, results = bump
         result = _result(results, 5)
-        fig = figs.gaussian_components_2d(result, run["run_info"])
+        fig = categories.gaussian_components_2d(result, run["run_info"])
         ellipses = [t for t in fig.data if t.type == "scatter" and t.mode == "lines"]
         assert len(ellipses) == 2 * 5  # 1 and 2 sigma per component
         first = result["components"][0]
@@ -179,7 +180,7 @@ class TestOneD:
     def test_boundary_history(self, one_d):
         _, epochs, results = one_d
         result = _result(results, 5)
-        fig = figs.boundary_history_1d(epochs, result)
+        fig = categories.boundary_history_1d(epochs, result)
         assert len(fig.data) == 4  # K - 1 cuts
         snap_epochs = [e["epoch"] for e in _epochs_of(epochs, 5) if e["snapshot"]]
         assert list(fig.data[0].x) == snap_epochs
@@ -189,7 +190,7 @@ class TestOneD:
     def test_stacked_histogram_bins_scaled_signal_and_log(self, one_d):
         run, _, results = one_d
         result = _result(results, 5)
-        fig = figs.stacked_histogram_1d(result, run["run_info"])
+        fig = spectra.stacked_histogram_1d(result, run["run_info"])
         bars = _traces(fig, "bar")
         assert [b.name for b in bars] == rf.BACKGROUNDS
         assert fig.layout.barmode == "stack"
@@ -203,13 +204,13 @@ class TestOneD:
         assert signal.y[0] == pytest.approx(
             result["categories"][0]["process_yields"]["signal"] * scale, rel=1e-3)
         assert fig.layout.yaxis.type == "linear"
-        assert figs.stacked_histogram_1d(result, run["run_info"], log=True).layout.yaxis.type == "log"
+        assert spectra.stacked_histogram_1d(result, run["run_info"], log=True).layout.yaxis.type == "log"
         assert len(fig.layout.shapes) == 4  # dashed lines at the K - 1 cuts
 
     def test_gaussian_components_integrate_to_weights(self, one_d):
         _, _, results = one_d
         result = _result(results, 5)
-        fig = figs.gaussian_components_1d(result, score_range=(-1.0, 2.0), points=3000)
+        fig = categories.gaussian_components_1d(result, score_range=(-1.0, 2.0), points=3000)
         assert len(fig.data) == 6  # 5 components + their sum
         first = fig.data[0]
         display = int(first.name.split()[1]) - 1
@@ -220,7 +221,7 @@ class TestOneD:
 
     def test_sigmoid_model_without_components_says_so(self, one_d):
         _, _, results = one_d
-        fig = figs.gaussian_components_1d(dict(_result(results, 5), components=[]))
+        fig = categories.gaussian_components_1d(dict(_result(results, 5), components=[]))
         assert not fig.data and "no Gaussian components" in fig.layout.annotations[0].text
 
 
@@ -232,7 +233,7 @@ class TestMassSpectra:
     def test_one_panel_per_category_with_fit_window_and_scaled_signals(self, bump):
         _, _, results = bump
         result = _result(results, 8)
-        fig = figs.category_mass_spectra(result)
+        fig = spectra.category_mass_spectra(result)
         hists = result["mass_histograms"]
         panels = {t.xaxis for t in fig.data}
         assert len(panels) == 8
@@ -263,8 +264,8 @@ class TestMassSpectra:
     def test_log_toggle_sets_every_panel(self, bump):
         _, _, results = bump
         result = _result(results, 5)
-        linear = figs.category_mass_spectra(result)
-        log = figs.category_mass_spectra(result, log=True)
+        linear = spectra.category_mass_spectra(result)
+        log = spectra.category_mass_spectra(result, log=True)
         axes = [k for k in log.layout.to_plotly_json() if k.startswith("yaxis")]
         assert len(axes) >= 5
         assert all(log.layout[a].type == "log" for a in axes)
@@ -272,22 +273,22 @@ class TestMassSpectra:
 
     def test_x_axis_covers_the_mass_range(self, bump):
         _, _, results = bump
-        fig = figs.category_mass_spectra(_result(results, 5))
+        fig = spectra.category_mass_spectra(_result(results, 5))
         assert tuple(fig.layout.xaxis.range) == (100.0, 180.0)
 
     def test_inclusive_spectrum(self, bump):
         run, _, _ = bump
-        fig = figs.inclusive_mass_spectrum(run["run_info"])
+        fig = spectra.inclusive_mass_spectrum(run["run_info"])
         assert [t.name for t in fig.data if t.stackgroup] == rf.BACKGROUNDS
         scaled = [t.name for t in fig.data if not t.stackgroup]
         assert scaled == ["signal1 x 50", "signal2 x 200"]
-        assert figs.inclusive_mass_spectrum(run["run_info"], log=True).layout.yaxis.type == "log"
-        assert "No inclusive mass" in figs.inclusive_mass_spectrum(
+        assert spectra.inclusive_mass_spectrum(run["run_info"], log=True).layout.yaxis.type == "log"
+        assert "No inclusive mass" in spectra.inclusive_mass_spectrum(
             rf.run_info("one_d")).layout.annotations[0].text
 
     def test_signal_scales_can_be_given(self, bump):
         _, _, results = bump
-        fig = figs.category_mass_spectra(_result(results, 5),
+        fig = spectra.category_mass_spectra(_result(results, 5),
                                          signal_scales={"signal1": 2, "signal2": 10})
         names = {t.name for t in fig.data if t.name and t.name.startswith("signal")}
         assert names == {"signal1 x 2", "signal2 x 10"}
@@ -300,7 +301,7 @@ class TestMassSpectra:
 class TestComparison:
     def test_2d_panels_baselines_at_2n_plus_1_and_trained_ks(self, bump):
         run, _, results = bump
-        fig = figs.significance_comparison(run["run_info"], results)
+        fig = baselines.significance_comparison(run["run_info"], results)
         assert [a.text for a in fig.layout.annotations] == ["signal1", "signal2"]
         baseline = [t for t in fig.data if t.legendgroup == "baseline"]
         assert len(baseline) == 2 and list(baseline[0].x) == [5, 11, 21]
@@ -311,7 +312,7 @@ class TestComparison:
 
     def test_1d_has_the_optimum_ceiling(self, one_d):
         run, _, results = one_d
-        fig = figs.significance_comparison(run["run_info"], results)
+        fig = baselines.significance_comparison(run["run_info"], results)
         optimum = [t for t in fig.data if t.legendgroup == "optimum"]
         assert len(optimum) == 1 and list(optimum[0].x) == [5, 10, 20]
 
@@ -320,62 +321,62 @@ class TestComparison:
         cancelled = dict(results[0], status="cancelled")
         diverged = dict(results[1], status="diverged",
                         significance={"signal1": float("nan"), "signal2": float("nan")})
-        fig = figs.significance_comparison(run["run_info"], [cancelled, diverged])
+        fig = baselines.significance_comparison(run["run_info"], [cancelled, diverged])
         gato = [t for t in fig.data if t.legendgroup == "gato"]
         assert list(gato[0].x) == [5]  # the NaN point is left out, not drawn at 0
         assert list(gato[0].marker.symbol) == ["circle-open"]
 
     def test_table_rows(self, bump, one_d):
         run, _, results = bump
-        rows = figs.significance_table_rows(run["run_info"], results)
+        rows = baselines.significance_table_rows(run["run_info"], results)
         assert [(r["method"].split()[0], r["n_categories"]) for r in rows] == [
             ("baseline", 5), ("GATO", 5), ("GATO", 8), ("baseline", 11), ("baseline", 21)]
         gato8 = rows[2]
         assert gato8["signal1"] == results[1]["significance"]["signal1"]
         assert gato8["objective"] == results[1]["objective"]
-        rows_1d = figs.significance_table_rows(one_d[0]["run_info"], one_d[2])
+        rows_1d = baselines.significance_table_rows(one_d[0]["run_info"], one_d[2])
         assert ("exact optimum", 5) in [(r["method"], r["n_categories"]) for r in rows_1d]
         json.dumps(rows)  # JSON-safe for the page and the report
 
     def test_category_statistics(self, bump):
         run, _, results = bump
         result = _result(results, 5)
-        fig = figs.category_statistics(result, thresholds=run["config"])
+        fig = category_numbers.category_statistics(result, thresholds=run["config"])
         yields, unc = _traces(fig, "bar")
         assert list(yields.x) == [f"Cat {i}" for i in range(1, 6)]
         assert list(yields.y) == [c["background"] for c in result["categories"]]
         assert list(unc.y) == [c["rel_unc"] for c in result["categories"]]
         assert len([s for s in fig.layout.shapes if s.type == "line"]) == 2  # thresholds
-        log = figs.category_statistics(result, log=True)
+        log = category_numbers.category_statistics(result, log=True)
         assert log.layout.yaxis.type == "log" and log.layout.yaxis2.type == "log"
 
     def test_bias_history_has_temperature_on_second_axis(self, bump):
         _, epochs, _ = bump
-        fig = figs.bias_temperature_history(epochs, 5)
+        fig = categories.bias_temperature_history(epochs, 5)
         bias, temperature = fig.data
         assert list(bias.x) == [e["epoch"] for e in _epochs_of(epochs, 5) if e["snapshot"]]
         assert temperature.yaxis == "y2" and fig.layout.yaxis2.overlaying == "y"
         assert len(temperature.x) == 400
-        assert "No bias" in figs.bias_temperature_history(epochs, 99).layout.annotations[0].text
+        assert "No bias" in categories.bias_temperature_history(epochs, 99).layout.annotations[0].text
 
 
 def test_nice_scale():
-    assert [figs.nice_scale(r) for r in (0.5, 1, 3, 7, 19, 20, 480, float("nan"))] == [
+    assert [style.nice_scale(r) for r in (0.5, 1, 3, 7, 19, 20, 480, float("nan"))] == [
         1, 1, 2, 5, 10, 20, 200, 1]
 
 
 def test_result_figures_sets_per_scenario(bump, one_d):
     run, epochs, results = bump
-    assert list(figs.result_figures(run, epochs, results[0])) == [
+    assert list(catalogue.result_figures(run, epochs, results[0])) == [
         "category_map", "components", "mass_spectra", "category_statistics", "bias_history"]
-    assert list(figs.run_figures(run, results)) == ["significance_comparison", "inclusive_mass"]
+    assert list(catalogue.run_figures(run, results)) == ["significance_comparison", "inclusive_mass"]
     run1, epochs1, results1 = one_d
-    assert list(figs.result_figures(run1, epochs1, results1[0])) == [
+    assert list(catalogue.result_figures(run1, epochs1, results1[0])) == [
         "boundary_history", "stacked_histogram", "components", "category_statistics",
         "bias_history"]
     # a subset builds only what was asked for, in the same order
-    assert list(figs.result_figures(run, epochs, results[0],
-                                    names=["bias_history", "category_map"])) == [
+    assert list(catalogue.result_figures(run, epochs, results[0],
+                                    only=["bias_history", "category_map"])) == [
         "category_map", "bias_history"]
 
 
@@ -383,8 +384,8 @@ def test_json_round_tripped_records_give_the_same_figures(bump):
     """The store hands back JSON: int keys become strings, tuples lists."""
     run, epochs, results = bump
     run2, epochs2, results2 = json.loads(json.dumps([run, epochs, results]))
-    a = figs.significance_comparison(run["run_info"], results).to_json()
-    b = figs.significance_comparison(run2["run_info"], results2).to_json()
+    a = baselines.significance_comparison(run["run_info"], results).to_json()
+    b = baselines.significance_comparison(run2["run_info"], results2).to_json()
     assert a == b
 
 
@@ -394,10 +395,10 @@ def test_json_round_tripped_records_give_the_same_figures(bump):
 
 class TestPageHelpers:
     def test_csv_has_one_row_per_k_and_category(self, bump):
-        from gato_dash.pages import run_results
+        from gato_dash import results_section as section_module
 
         _, _, results = bump
-        text = run_results.categories_csv(results)
+        text = section_module.categories_csv(results)
         rows = list(csv.DictReader(io.StringIO(text)))
         assert len(rows) == 5 + 8
         assert [int(r["n_cats"]) for r in rows] == [5] * 5 + [8] * 8
@@ -405,10 +406,10 @@ class TestPageHelpers:
         assert {"z_signal1", "z_signal2", "rel_unc", "yield_bkg1"} <= set(rows[0])
 
     def test_results_document_is_json_and_complete(self, bump):
-        from gato_dash.pages import run_results
+        from gato_dash import results_section as section_module
 
         run, _, results = bump
-        doc = json.loads(json.dumps(run_results.results_document(run, results)))
+        doc = json.loads(json.dumps(section_module.results_document(run, results)))
         assert doc["run"]["id"] == run["id"]
         assert [r["n_cats"] for r in doc["results"]] == [5, 8]
         assert doc["results"][0]["parameters"] == results[0]["parameters"]
@@ -416,27 +417,27 @@ class TestPageHelpers:
 
     def test_default_k_and_figure_names(self, bump, one_d):
         from gato_dash import figure_cache
-        from gato_dash.pages import run_results
+        from gato_dash import results_section as section_module
 
         run, _, results = bump
-        assert run_results.default_k(results) == 8
-        assert run_results.default_k([results[0], dict(results[1], status="cancelled")]) == 5
+        assert section_module.default_k(results) == 8
+        assert section_module.default_k([results[0], dict(results[1], status="cancelled")]) == 5
         k_names, log_names = figure_cache.k_figure_names(run, results[0])
         assert "category_map" in k_names and "mass_spectra" in log_names
-        assert set(log_names) <= set(figs.LOG_FIGURES)
+        assert set(log_names) <= set(catalogue.LOG_FIGURES)
         k1, log1 = figure_cache.k_figure_names(one_d[0], one_d[2][0])
         assert "boundary_history" in k1 and "stacked_histogram" in log1
 
     def test_download_name_is_file_safe(self):
-        from gato_dash.pages import run_results
+        from gato_dash import results_section as section_module
 
-        slug = run_results._slug({"id": "abc123", "name": "<script>/../x y"})
+        slug = section_module._slug({"id": "abc123", "name": "<script>/../x y"})
         assert slug == "gato-abc123-script-..-x-y"
         assert "/" not in slug and "<" not in slug
 
     def test_section_from_a_store(self, bump, tmp_path, monkeypatch):
         """results_section reads the store and builds its layout; callbacks' data paths."""
-        from gato_dash.pages import run_results
+        from gato_dash import results_section as section_module
         from gato_dash.store import RunStore
 
         run, epochs, results = bump
@@ -447,28 +448,28 @@ class TestPageHelpers:
             store.append_epoch(run_id, record)
         for result in results:
             store.put_result(run_id, result)
-        monkeypatch.setattr(run_results, "current_store", lambda: store)
-        run_results.clear_cache()
+        monkeypatch.setattr(section_module, "current_store", lambda: store)
+        section_module.clear_cache()
 
-        section = run_results.results_section(run_id)
+        section = section_module.results_section(run_id)
         text = json.dumps(section.to_plotly_json(), default=lambda o: o.to_plotly_json()
                           if hasattr(o, "to_plotly_json") else str(o))
         assert '"value": 8' in text  # default K selected
         assert "results-significance-table" in text
 
-        k_figs = run_results._k_figures(run_id, 8)
+        k_figs = section_module._k_figures(run_id, 8)
         assert len(k_figs["category_map"]["frames"]) == 41
         # only the first tab's figures: the log-able ones are built by _log_figures
         assert set(k_figs) == {"category_map", "components", "bias_history"}
-        log_figs = run_results._log_figures(run_id, 8, True)
+        log_figs = section_module._log_figures(run_id, 8, True)
         assert log_figs["mass_spectra"]["layout"]["yaxis"]["type"] == "log"
         assert log_figs["inclusive_mass"]["layout"]["yaxis"]["type"] == "log"
 
-        run_figs = run_results._run_figures(run_id, 2)
+        run_figs = section_module._run_figures(run_id, 2)
         # baseline and GATO per signal (no optimum in 2-D)
         assert len(run_figs["significance_comparison"]["data"]) == 4
 
-        empty = run_results.results_section(store.create_run(run["config"]))
+        empty = section_module.results_section(store.create_run(run["config"]))
         assert empty.id == "results-empty"
 
 
@@ -505,7 +506,7 @@ def test_real_bump_hunt_run(real_runs):
     (result,) = results
     snapshot_epochs = [e["epoch"] for e in epochs if e["snapshot"]]
     assert snapshot_epochs == [0, 5, 10, 15, 19]
-    figures = figs.result_figures(run, epochs, result)
+    figures = catalogue.result_figures(run, epochs, result)
     anim = figures["category_map"]
     assert len(anim.frames) == len(snapshot_epochs)
     assert [f.name for f in anim.frames] == [str(e) for e in snapshot_epochs]
@@ -516,10 +517,10 @@ def test_real_bump_hunt_run(real_runs):
     n_fits = sum(f is not None for f in result["mass_histograms"]["fits"])
     assert len([t for t in spectra.data if (t.name or "").startswith("bkg fit")]) == n_fits
     assert len(_traces(figures["components"], "scatter")) >= 3
-    comparison = figs.significance_comparison(run["run_info"], results)
+    comparison = baselines.significance_comparison(run["run_info"], results)
     gato = [t for t in comparison.data if t.legendgroup == "gato"]
     assert [list(t.x) for t in gato] == [[3], [3]]
-    assert "inclusive_mass" in figs.run_figures(run, results)
+    assert "inclusive_mass" in catalogue.run_figures(run, results)
     from gato_dash.report import build_report
 
     document = build_report(run, epochs, results)
@@ -530,11 +531,12 @@ def test_downloaded_parameters_restore_the_drawn_map(real_runs):
     """The parameters download (JSON) restores a categoriser that draws the final map."""
     from gato_core.evaluation import hard_assign
     from gato_core.model import from_parameters
-    from gato_dash.pages import run_results
+    from gato_dash import results_section as section_module
 
     run, _, (result,) = real_runs["bump_hunt"]
     parameters = json.loads(json.dumps(result["parameters"]))  # what the file holds
-    assert from_parameters(parameters) is not None
+    model = from_parameters(parameters)
+    assert model.parameters() == parameters  # every trained value comes back as it was
     snap = result["snapshot"]
     n = snap["grid"]
     c = (np.arange(n) + 0.5) / n
@@ -542,21 +544,24 @@ def test_downloaded_parameters_restore_the_drawn_map(real_runs):
     inside = (x + y <= 1).ravel()
     points = np.c_[x.ravel(), y.ravel()][inside]
     drawn = np.asarray(snap["categories"])[inside]
+    # the restored model's own (TensorFlow) densities, and the numpy evaluation path
+    restored = np.argmax(model.log_scores(points.astype(np.float32)).numpy(), axis=1)
+    assert (restored == drawn).mean() > 0.99
     assert (hard_assign(parameters, points) == drawn).mean() > 0.99
-    assert run_results.results_document(run, [result])["results"][0]["parameters"] == parameters
+    assert section_module.results_document(run, [result])["results"][0]["parameters"] == parameters
 
 
 def test_real_one_d_run(real_runs):
     run, epochs, results = real_runs["one_d"]
     assert [r["n_cats"] for r in results] == [3, 4]
     for result in results:
-        figures = figs.result_figures(run, epochs, result)
+        figures = catalogue.result_figures(run, epochs, result)
         k = result["n_cats"]
         assert len(figures["boundary_history"].data) == k - 1
         hist = figures["stacked_histogram"]
         assert len(_traces(hist, "bar")) == 5
         assert sum(_traces(hist, "bar")[0].width) == pytest.approx(1.0, abs=1e-6)
         assert len(figures["components"].data) == k + 1
-    comparison = figs.significance_comparison(run["run_info"], results)
+    comparison = baselines.significance_comparison(run["run_info"], results)
     assert [t.legendgroup for t in comparison.data] == ["baseline", "optimum", "gato"]
     assert list(comparison.data[1].x) == [3, 4]

@@ -4,13 +4,16 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import shutil
+import subprocess
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from gato_core.config import RunConfig
 from gato_dash.importer import (
     ImportProblem,
     import_archive,
@@ -20,8 +23,9 @@ from gato_dash.importer import (
 from gato_dash import importer
 from gato_dash.store import RunStore
 
+ROOT = Path(__file__).resolve().parents[1]
 KS = (3, 5)
-EPOCHS = 12
+EPOCHS = 8
 
 
 @pytest.fixture
@@ -29,50 +33,35 @@ def store(tmp_path):
     return RunStore(tmp_path / "data" / "runs.sqlite")
 
 
-def _config() -> dict:
-    return RunConfig.defaults("one_d", epochs=EPOCHS, n_cats=list(KS), n_signal=2000,
-                              n_bkg=6000).to_dict()
+@pytest.fixture(scope="module")
+def cli_out(tmp_path_factory) -> Path:
+    """A folder as the CLI writes it: ``result.json``, ``records.jsonl`` and
+    ``params/<K>_cats.json``, from a real (tiny) run, once for this module."""
+    out = tmp_path_factory.mktemp("cli") / "run"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-m", "gato_core", "run", "--scenario", "one_d",
+         "--epochs", str(EPOCHS), "--gato-bins", *map(str, KS), "--n-signal", "2000",
+         "--n-bkg", "6000", "--seed", "5", "--quiet", "--out", str(out)],
+        capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    return out
 
 
-def write_cli_folder(folder: Path, with_records: bool = False) -> Path:
-    """A folder as `python -m gato_core run --out DIR` writes it (issue 2, item 7)."""
-    folder.mkdir(parents=True)
-    trainings = []
-    for k in KS:
-        cuts = [(i + 1) / k for i in range(k - 1)]
-        trainings.append({"n_cats": k, "significance": {"signal": 1.5 + k / 100},
-                          "boundaries": cuts, "epoch_ms_median": 3.25})
-        (folder / f"parameters_K{k}.json").write_text(json.dumps(
-            {"model": "sigmoid_cuts", "n_cats": k, "dim": 1, "mean_range": [0, 1],
-             "raw_cuts": [0.0] * (k - 1)}))
-    result = {"config": _config(),
-              "baselines": {"signal": {"2": 0.7, "5": 1.0, "10": 1.17}},
-              "trainings": trainings, "optimum_1d": {"3": 1.55, "5": 1.63}}
-    (folder / "result.json").write_text(json.dumps(result))
-    if with_records:
-        lines = [{"kind": "run_info", "scenario": "one_d", "n_events": 8000,
-                  "process_names": ["signal", "bkg1"], "signal_names": ["signal"],
-                  "yields": {"signal": 50.0, "bkg1": 1e4},
-                  "baselines": result["baselines"], "optimum_1d": result["optimum_1d"],
-                  "baseline_objective": {"5": 1.0}, "data_seconds": 0.1}]
-        for k, training in zip(KS, trainings):
-            for e in range(EPOCHS):
-                lines.append({"kind": "epoch", "n_cats": k, "epoch": e, "epochs": EPOCHS,
-                              "loss": -1 - e / 10, "total_loss": -1 - e / 10,
-                              "significance": {"signal": 1 + e / 10}, "penalty_yield": 0,
-                              "penalty_unc": 0, "temperature": 1.0, "learning_rate": 0.1,
-                              "epoch_ms": 3, "elapsed_s": e * 0.003, "mean_abs_bias": None,
-                              "hard_significance": None, "snapshot": None})
-            lines.append({"kind": "result", "n_cats": k, "status": "finished", "message": "",
-                          "epochs_done": EPOCHS, "significance": training["significance"],
-                          "objective": training["significance"]["signal"],
-                          "categories": [], "order": list(range(k)),
-                          "boundaries": training["boundaries"],
-                          "snapshot": {"epoch": EPOCHS - 1, "temperature": 0.1,
-                                       "boundaries": training["boundaries"]},
-                          "mass_histograms": None, "parameters": {}, "epoch_ms_median": 3.25})
-        (folder / "records.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
-    return folder
+@pytest.fixture
+def cli_folder(cli_out, tmp_path):
+    """A fresh copy of the CLI's folder to change or pack: ``cli_folder(name)``; with
+    ``with_records=False`` it is what an older CLI wrote (no records.jsonl)."""
+    def copy(name: str = "out", with_records: bool = True) -> Path:
+        folder = shutil.copytree(cli_out, tmp_path / name)
+        if not with_records:
+            (folder / "records.jsonl").unlink()
+        return folder
+    return copy
+
+
+def read_records(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]
 
 
 def zip_bytes(members: dict[str, bytes]) -> bytes:
@@ -91,50 +80,71 @@ def tar_gz_bytes(folder: Path, arcname: str) -> bytes:
 
 
 def folder_members(folder: Path, prefix: str = "") -> dict[str, bytes]:
-    return {prefix + p.name: p.read_bytes() for p in folder.iterdir()}
+    return {prefix + p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 # ----- good imports ----------------------------------------------------------------------
-def test_import_result_json_only(tmp_path, store):
-    folder = write_cli_folder(tmp_path / "out")
+def test_import_result_json_only(cli_folder, store):
+    folder = cli_folder(with_records=False)
+    written = json.loads((folder / "result.json").read_text())
     run_id = import_result_dir(folder, store)
     run = store.get_run(run_id)
     assert run["status"] == "finished"
     assert "no per-epoch history" in run["message"]
-    assert run["config"]["epochs"] == EPOCHS and run["scenario"] == "one_d"
-    assert run["run_info"]["baselines"]["signal"]["5"] == 1.0
-    assert run["run_info"]["optimum_1d"] == {"3": 1.55, "5": 1.63}
+    assert run["config"] == written["config"] and run["scenario"] == "one_d"
+    assert run["run_info"]["baselines"] == written["baselines"]
+    assert run["run_info"]["optimum_1d"] == written["optimum_1d"]
     results = store.results(run_id)
     assert [r["n_cats"] for r in results] == list(KS)
-    assert results[1]["significance"] == {"signal": 1.55}
-    assert results[1]["parameters"]["raw_cuts"] == [0.0] * 4
-    assert [c["range"] for c in results[0]["categories"]] == [[0.0, 1 / 3], [1 / 3, 2 / 3],
-                                                              [2 / 3, 1.0]]
+    for result, training in zip(results, written["trainings"]):
+        assert result["significance"] == training["significance"]
+        edges = [0.0, *training["boundaries"], 1.0]
+        assert [c["range"] for c in result["categories"]] == [list(p) for p in
+                                                              zip(edges[:-1], edges[1:])]
+        saved = json.loads((folder / "params" / f"{result['n_cats']}_cats.json").read_text())
+        assert result["parameters"] == saved
     assert store.epochs(run_id) == []
     kept = store.run_dir(run_id) / importer.IMPORTED_FILES_DIR
-    assert (kept / "result.json").is_file() and (kept / "parameters_K5.json").is_file()
+    assert (kept / "result.json").read_bytes() == (folder / "result.json").read_bytes()
+    assert (kept / "parameters_K5.json").read_bytes() == \
+        (folder / "params" / "5_cats.json").read_bytes()
     store.delete(run_id)
     assert not kept.exists()
 
 
-def test_import_with_records_carries_histories(tmp_path, store):
-    folder = write_cli_folder(tmp_path / "out", with_records=True)
-    run_id = import_result_dir(folder, store, name="batch seed 42")
+def test_import_with_records_carries_histories(cli_folder, store):
+    folder = cli_folder()
+    records = read_records(folder)
+    run_id = import_result_dir(folder, store, name="batch seed 5")
     run = store.get_run(run_id)
-    assert run["name"] == "batch seed 42"
-    assert run["run_info"]["process_names"] == ["signal", "bkg1"]
-    assert len(store.epochs(run_id, n_cats=5)) == EPOCHS
-    # parameters come from the saved files when the records leave them empty
-    assert store.results(run_id)[0]["parameters"]["n_cats"] == 3
+    assert run["name"] == "batch seed 5" and run["status"] == "finished"
+    assert run["run_info"] == records[0]
+    for k in KS:
+        stored = [{key: v for key, v in e.items() if key != "seq"}  # the store's numbering
+                  for e in store.epochs(run_id, n_cats=k)]
+        assert stored == [r for r in records if r["kind"] == "epoch" and r["n_cats"] == k]
+    assert store.results(run_id) == [r for r in records if r["kind"] == "result"]
 
 
-def test_import_zip_and_tar_gz_archives(tmp_path, store):
-    folder = write_cli_folder(tmp_path / "run_a", with_records=True)
+def test_parameters_come_from_the_saved_files_when_records_lack_them(cli_folder, store):
+    folder = cli_folder()
+    records = [dict(r, parameters={}) if r["kind"] == "result" else r
+               for r in read_records(folder)]
+    (folder / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    run_id = import_result_dir(folder, store)
+    for result in store.results(run_id):
+        saved = json.loads((folder / "params" / f"{result['n_cats']}_cats.json").read_text())
+        assert result["parameters"] == saved and saved["n_cats"] == result["n_cats"]
+
+
+def test_import_zip_and_tar_gz_archives(cli_folder, store):
+    folder = cli_folder("run_a")
     zipped = zip_bytes(folder_members(folder, prefix="run_a/"))
     run_zip = import_archive("run_a.zip", zipped, store)
     assert store.get_run(run_zip)["name"] == "imported run_a"
     run_tgz = import_archive("run_a.tar.gz", tar_gz_bytes(folder, "run_a"), store)
-    assert len(store.epochs(run_tgz)) == 2 * EPOCHS
+    assert len(store.epochs(run_tgz)) == len(KS) * EPOCHS
     upload = "data:application/zip;base64," + base64.b64encode(zipped).decode()
     assert store.get_run(import_upload("run_a.zip", upload, store))["status"] == "finished"
 
@@ -147,8 +157,8 @@ def assert_refused(store, call, match):
     assert len(store.list_runs()) == before  # nothing half-imported is left behind
 
 
-def test_path_traversal_in_zip_is_refused(tmp_path, store):
-    folder = write_cli_folder(tmp_path / "out")
+def test_path_traversal_in_zip_is_refused(cli_folder, store):
+    folder = cli_folder("out")
     members = folder_members(folder)
     members["../../escaped.txt"] = b"gotcha"
     assert_refused(store, lambda: import_archive("evil.zip", zip_bytes(members), store),
@@ -160,15 +170,15 @@ def test_path_traversal_in_zip_is_refused(tmp_path, store):
     assert not Path("/tmp/absolute.txt").exists()
 
 
-def test_symlink_in_tar_is_refused(tmp_path, store):
-    folder = write_cli_folder(tmp_path / "out")
+def test_symlink_in_tar_is_refused(cli_folder, store):
+    folder = cli_folder("out")
     (folder / "link").symlink_to("/etc/passwd")
     assert_refused(store, lambda: import_archive("x.tar.gz", tar_gz_bytes(folder, "out"), store),
                    "link")
 
 
-def test_archive_size_limits(tmp_path, store, monkeypatch):
-    folder = write_cli_folder(tmp_path / "out")
+def test_archive_size_limits(cli_folder, store, monkeypatch):
+    folder = cli_folder("out")
     members = folder_members(folder)
     members["padding.bin"] = b"\0" * 200_000  # compresses to almost nothing: a small bomb
     data = zip_bytes(members)
@@ -186,11 +196,12 @@ def _with_padding(folder: Path) -> Path:
     return folder
 
 
-def test_not_an_archive_and_damaged_archives(tmp_path, store):
+def test_not_an_archive_and_damaged_archives(cli_folder, store):
     assert_refused(store, lambda: import_archive("notes.txt", b"hello world", store),
                    "neither a .zip nor a .tar.gz")
-    folder = write_cli_folder(tmp_path / "out")
-    truncated = tar_gz_bytes(folder, "out")[:200]
+    folder = cli_folder("out")
+    archive = tar_gz_bytes(folder, "out")
+    truncated = archive[:len(archive) // 2]  # cut inside a member, whatever the files hold
     assert_refused(store, lambda: import_archive("cut.tar.gz", truncated, store), "damaged")
     assert_refused(store, lambda: import_upload("x.zip", "data:;base64,@@@", store), "base64")
 
@@ -200,18 +211,32 @@ def test_archive_without_result_json(store):
     assert_refused(store, lambda: import_archive("empty.zip", data, store), "no result.json")
 
 
-def test_invalid_config_and_records_are_reported(tmp_path, store):
-    folder = write_cli_folder(tmp_path / "out", with_records=True)
+def test_invalid_config_and_records_are_reported(cli_folder, store):
+    folder = cli_folder("out")
     result = json.loads((folder / "result.json").read_text())
     result["config"]["epochs"] = 0
     (folder / "result.json").write_text(json.dumps(result))
     assert_refused(store, lambda: import_result_dir(folder, store), "epochs must be between")
 
-    folder = write_cli_folder(tmp_path / "out2", with_records=True)
+    folder = cli_folder("out2")
     with (folder / "records.jsonl").open("a") as f:
         f.write("{not json\n")
     assert_refused(store, lambda: import_result_dir(folder, store), r"records.jsonl line \d+")
 
-    folder = write_cli_folder(tmp_path / "out3")
+    folder = cli_folder("out3", with_records=False)
     (folder / "result.json").write_text('{"config": {}, "trainings": [{"n_cats": 5}]}')
     assert_refused(store, lambda: import_result_dir(folder, store), "significance")
+
+
+def test_imported_run_lasts_its_training_time_not_the_import(cli_folder, store):
+    folder = cli_folder("out")
+    records = read_records(folder)
+    run = store.get_run(import_result_dir(folder, store))
+    # the data step, then each K's training time, as the CLI wrote them
+    results = [r for r in records if r["kind"] == "result"]
+    assert len(results) == len(KS) and all(r["elapsed_s"] > 0 for r in results)
+    assert run["finished"] - run["started"] == pytest.approx(
+        records[0]["data_seconds"] + sum(r["elapsed_s"] for r in results))
+    assert importer.training_seconds({"data_seconds": 2.0}, [{"n_cats": 3, "elapsed_s": 5.0}],
+                                     []) == 7.0
+    assert importer.training_seconds({}, [{"n_cats": 3}], []) is None  # nothing recorded

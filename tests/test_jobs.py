@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from gato_dash.jobs import final_status, run_training
+from gato_dash.jobs import run_training
 from gato_dash.store import RunStore
 
 TINY = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 30, "n_cats": [3],
@@ -22,7 +22,7 @@ class Rec(SimpleNamespace):
 
 def fake_train(epochs=5, ks=(3,), diverge_at=None, fail_at=None):
     """A stand-in for gato_core.training.train with the same record stream."""
-    def train(config, should_stop=None, cache_dir=None, events=None):
+    def train(config, should_stop=None, cache_dir=None, events=None, datasets_dir=None):
         yield Rec(kind="run_info", scenario="one_d", signal_names=["signal"])
         for k in ks:
             status, message, done = "finished", "", 0
@@ -73,7 +73,7 @@ def test_cancel_between_epochs(store):
     run_id = store.create_run(TINY)
     calls = {"n": 0}
 
-    def train(config, should_stop=None, cache_dir=None):
+    def train(config, should_stop=None, cache_dir=None, datasets_dir=None):
         def stop_after_three():
             calls["n"] += 1
             if calls["n"] == 4:
@@ -114,7 +114,7 @@ def test_invalid_stored_config_fails_cleanly(store):
 def test_deleted_mid_run_stops(store):
     run_id = store.create_run(TINY)
 
-    def train(config, should_stop=None, cache_dir=None):
+    def train(config, should_stop=None, cache_dir=None, datasets_dir=None):
         for rec in fake_train(100)(config, should_stop=should_stop):
             if rec.kind == "epoch" and rec.epoch == 2:
                 store.delete(run_id)
@@ -122,14 +122,6 @@ def test_deleted_mid_run_stops(store):
 
     assert run_training(store.path, run_id, train=train) == "deleted"
     assert store.get_run(run_id) is None and store.epochs(run_id) == []
-
-
-def test_final_status():
-    assert final_status([{"status": "finished", "n_cats": 3}], False) == ("finished", "")
-    assert final_status([], True)[0] == "cancelled"
-    assert final_status([{"status": "finished", "n_cats": 3},
-                         {"status": "cancelled", "n_cats": 5, "epochs_done": 7}], True) == \
-        ("cancelled", "cancelled at epoch 7 (K=5)")
 
 
 # ----- the real engine ----------------------------------------------------------------------
@@ -172,3 +164,63 @@ def test_real_engine_cancel_within_two_seconds(store, tmp_path):
     n = run["epochs_done"]
     assert run["message"] == f"cancelled at epoch {n} (K=3)"
     assert store.result_ks(run_id) == [3]  # the partial training is kept
+
+
+def slow_data_train(config, should_stop=None, cache_dir=None, events=None, datasets_dir=None):
+    """Stands still in data preparation, as generating 1.2 M events does, never asking
+    should_stop: only the watchdog can end it in time."""
+    time.sleep(60)
+    yield Rec(kind="run_info", scenario="one_d", signal_names=["signal"])
+
+
+def test_cancel_during_data_preparation_ends_the_job(store, tmp_path):
+    run_id = store.create_run(TINY)
+    job = multiprocessing.get_context("forkserver").Process(
+        target=run_training, args=(store.path, run_id, tmp_path / "events", slow_data_train))
+    job.start()
+    deadline = time.monotonic() + 60
+    while store.run_status(run_id)["status"] != "running":
+        assert time.monotonic() < deadline, "the job never claimed the run"
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    store.request_cancel(run_id)
+    job.join(20)  # far below the 60 s the data step would take
+    took = time.monotonic() - t0
+    print(f"\ncancel during data preparation: job ended {took:.2f} s after the request")
+    assert job.exitcode == 0, "the job did not end after its cancel"
+    run = store.get_run(run_id)
+    assert run["status"] == "cancelled"
+    assert run["message"] == "cancelled while preparing the data"
+
+
+def test_watchdog_leaves_an_engine_that_stops_by_itself_alone(store):
+    from gato_dash.jobs import CancelWatchdog
+
+    run_id = store.create_run(TINY)
+    store.claim(run_id)
+    ended = []
+    store.request_cancel(run_id)
+    with CancelWatchdog(store, run_id, grace_s=5.0, poll_s=0.01,
+                        exit_process=lambda: ended.append(True)):
+        time.sleep(0.1)  # the watchdog has seen the cancel and waits out the grace
+    assert ended == []
+    assert store.get_run(run_id)["status"] == "running"  # the job's own ending decides
+
+
+def test_job_opens_the_store_named_by_its_environment(postgres_url, tmp_path, monkeypatch):
+    """The background callback's body, as an embedded job process or a Celery worker runs
+    it: store and data folder come from $GATO_STORE / $GATO_DATA_DIR (here a PostgreSQL
+    store), never from the job's arguments."""
+    pytest.importorskip("tensorflow")
+    from gato_dash import backends
+    from gato_dash.jobs import start_training_job
+
+    data_dir = tmp_path / "shared"
+    store = RunStore(postgres_url, data_dir)
+    run_id = store.create_run({**TINY, "epochs": 5})
+    monkeypatch.setenv(backends.STORE_ENV, postgres_url)
+    monkeypatch.setenv(backends.DATA_DIR_ENV, str(data_dir))
+    assert start_training_job({"run": run_id, "load": "x"}) == "finished"
+    assert [r["epoch"] for r in store.epochs(run_id)] == list(range(5))
+    assert any((data_dir / "events").iterdir())  # the events went to the shared folder
+    store.close()

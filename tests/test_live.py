@@ -9,7 +9,7 @@ import pytest
 from gato_dash import live
 from gato_dash.figures import history
 from gato_dash.store import RunStore
-from tests.test_store import epoch_record
+from helpers.records import epoch_record
 
 MAX_UPDATE_BYTES = 100_000
 
@@ -46,7 +46,9 @@ def test_every_epoch_drawn_exactly_once_while_streaming(store):
     run_id = running_run(store, epochs=30)
     state = live.initial_state(run_id)
     first = live.poll(store, state)
-    assert first.figures is not None and first.k_value == 3  # empty frame for K=3
+    assert first.k_value == 3  # an empty frame for K=3: every figure, no points yet
+    assert set(first.figures) == set(history.FIGURES)
+    assert all(not trace["x"] for fig in first.figures.values() for trace in fig["data"])
     state, figures, extends = first.state, first.figures, []
     epoch = 0
     for burst in (1, 0, 3, 7, 0, 1, 18):  # epochs land between polls at any pace

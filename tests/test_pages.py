@@ -2,8 +2,8 @@
 compare view's parameter table.
 
 The page modules register themselves with Dash Pages, so a bare app with ``use_pages`` is
-made once; the run store is the app's (``gato_dash.app.Runtime``), pointed at a temporary
-file.
+made once; the run store is the app's (``gato_dash.runtime``), pointed at a temporary
+folder.
 """
 from __future__ import annotations
 
@@ -14,26 +14,26 @@ import dash
 import plotly.utils
 import pytest
 
-import results_fixtures as rf
-from gato_dash import app as runtime
+from helpers import records as rf
+from gato_dash import runtime
+from gato_dash.app import PACKAGE
 from gato_dash import live
-from gato_dash.store import RunStore
-from tests.test_compare import make_run
+from helpers.compared import make_run
 
 
 @pytest.fixture(scope="module")
 def pages():
-    dash.Dash("gato_dash", use_pages=True, pages_folder=str(runtime.PACKAGE / "pages"),
+    dash.Dash("gato_dash", use_pages=True, pages_folder=str(PACKAGE / "pages"),
               suppress_callback_exceptions=True)
     return sys.modules["gato_dash.pages.run"], sys.modules["gato_dash.pages.compare"]
 
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):
-    store = RunStore(tmp_path / "runs.sqlite")
-    monkeypatch.setattr(runtime.Runtime, "store", store)
-    from gato_dash.pages import run_results
-    run_results.clear_cache()
+    runtime.configure(tmp_path)
+    store = runtime.store()
+    from gato_dash import results_section as section_module
+    section_module.clear_cache()
     return store
 
 
@@ -149,7 +149,7 @@ def test_results_arriving_by_poll_show_the_pages_view(pages, store):
         update = live.poll(store, live.initial_state(run_id), None)
         assert update.results_changed
         outputs = run_page.render_update(update, 0, view)
-        return components(outputs[10])  # the "run-results" output
+        return components(outputs["results"])
 
     found = section_for({"k": "5", "tab": "spectra", "log": "1"})
     assert (found["results-k"].value, found["results-tabs"].value,
@@ -192,14 +192,14 @@ def test_running_run_page_is_left_to_the_poll(pages, store):
 
 
 def test_section_from_a_poll_has_no_figures(pages, store):
-    from gato_dash.pages import run_results
+    from gato_dash import results_section as section_module
 
     run_id, _, _ = finished_bump_hunt(store)
-    found = components(run_results.results_section(run_id))
+    found = components(section_module.results_section(run_id))
     assert found["results-prefilled"].data is False
     assert found[k_figure_id("kfig", "category_map")].figure == {}
     # a live page's poll response stays small: the section's layout without its figures
-    size = len(json.dumps(run_results.results_section(run_id),
+    size = len(json.dumps(section_module.results_section(run_id),
                           cls=plotly.utils.PlotlyJSONEncoder))
     assert size < 30_000, size
 

@@ -6,7 +6,7 @@ import pytest
 from gato_core import geometry, initial
 from gato_core.baselines import category_yields, optimum_1d
 from gato_core.config import ConfigError, RunConfig
-from gato_core.evaluation import best_start, hard_objective, segment_index
+from gato_core.evaluation import best_start, hard_significance, segment_index
 from gato_core.scenarios import generate
 from gato_core.significance import significance_per_signal
 
@@ -95,7 +95,7 @@ def test_best_start_is_the_one_with_the_highest_hard_significance():
         expected.append(significance_per_signal(s, b)[0])
     assert objectives == pytest.approx(expected, rel=1e-9)
     assert best == int(np.argmax(expected)) == 1
-    assert hard_objective(cut_parameters(starts[1]), events) == pytest.approx(max(expected))
+    assert hard_significance(cut_parameters(starts[1]), events)[1] == pytest.approx(max(expected))
 
 
 # ----- training ---------------------------------------------------------------------------
@@ -151,7 +151,8 @@ def test_several_starts_keep_the_best(small_1d):
     assert result.chosen_start == int(np.argmax(result.start_objectives))
     # the reported numbers and parameters are the kept start's, recomputed independently
     assert result.objective == pytest.approx(max(result.start_objectives), rel=1e-12)
-    assert hard_objective(result.parameters, small_1d) == pytest.approx(result.objective, rel=1e-12)
+    assert hard_significance(result.parameters, small_1d)[1] == pytest.approx(result.objective,
+                                                                   rel=1e-12)
     assert result.parameters["n_cats"] == 4 and len(result.parameters["raw_means"]) == 4
     # epoch records say which start they show; the last one is followed to the end
     assert {r.start for r in records if r.kind == "epoch"} <= {0, 1, 2}
@@ -166,7 +167,8 @@ def test_only_the_best_start_trains_on_after_exploring(small_1d):
     chosen = result.chosen_start
     assert chosen == int(np.argmax(result.start_objectives))
     assert [r.start for r in records if r.kind == "epoch"][10:] == [chosen] * 30
-    assert hard_objective(result.parameters, small_1d) == pytest.approx(result.objective, rel=1e-12)
+    assert hard_significance(result.parameters, small_1d)[1] == pytest.approx(result.objective,
+                                                                   rel=1e-12)
 
 
 GRID = [

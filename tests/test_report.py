@@ -6,7 +6,7 @@ import re
 import plotly.offline
 import pytest
 
-import results_fixtures as rf
+from helpers import records as rf
 from gato_dash.report import build_report, offline_plotlyjs, report_figures
 
 EVIL_NAME = "<script>alert(1)</script>"
@@ -131,4 +131,7 @@ def test_report_without_results_or_run_info_still_renders():
     run = dict(run, run_info=None)
     document = build_report(run, [], [])
     assert document.startswith("<!doctype html>") and document.rstrip().endswith("</html>")
-    assert "No significance values yet" in document or "Plotly.newPlot(" in document
+    # one figure (the significance panel, saying why it is empty), empty tables
+    assert document.count("Plotly.newPlot(") == 1
+    assert "No significance values yet." in document
+    assert document.count("<p class='meta'>none</p>") == 2  # significance, trained K

@@ -1,35 +1,40 @@
-"""Run store: lifecycle, incremental reads, several processes at once, interrupted runs, delete."""
+"""Run store: lifecycle, incremental reads, several processes at once, interrupted runs, delete.
+
+Every test that takes ``store`` (or ``store_location``) runs twice: on SQLite and on
+PostgreSQL (a throwaway server, tests/local_servers.py; skipped with the reason when it
+cannot start)."""
 from __future__ import annotations
 
 import multiprocessing
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from gato_dash import store as store_module
 from gato_dash.store import RunStore
+from helpers.records import epoch_record
 
 CONFIG = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 30, "n_cats": [3, 5]}
 
 
-def epoch_record(k: int, epoch: int, snapshot: bool = False) -> dict:
-    rec = {"kind": "epoch", "n_cats": k, "epoch": epoch, "epochs": 30, "loss": -1.0 - epoch / 100,
-           "total_loss": -1.0, "significance": {"signal": 1.0 + epoch / 100},
-           "penalty_yield": 0.0, "penalty_unc": 0.0, "temperature": 1.0, "learning_rate": 0.1,
-           "epoch_ms": 3.0, "elapsed_s": 0.01 * (epoch + 1), "mean_abs_bias": None,
-           "hard_significance": None, "snapshot": None}
-    if snapshot:
-        rec.update(mean_abs_bias=0.1, hard_significance={"signal": 1.2},
-                   snapshot={"epoch": epoch, "temperature": 1.0, "boundaries": [0.2, 0.5]})
-    return rec
-
 
 @pytest.fixture
-def store(tmp_path):
-    return RunStore(tmp_path / "runs.sqlite")
+def store(store_location):
+    location, data_dir = store_location
+    store = RunStore(location, data_dir)
+    yield store
+    store.close()
+
+
+def raw_execute(store: RunStore, sql: str, args=()):
+    """Change the database behind the store's back (e.g. age a heartbeat)."""
+    with store._write() as conn:
+        return conn.execute(sql, args).fetchall() if sql.lstrip().startswith("SELECT") \
+            else conn.execute(sql, args).rowcount
 
 
 def test_create_get_list(store):
@@ -113,9 +118,10 @@ def test_cancel(store):
     assert store.request_cancel(running)
     assert store.cancel_requested(running)
     assert store.get_run(running)["status"] == "running"  # the job ends it
+    before = time.time()
     store.set_status(running, "cancelled", "cancelled at epoch 4 (K=3)")
     assert not store.request_cancel(running)  # already over
-    assert store.get_run(running)["finished"] is not None
+    assert before <= store.get_run(running)["finished"] <= time.time()
 
 
 def test_stale_heartbeat_becomes_interrupted(store, monkeypatch):
@@ -123,14 +129,16 @@ def test_stale_heartbeat_becomes_interrupted(store, monkeypatch):
     store.claim(run_id, pid=None)  # our own (live) pid: only the heartbeat decides
     store.append_epoch(run_id, epoch_record(3, 0))
     assert store.get_run(run_id)["status"] == "running"
-    with sqlite3.connect(store.path) as raw:  # the job went silent 20 s ago
-        raw.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", (time.time() - 20, run_id))
+    last_heartbeat = time.time() - 20  # the job went silent 20 s ago
+    raw_execute(store, "UPDATE runs SET heartbeat = ? WHERE id = ?", (last_heartbeat, run_id))
     run = store.get_run(run_id)
     assert run["status"] == "interrupted"
+    # it ended at its last heartbeat: the 20 s of silence are not part of its duration
+    assert run["finished"] == pytest.approx(last_heartbeat)
     assert "epoch 1" in run["message"] and "K=3" in run["message"]
-    with sqlite3.connect(store.path) as raw:  # persisted, not just reported
-        assert raw.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0] == \
-            "interrupted"
+    # persisted, not just reported
+    assert raw_execute(store, "SELECT status FROM runs WHERE id = ?", (run_id,))[0][0] == \
+        "interrupted"
 
 
 def test_fresh_heartbeat_stays_running(store):
@@ -162,10 +170,9 @@ def test_delete_removes_rows_and_files(store):
     (folder / "report.html").write_text("x")
     assert store.delete(run_id)
     assert store.get_run(run_id) is None and not folder.exists()
-    with sqlite3.connect(store.path) as raw:
-        for table in ("epochs", "results"):
-            n = raw.execute(f"SELECT COUNT(*) FROM {table} WHERE run_id = ?", (run_id,)).fetchone()[0]
-            assert n == 0, table
+    for table in ("epochs", "results"):
+        n = raw_execute(store, f"SELECT COUNT(*) FROM {table} WHERE run_id = ?", (run_id,))[0][0]
+        assert n == 0, table
     # a job still running for it stops and its late writes are dropped
     assert store.cancel_requested(run_id)
     assert store.append_epoch(run_id, epoch_record(3, 1)) is None
@@ -186,26 +193,25 @@ def test_user_edits(store):
 
 
 # ----- several processes --------------------------------------------------------------------
-def _writer(path, run_id, k, n):
-    s = RunStore(path)
+def _writer(location, data_dir, run_id, k, n):
+    s = RunStore(location, data_dir)
     for e in range(n):
         s.append_epoch(run_id, epoch_record(k, e))
         if e % 10 == 0:
             s.heartbeat(run_id)
 
 
-def _claimer(path, run_id, out):
-    out.put(RunStore(path).claim(run_id))
+def _claimer(location, data_dir, run_id, out):
+    out.put(RunStore(location, data_dir).claim(run_id))
 
 
-def test_two_processes_write_one_reads(tmp_path):
-    path = tmp_path / "runs.sqlite"
-    store = RunStore(path)
+def test_two_processes_write_one_reads(store_location):
+    store = RunStore(*store_location)
     a, b = store.create_run(CONFIG), store.create_run(CONFIG)
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(path, a, 3, 300)),
-             ctx.Process(target=_writer, args=(path, b, 3, 300)),
-             ctx.Process(target=_writer, args=(path, a, 5, 300))]
+    procs = [ctx.Process(target=_writer, args=(*store_location, a, 3, 300)),
+             ctx.Process(target=_writer, args=(*store_location, b, 3, 300)),
+             ctx.Process(target=_writer, args=(*store_location, a, 5, 300))]
     for p in procs:
         p.start()
     seen = 0
@@ -225,12 +231,12 @@ def test_two_processes_write_one_reads(tmp_path):
     assert [r["epoch"] for r in store.epochs(a, n_cats=5)] == list(range(300))
 
 
-def test_claim_race_between_processes(tmp_path):
-    path = tmp_path / "runs.sqlite"
-    run_id = RunStore(path).create_run(CONFIG)
+def test_claim_race_between_processes(store_location):
+    run_id = RunStore(*store_location).create_run(CONFIG)
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=_claimer, args=(path, run_id, out)) for _ in range(4)]
+    procs = [ctx.Process(target=_claimer, args=(*store_location, run_id, out))
+             for _ in range(4)]
     for p in procs:
         p.start()
     wins = [out.get(timeout=60) for _ in procs]
@@ -241,3 +247,88 @@ def test_claim_race_between_processes(tmp_path):
 
 def test_heartbeat_timeout_is_about_15_s():
     assert 10 <= store_module.HEARTBEAT_TIMEOUT_S <= 20
+
+
+def test_text_fields_have_limits_whatever_sends_them(store):
+    from gato_dash.store import MAX_NAME_CHARS, MAX_NOTE_CHARS, MAX_TAGS, TextTooLong
+
+    with pytest.raises(TextTooLong, match="at most 120 characters, got 5000"):
+        store.create_run(CONFIG, name="x" * 5000)
+    assert store.list_runs() == []  # nothing half-stored
+    run_id = store.create_run(CONFIG, name="n" * MAX_NAME_CHARS)
+    with pytest.raises(TextTooLong):
+        store.rename(run_id, "n" * (MAX_NAME_CHARS + 1))
+    with pytest.raises(TextTooLong):
+        store.set_note(run_id, "n" * (MAX_NOTE_CHARS + 1))
+    with pytest.raises(TextTooLong):
+        store.set_tags(run_id, ["t" * 41])
+    with pytest.raises(TextTooLong):
+        store.set_tags(run_id, [f"t{i}" for i in range(MAX_TAGS + 1)])
+    run = store.get_run(run_id)
+    assert run["name"] == "n" * MAX_NAME_CHARS and run["note"] == "" and run["tags"] == []
+
+
+# ----- several machines -----------------------------------------------------------------------
+def test_job_on_another_machine_is_judged_by_its_heartbeat(store, monkeypatch):
+    """A process id means nothing on another machine: a job there whose pid happens not to
+    exist here stays running while it beats, and is interrupted once it stops beating, with
+    its epochs kept."""
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    run_id = store.create_run(CONFIG)
+    monkeypatch.setattr(store_module, "this_host", lambda: "gpu-node-7")
+    assert store.claim(run_id, pid=int(finished.stdout))  # a pid dead *here*
+    monkeypatch.undo()
+    store.append_epoch(run_id, epoch_record(3, 0))
+    store.append_epoch(run_id, epoch_record(3, 1))
+    assert store.run_status(run_id)["status"] == "running"
+    raw_execute(store, "UPDATE runs SET heartbeat = ? WHERE id = ?",
+                (time.time() - store_module.HEARTBEAT_TIMEOUT_S - 1, run_id))
+    run = store.get_run(run_id)
+    assert run["status"] == "interrupted" and "epoch 2 of K=3" in run["message"]
+    assert [r["epoch"] for r in store.epochs(run_id)] == [0, 1]
+
+
+def test_cancel_of_a_run_claimed_meanwhile_reaches_its_job(store):
+    """The queued -> cancelled shortcut only applies to a run still queued: one that a
+    worker claimed keeps running and its job sees the flag."""
+    run_id = store.create_run(CONFIG)
+    store.claim(run_id)
+    assert store.request_cancel(run_id)
+    assert store.get_run(run_id)["status"] == "running" and store.cancel_requested(run_id)
+
+
+def test_postgresql_store_needs_the_data_folder():
+    with pytest.raises(ValueError, match="data folder"):
+        RunStore("postgresql://gato@127.0.0.1:1/x")
+
+
+def test_sqlite_store_of_an_older_version_gains_the_host_column(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    with sqlite3.connect(path) as raw:  # the schema before runs knew their machine
+        raw.executescript(store_module._SCHEMA.format(real="REAL", serial=store_module._SQLite.SERIAL)
+                          .replace(",\n    job_host TEXT", ""))
+        raw.execute("INSERT INTO runs (id, scenario, status, config, created) "
+                    "VALUES ('old', 'one_d', 'queued', '{}', 1.0)")
+    store = RunStore(path)
+    assert store.claim("old") and store.get_run("old")["status"] == "running"
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT job_host FROM runs").fetchone()[0] == store_module.this_host()
+
+
+def test_postgresql_connections_are_reused_by_later_threads(postgres_url, tmp_path):
+    """The web server runs each request in a new thread: each must not open a new
+    PostgreSQL connection (a round trip and a server process)."""
+    store = RunStore(postgres_url, tmp_path)
+    store.create_run(CONFIG)
+    backends = []
+
+    def request():
+        backends.append(store._conn().execute("SELECT pg_backend_pid()").fetchone()[0])
+        assert len(store.list_runs()) == 1
+
+    for _ in range(20):
+        thread = threading.Thread(target=request)
+        thread.start()
+        thread.join()
+    assert len(backends) == 20 and len(set(backends)) <= 2

@@ -17,21 +17,17 @@ import math
 
 import numpy as np
 
-from gato_core.scenarios import SCENARIOS
 
-from ..compare import (
-    HISTORY_METRICS,
-    ComparedRun,
-    history_series,
-    shared_scenario,
-    smooth,
-)
+from ..comparison.histories import HISTORY_METRICS, history_series, smooth
+from .. import run_facts
+from ..comparison.loading import ComparedRun, shared_scenario
 # The run pages' category colours, map encoding and template: a category has the same colour
 # here as on its run's own page, and the compare view looks like the rest of the app.
-from .results import TEMPLATE, _discrete_colourscale, _display_grid, category_colour
+from ..formatting import z_value
+from .categories import display_grid
+from .colours import category_colour, category_colourscale, run_colour
+from .style import TEMPLATE
 
-#: One colour per compared run (at most six), distinguishable for common colour blindness.
-RUN_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9")
 #: Line styles tell the signals of a two-signal scenario apart within one run colour.
 SIGNAL_DASHES = ("solid", "dash", "dot", "dashdot")
 BASELINE_COLOUR = "#555555"
@@ -47,10 +43,6 @@ DATA_FIELDS = ("scenario", "n_signal", "n_bkg", "noise", "seed", "mass_sigma")
 
 class PanelNotApplicable(Exception):
     """Raised with a reader-facing reason when a panel cannot be drawn for these runs."""
-
-
-def run_colour(index: int) -> str:
-    return RUN_COLOURS[index % len(RUN_COLOURS)]
 
 
 def run_label(run: ComparedRun) -> str:
@@ -245,16 +237,16 @@ def significance_vs_categories_figure(runs: list[ComparedRun]) -> dict:
     """
     scenario = shared_scenario(runs)
     if scenario is None:
-        names = sorted({r.scenario for r in runs})
+        names = sorted({r.data_key for r in runs})
         raise PanelNotApplicable(
             "significance is not comparable across scenarios (" + ", ".join(names) +
             "): each measures different signals on different data")
     if not any(r.results for r in runs):
         raise PanelNotApplicable("none of these runs has finished a category count yet")
-    signals = next((r.signals for r in runs if r.signals), list(SCENARIOS[scenario].signals))
+    signals = next((r.signals for r in runs if r.signals), run_facts.signals_of(runs[0].run))
     grid = _Grid(1, len(signals), [f"Z({s})" for s in signals], h_spacing=0.08, height=440)
-    baseline_name = ("equidistant baseline" if SCENARIOS[scenario].dim == 1
-                     else "argmax + equidistant baseline")
+    one_d = run_facts.dim_of(runs[0].run) == 1
+    baseline_name = "equidistant baseline" if one_d else "argmax + equidistant baseline"
     for col, signal in enumerate(signals, start=1):
         def baselines_of(run, signal=signal):
             return _int_keys(((run.run.get("run_info") or {}).get("baselines") or {}).get(signal))
@@ -262,7 +254,7 @@ def significance_vs_categories_figure(runs: list[ComparedRun]) -> dict:
         references = _reference_traces(
             _group_reference(runs, baselines_of), baseline_name, "baseline", BASELINE_COLOUR,
             {"symbol": "square", "size": 7}, 1, col == 1, 2)
-        if scenario == "one_d":
+        if one_d:
             references += _reference_traces(
                 _group_reference(runs, lambda r: _int_keys((r.run.get("run_info") or {})
                                                            .get("optimum_1d"))),
@@ -301,12 +293,15 @@ def category_figure(runs: list[ComparedRun], n_cats: int, *, log_y: bool = False
     total background), one shared y axis. 2-D: the hard category map on the simplex, with
     category n in the same colour in every panel.
     """
-    dims = {SCENARIOS[r.scenario].dim for r in runs if r.scenario in SCENARIOS}
+    dims = {run_facts.dim_of(r.run) for r in runs}
     if len(dims) != 1:
         raise PanelNotApplicable(
             "category layouts cannot be drawn side by side: these runs mix the 1-D "
             "discriminant with the 2-D classifier plane")
     dim = dims.pop()
+    if dim > 2:
+        raise PanelNotApplicable("categories in three score dimensions are not drawn; the "
+                                 "category numbers are in each run's results")
     with_result = [(r, r.result_for(n_cats)) for r in runs]
     drawable = [(i, r, res) for i, (r, res) in enumerate(with_result)
                 if res and res.get("snapshot")]
@@ -314,7 +309,7 @@ def category_figure(runs: list[ComparedRun], n_cats: int, *, log_y: bool = False
         raise PanelNotApplicable(f"no run has final categories for K={n_cats}")
     n_cols = min(len(drawable), 3)
     n_rows = math.ceil(len(drawable) / n_cols)
-    titles = [f"{run_label(r)} · Z={_objective_text(res)}" for _, r, res in drawable]
+    titles = [f"{run_label(r)} · Z={z_value(res.get('objective'))}" for _, r, res in drawable]
     grid = _Grid(n_rows, n_cols, titles, h_spacing=0.05,
                  v_spacing=0.16 if n_rows > 1 else 0.1,
                  height=(360 if dim == 1 else 420) * n_rows + 80)
@@ -358,11 +353,6 @@ def xaxis_anchor(panel_index: int) -> str:
     return "x" + _Grid.suffix(panel_index + 1)
 
 
-def _objective_text(result: dict) -> str:
-    z = result.get("objective")
-    return f"{z:.3f}" if isinstance(z, (int, float)) else "—"
-
-
 def _binned_yield_traces(result: dict, show_legend: bool) -> list[dict]:
     categories = [c for c in result.get("categories") or [] if c.get("range")]
     if not categories:
@@ -372,7 +362,7 @@ def _binned_yield_traces(result: dict, show_legend: bool) -> list[dict]:
     centres = [(c["range"][0] + c["range"][1]) / 2 for c in categories]
     widths = [c["range"][1] - c["range"][0] for c in categories]
     custom = [[c.get("index", i) + 1, c["range"][0], c["range"][1],
-               ", ".join(f"Z({k})={v:.3f}" for k, v in (c.get("z") or {}).items())]
+               ", ".join(f"Z({k})={z_value(v)}" for k, v in (c.get("z") or {}).items())]
               for i, c in enumerate(categories)]
     hover = ("category %{customdata[0]}<br>[%{customdata[1]:.3f}, %{customdata[2]:.3f}]"
              "<br>%{y:.4g} events<br>%{customdata[3]}<extra>%{fullData.name}</extra>")
@@ -389,7 +379,7 @@ def _binned_yield_traces(result: dict, show_legend: bool) -> list[dict]:
 
 
 def _category_map_trace(result: dict, n_cats: int) -> dict:
-    display = _display_grid(result["snapshot"], result.get("order") or list(range(n_cats)))
+    display = display_grid(result["snapshot"], result.get("order") or list(range(n_cats)))
     n = display.shape[0]
     axis = np.round((np.arange(n) + 0.5) / n, 6)
     return {
@@ -399,6 +389,6 @@ def _category_map_trace(result: dict, n_cats: int) -> dict:
         # Python (0.13 s of the view's response for six maps).
         "type": "heatmap", "x": axis, "y": axis, "z": display,
         "zmin": -0.5, "zmax": n_cats + 0.5, "zauto": False,
-        "colorscale": _discrete_colourscale(n_cats), "showscale": False,
+        "colorscale": category_colourscale(n_cats), "showscale": False,
         "hovertemplate": "p₁=%{x:.2f}, p₂=%{y:.2f}<br>category %{z}<extra></extra>",
     }

@@ -20,7 +20,8 @@ import plotly.graph_objects as go
 # The app's small template, not plotly's default "plotly_white": that one is ~8 KB of JSON
 # per figure, deep-copied on every build (0.3 s of a finished run's page response) and
 # parsed again by the browser for each graph.
-from .results import TEMPLATE
+from .colours import process_colour
+from .style import TEMPLATE, compact_value
 
 FIGURES = ("significance", "loss", "bias", "lr")
 TITLES = {
@@ -29,7 +30,6 @@ TITLES = {
     "bias": "Mean |bias| and temperature",
     "lr": "Learning rate",
 }
-SIGNAL_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 FIGURE_HEIGHT = 300
 
 
@@ -60,10 +60,10 @@ def series(kind: str, signals) -> list[Series]:
     signals = list(signals)
     if kind == "significance":
         soft = [Series(f"Z {s} (soft)", _get("significance", s),
-                       colour=SIGNAL_COLOURS[i % len(SIGNAL_COLOURS)])
+                       colour=process_colour(s, i))
                 for i, s in enumerate(signals)]
         hard = [Series(f"Z {s} (hard)", _get("hard_significance", s), sparse=True,
-                       colour=SIGNAL_COLOURS[i % len(SIGNAL_COLOURS)])
+                       colour=process_colour(s, i))
                 for i, s in enumerate(signals)]
         return soft + hard
     if kind == "loss":
@@ -85,19 +85,6 @@ def series(kind: str, signals) -> list[Series]:
     raise ValueError(f"unknown history figure {kind!r}")
 
 
-def compact(value):
-    """JSON-friendly and short: 6 significant digits; NaN/inf become None (a gap)."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(value):
-        return None
-    return float(f"{value:.6g}")
-
-
 def _points(s: Series, epochs: list[dict]) -> tuple[list, list]:
     xs, ys = [], []
     for rec in epochs:
@@ -105,7 +92,7 @@ def _points(s: Series, epochs: list[dict]) -> tuple[list, list]:
         if s.sparse and y is None:
             continue
         xs.append(int(rec["epoch"]))
-        ys.append(compact(y))
+        ys.append(compact_value(y, 6))
     return xs, ys
 
 
@@ -189,11 +176,6 @@ def extend_data(kind: str, new_epochs: list[dict], signals):
     if not indices:
         return None
     return [{"x": xs, "y": ys}, indices]
-
-
-def point_count(figure: dict, trace: int = 0) -> int:
-    """Number of points in a trace of a figure dict (tests and benchmarks)."""
-    return len(figure["data"][trace].get("x") or [])
 
 
 def significance_references(run_info: dict | None, n_cats: int) -> dict[str, float]:

@@ -13,11 +13,12 @@ import logging
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import Input, Output, State, callback, dcc, html, no_update
 
-from gato_dash import app as runtime
-from gato_dash import compare as cmp
+from gato_dash import runtime
+from gato_dash.comparison import export, loading, parameters, selection
 from gato_dash import view_state
+from gato_dash.address_bar import keep_query_in_address_bar
 from gato_dash.figures import compare as figs
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 dash.register_page(__name__, path="/compare", name="Compare", title="Compare runs · GATO")
 
 #: Loaded runs shared by the page and its callbacks (controls redraw without re-reading).
-_RUN_CACHE = cmp.RunCache(size=24)
+_RUN_CACHE = loading.RunCache(size=24)
 SECTION_LABELS = {"run": "run", "config": "setting", "result": "result"}
 RESULT_ROW_COLOUR = "#fff8e1"
 BEST_CELL_STYLE = {"fontWeight": "700", "color": "#0a6b2b"}
@@ -33,33 +34,33 @@ DIFFERS_STYLE = {"backgroundColor": "#eef4ff"}
 
 
 # ----- loading ---------------------------------------------------------------------------
-def load_runs(store, run_ids: list[str]) -> tuple[list[cmp.ComparedRun], list[str]]:
-    return cmp.load_comparison(store, run_ids, cache=_RUN_CACHE)
+def load_runs(store, run_ids: list[str]) -> tuple[list[loading.ComparedRun], list[str]]:
+    return loading.load_comparison(store, run_ids, cache=_RUN_CACHE)
 
 
 # ----- page ------------------------------------------------------------------------------
 def layout(runs=None, **query):
-    selection = cmp.parse_run_ids(runs)
-    if not selection.ids:
+    chosen = selection.parse_run_ids(runs)
+    if not chosen.ids:
         return _message_page("Choose runs to compare",
-                             [f"The link names no valid run ({'; '.join(selection.problems)})."
-                              if selection.problems else "The link names no runs.",
+                             [f"The link names no valid run ({'; '.join(chosen.problems)})."
+                              if chosen.problems else "The link names no runs.",
                               " Tick 2 to 6 runs on the Runs page and press Compare."])
     try:
-        loaded, missing = load_runs(runtime.store(), selection.ids)
+        loaded, missing = load_runs(runtime.store(), chosen.ids)
     except Exception:
-        log.exception("loading runs %s failed", selection.ids)
+        log.exception("loading runs %s failed", chosen.ids)
         return _message_page("Could not load these runs",
                              ["The run store could not be read; see the server log."])
-    if len(loaded) < cmp.MIN_COMPARE:
+    if len(loaded) < selection.MIN_COMPARE:
         found = f"only {len(loaded)} of them exists" if loaded else "none of them exists"
         return _message_page("Not enough runs to compare",
-                             [f"The link names {len(selection.ids)} run(s), {found}. ",
-                              html.Ul([html.Li(p) for p in selection.problems + missing])])
+                             [f"The link names {len(chosen.ids)} run(s), {found}. ",
+                              html.Ul([html.Li(p) for p in chosen.problems + missing])])
     try:
-        return _compare_page(loaded, selection.problems + missing, query)
+        return _compare_page(loaded, chosen.problems + missing, query)
     except Exception:  # odd stored data must give a message, not a server error
-        log.exception("building the compare view of %s failed", selection.ids)
+        log.exception("building the compare view of %s failed", chosen.ids)
         return _message_page("Could not compare these runs",
                              ["Their stored records could not be read; see the server log."])
 
@@ -72,13 +73,13 @@ def _message_page(title: str, body) -> html.Div:
     ], id="compare-message")
 
 
-def _compare_page(runs: list[cmp.ComparedRun], warnings: list[str],
+def _compare_page(runs: list[loading.ComparedRun], warnings: list[str],
                   query: dict | None = None) -> html.Div:
     ks = sorted({k for r in runs for k in r.trained_ks})
-    k_default = cmp.default_k(runs)
+    k_default = loading.default_k(runs)
     k_options = [{"label": f"K = {k}", "value": k} for k in ks]
     # the rest of the link: which tab, K, axes... (bad values are named, then ignored)
-    view, problems = cmp.parse_view_state(query or {}, ks, k_default)
+    view, problems = selection.parse_view_state(query or {}, ks, k_default)
     warnings = warnings + problems
     return html.Div([
         html.H3(f"Comparing {len(runs)} runs"),
@@ -123,7 +124,7 @@ def _compare_page(runs: list[cmp.ComparedRun], warnings: list[str],
     ], id="compare-view")
 
 
-def _histories_panel(runs, k_options, view: cmp.ViewState):
+def _histories_panel(runs, k_options, view: selection.ViewState):
     k = view.history_k
     return [
         dbc.Row([
@@ -136,9 +137,9 @@ def _histories_panel(runs, k_options, view: cmp.ViewState):
             dbc.Col(dbc.Switch(id="compare-history-log", label="log y", value=view.history_log),
                     md=2),
             dbc.Col([html.Small("smoothing"),
-                     dcc.Slider(id="compare-history-smoothing", min=0, max=cmp.MAX_SMOOTHING,
+                     dcc.Slider(id="compare-history-smoothing", min=0, max=selection.MAX_SMOOTHING,
                                 step=0.05, value=view.smoothing,
-                                marks={0: "0", 0.5: "0.5", cmp.MAX_SMOOTHING: "0.95"})], md=3),
+                                marks={0: "0", 0.5: "0.5", selection.MAX_SMOOTHING: "0.95"})], md=3),
             dbc.Col(dbc.Button("Histories CSV", id="compare-history-csv-button", size="sm",
                                outline=True, color="secondary"), md=1),
         ], className="align-items-center g-2 mt-2"),
@@ -149,7 +150,7 @@ def _histories_panel(runs, k_options, view: cmp.ViewState):
     ]
 
 
-def _categories_panel(runs, k_options, view: cmp.ViewState):
+def _categories_panel(runs, k_options, view: selection.ViewState):
     k = view.categories_k
     return [
         dbc.Row([
@@ -168,7 +169,7 @@ def _raise(reason: str):
     raise figs.PanelNotApplicable(reason)
 
 
-def _run_chip(index: int, run: cmp.ComparedRun):
+def _run_chip(index: int, run: loading.ComparedRun):
     return html.Span([
         html.Span(style={"display": "inline-block", "width": "12px", "height": "12px",
                          "borderRadius": "2px", "marginRight": "6px",
@@ -214,7 +215,7 @@ def _table_columns(runs):
 
 def parameter_table(runs, differences_only: bool) -> list[dict]:
     """Table rows; ``mark`` and ``best`` are data fields (not columns) the styles key on."""
-    rows = cmp.visible_rows(cmp.comparison_rows(runs), differences_only)
+    rows = parameters.visible_rows(parameters.comparison_rows(runs), differences_only)
     data = []
     for row in rows:
         record = {"key": row.key, "section": SECTION_LABELS[row.section],
@@ -268,8 +269,8 @@ def download_csv(_clicks, differences_only, run_ids):
     runs, _ = load_runs(runtime.store(), run_ids or [])
     if not runs:
         return no_update
-    rows = cmp.visible_rows(cmp.comparison_rows(runs), bool(differences_only))
-    return dict(content=cmp.comparison_csv(runs, rows),
+    rows = parameters.visible_rows(parameters.comparison_rows(runs), bool(differences_only))
+    return dict(content=export.comparison_csv(runs, rows),
                 filename="gato-compare-" + "-".join(r.id for r in runs) + ".csv",
                 type="text/csv")
 
@@ -286,7 +287,7 @@ def download_history_csv(_clicks, n_cats, x_mode, run_ids):
     runs, _ = load_runs(runtime.store(), run_ids or [])
     if not runs or n_cats is None:
         return no_update
-    return dict(content=cmp.history_csv(runs, int(n_cats), x_mode=x_mode or "epoch"),
+    return dict(content=export.history_csv(runs, int(n_cats), x_mode=x_mode or "epoch"),
                 filename=f"gato-histories-K{int(n_cats)}-" + "-".join(r.id for r in runs)
                 + ".csv", type="text/csv")
 
@@ -345,17 +346,13 @@ def keep_view_in_url(tab, differences_only, history_k, x_mode, history_log, smoo
                      categories_k, categories_log, run_ids, k_default):
     """The query string that reproduces what the controls show now (checked like a link)."""
     runs, _ = load_runs(runtime.store(), run_ids or [])
-    defaults = cmp.default_view(k_default)
+    defaults = selection.default_view(k_default)
     view = view_state.from_controls(
         defaults,
         {"tab": tab, "diff": differences_only, "k": history_k, "x": x_mode,
          "log": history_log, "smooth": smoothing, "ck": categories_k, "clog": categories_log},
         {k for r in runs for k in r.trained_ks})
-    return cmp.view_query([r.id for r in runs], view, defaults)
+    return selection.view_query([r.id for r in runs], view, defaults)
 
 
-clientside_callback(
-    view_state.REPLACE_QUERY_JS,
-    Output("compare-view-query-applied", "children"),
-    Input("compare-view-query", "data"),
-)
+keep_query_in_address_bar("compare-view-query", "compare-view-query-applied")

@@ -1,14 +1,11 @@
 """Home: the list of runs (newest first) and a button to start a new one."""
 from __future__ import annotations
 
-import time
-
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dcc, html
 
-from gato_core.scenarios import SCENARIOS
-from gato_dash import app as runtime
+from gato_dash import formatting, run_facts, runtime
 
 dash.register_page(__name__, path="/", title="GATO Dashboard", name="Home", order=0)
 
@@ -19,13 +16,11 @@ STATUS_COLOURS = {
 }
 
 
-def status_badge(status: str):
+def status_badge(status: str, **props):
     return dbc.Badge(status, color=STATUS_COLOURS.get(status, "secondary"),
-                     className="status-badge")
+                     className="status-badge", **props)
 
 
-def fmt_time(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "–"
 
 
 def runs_table(runs: list[dict]):
@@ -34,15 +29,14 @@ def runs_table(runs: list[dict]):
                          id="home-no-runs")
     rows = []
     for run in runs:
-        scenario = SCENARIOS.get(run["scenario"])
         rows.append(html.Tr([
             # run names are user text: plain strings, which Dash renders as text, never HTML
             html.Td(dcc.Link(run["name"] or run["id"], href=f"/runs/{run['id']}",
                              className="run-link")),
-            html.Td(scenario.title if scenario else run["scenario"]),
+            html.Td(run_facts.title_of(run)),
             html.Td(status_badge(run["status"])),
             html.Td(", ".join(str(k) for k in run["n_cats"])),
-            html.Td(fmt_time(run["created"])),
+            html.Td(formatting.timestamp(run["created"])),
         ], id={"type": "home-run-row", "run": run["id"]}))
     return dbc.Table(
         [html.Thead(html.Tr([html.Th(h) for h in ("Run", "Scenario", "Status", "K", "Created")])),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from dataclasses import fields
+from dataclasses import fields, replace
 from urllib.parse import urlencode
 
 import dash
@@ -18,12 +18,18 @@ import dash_bootstrap_components as dbc
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from gato_core.config import MODELS, ConfigError, RunConfig
+from gato_core import datasets as catalogue
+from gato_core.config import (DATASET_SCENARIO, MAX_SNAPSHOTS_PER_K, MODELS, ConfigError,
+                              RunConfig)
+from gato_core.evaluation import MAP_GRID, inclusive_summary
 from gato_core.scenarios import SCENARIOS, generate
 from gato_core.schedules import SCHEDULES
-from gato_dash import app as runtime
+from gato_dash import runtime
+from gato_dash.address_bar import keep_query_in_address_bar
+from gato_dash.figures.colours import process_colour
+from gato_dash.store import MAX_NAME_CHARS, TextTooLong
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +40,10 @@ dash.register_page(__name__, path="/new", title="New run · GATO Dashboard", nam
 #: (field, label, help). Every RunConfig field but ``scenario`` (the picker) appears once.
 GROUPS = [
     ("Data", [
+        ("dataset", "Dataset", "your events, imported on the Datasets page"),
+        ("held_out_fraction", "Held-out fraction",
+         "datasets: share of the events kept out of training to check the categories "
+         "(toy runs use an independent sample)"),
         ("n_signal", "Signal events (per signal)", "generated events of each signal process"),
         ("n_bkg", "Background events", "generated background events, split by cross section"),
         ("noise", "Detector smearing", "relative smearing of the classifier inputs (0-1)"),
@@ -69,6 +79,14 @@ GROUPS = [
 FORM_FIELDS = [name for _, items in GROUPS for name, _, _ in items]
 SELECTS = {"model": MODELS, "lr_schedule": SCHEDULES, "t_schedule": SCHEDULES}
 DEFAULT_SCENARIO = "one_d"
+#: What the scenario picker offers: the toy scenarios and the user's own datasets
+SCENARIO_CHOICES = (*SCENARIOS, DATASET_SCENARIO)
+#: Fields that only mean something for one kind of run (hidden for the other)
+TOY_ONLY = ("n_signal", "n_bkg", "noise", "mass_sigma")
+DATASET_ONLY = ("dataset", "held_out_fraction")
+#: Stored bytes of one snapshot frame: a 2-D frame is a MAP_GRID² category map as JSON
+#: (~2.5 bytes a cell), a 1-D frame a few boundaries, a 3-score frame only its epoch.
+SNAPSHOT_BYTES = {1: 400, 2: int(2.5 * MAP_GRID ** 2), 3: 60}
 
 #: "Quick demo": small samples, few epochs, one K: done in well under 20 s end to end.
 QUICK_DEMO = {
@@ -78,6 +96,7 @@ QUICK_DEMO = {
                     "snapshot_interval": 10},
     "bump_hunt": {"n_signal": 5000, "n_bkg": 50000, "epochs": 60, "n_cats": "3",
                   "snapshot_interval": 10, "rewt_interval": 20},
+    DATASET_SCENARIO: {"epochs": 60, "n_cats": "3", "snapshot_interval": 10},
 }
 #: Preview samples: big enough for smooth histograms, small enough for ~0.5 s of numpy.
 PREVIEW_SIZES = {"one_d": (20_000, 60_000), "three_class": (20_000, 200_000),
@@ -99,22 +118,58 @@ def form_values(config: RunConfig) -> dict[str, str]:
     return out
 
 
-def preset_values(scenario: str, preset: str) -> dict[str, str]:
-    config = RunConfig.defaults(scenario)
+def scenario_defaults(scenario: str, dataset: str = "") -> RunConfig:
+    """The defaults the form starts from; a dataset run's before a dataset is picked."""
+    if scenario == DATASET_SCENARIO:
+        return replace(RunConfig.defaults(scenario, dataset="picked-later"), dataset=dataset)
+    return RunConfig.defaults(scenario)
+
+
+def preset_values(scenario: str, preset: str, dataset: str = "") -> dict[str, str]:
+    config = scenario_defaults(scenario, dataset)
     if preset == "quick":
-        config = config.updated(**QUICK_DEMO[scenario])
+        config = replace(config.updated(**QUICK_DEMO[scenario], dataset="picked-later"),
+                         dataset=dataset)
     return form_values(config)
+
+
+def scenario_description(scenario: str) -> str:
+    if scenario == DATASET_SCENARIO:
+        return ("Your own events: a dataset imported on the Datasets page. Part of it is "
+                "held out and the categories are checked on it.")
+    return SCENARIOS[scenario].description
+
+
+def dataset_options() -> list[dict]:
+    try:
+        manifests = catalogue.list_datasets(catalogue.datasets_folder(runtime.data_dir()))
+    except Exception:
+        log.exception("listing datasets failed")
+        return []
+    return [{"label": f"{m.name} ({m.n_events:,} events)", "value": m.id} for m in manifests]
+
+
+def snapshot_cost(config: RunConfig | None, dim: int) -> str:
+    """What the snapshot setting will take on disk, said next to it."""
+    if config is None:
+        return ""
+    frames = config.snapshots_per_k * len(config.n_cats)
+    size = frames * SNAPSHOT_BYTES.get(dim, SNAPSHOT_BYTES[2])
+    capped = (f" (every {config.snapshot_every} epochs: at most {MAX_SNAPSHOTS_PER_K} "
+              f"per K are kept)" if config.snapshot_every != config.snapshot_interval else "")
+    return (f"Snapshots: {config.snapshots_per_k} per K, {frames} in all, about "
+            f"{size / 1e6:.1f} MB on disk{capped}.")
 
 
 def values_from_query(query: dict) -> tuple[str, dict[str, str], str, list[str]]:
     """(scenario, field texts, run name, notices) from a URL query; never raises."""
     notices = []
     scenario = _one(query.get("scenario")) or DEFAULT_SCENARIO
-    if scenario not in SCENARIOS:
+    if scenario not in SCENARIO_CHOICES:
         notices.append(f"The link names an unknown scenario ({scenario!r}); showing "
                        f"{SCENARIOS[DEFAULT_SCENARIO].title} instead.")
         scenario = DEFAULT_SCENARIO
-    values = form_values(RunConfig.defaults(scenario))
+    values = form_values(scenario_defaults(scenario))
     unknown = []
     for key, raw in query.items():
         if key in ("scenario", "name"):
@@ -138,31 +193,33 @@ def _one(value):
 def validate(scenario: str, values: dict[str, str]) -> tuple[RunConfig | None, dict[str, str]]:
     """The engine's verdict on the form: (config, {}) or (None, {field: message})."""
     try:
-        return RunConfig.from_dict({"scenario": scenario, **values}), {}
+        config = RunConfig.from_dict({"scenario": scenario, **values})
     except ConfigError as exc:
         return None, dict(exc.problems)
     except Exception as exc:  # should not happen; never let it reach the user as a 500
         log.exception("validating %r failed", values)
         return None, {"config": f"could not check this configuration ({type(exc).__name__})"}
+    if config.is_dataset:
+        try:
+            catalogue.get_dataset(catalogue.datasets_folder(runtime.data_dir()), config.dataset)
+        except Exception:
+            return None, {"dataset": "there is no such dataset here; import one on the "
+                                     "Datasets page"}
+    return config, {}
 
 
 def query_string(scenario: str, values: dict[str, str], name: str) -> str:
     items = [("scenario", scenario)] + [(k, values.get(k, "")) for k in FORM_FIELDS]
     if name:
         items.append(("name", name))
-    return "?" + urlencode(items)
+    return urlencode(items)
 
 
 # ----- preview of the inclusive data (numpy only) -----------------------------------------
 @functools.lru_cache(maxsize=8)
 def inclusive(scenario: str) -> dict:
     n_signal, n_bkg = PREVIEW_SIZES[scenario]
-    events = generate(scenario, n_signal, n_bkg, seed=42)
-    try:
-        from gato_core.evaluation import inclusive_summary
-    except ImportError:  # older engine: nothing to preview
-        return {}
-    return inclusive_summary(events)
+    return inclusive_summary(generate(scenario, n_signal, n_bkg, seed=42))
 
 
 def warm_previews() -> None:
@@ -176,13 +233,24 @@ def warm_previews() -> None:
     threading.Thread(target=work, name="warm-previews", daemon=True).start()
 
 
-PROCESS_COLOURS = {"signal": "#d62728", "signal1": "#d62728", "signal2": "#ff7f0e",
-                   "bkg1": "#1f77b4", "bkg2": "#6baed6", "bkg3": "#2ca02c", "bkg4": "#98df8a",
-                   "bkg5": "#9467bd"}
+@functools.lru_cache(maxsize=8)
+def _dataset_inclusive(dataset_id: str, content_hash: str) -> dict:
+    events = catalogue.load_dataset(catalogue.datasets_folder(runtime.data_dir()), dataset_id,
+                                    mmap=True)
+    return inclusive_summary(events)
+
+
+def dataset_inclusive(dataset_id: str) -> dict:
+    """The inclusive summary of an imported dataset (cached while its content is the same)."""
+    manifest = catalogue.get_dataset(catalogue.datasets_folder(runtime.data_dir()), dataset_id)
+    return _dataset_inclusive(manifest.id, manifest.content_hash)
 
 
 def preview_figure(scenario: str, log_scale: bool = True) -> go.Figure:
-    summary = inclusive(scenario)
+    return preview_figure_of(inclusive(scenario), log_scale)
+
+
+def preview_figure_of(summary: dict, log_scale: bool = True) -> go.Figure:
     if "mass_hist" in summary:
         fig = _stacked(summary["mass_hist"], summary, "diphoton mass m (GeV)", log_scale)
         lo, hi = summary["mass_hist"]["window"]
@@ -192,12 +260,12 @@ def preview_figure(scenario: str, log_scale: bool = True) -> go.Figure:
     elif "score_hist" in summary:
         fig = _stacked(summary["score_hist"], summary, "discriminant", log_scale)
         title = "Inclusive discriminant, stacked"
-    elif "score_density" in summary:
+    elif "score_density" in summary:  # 2-D: a score density instead of a histogram
         fig = _densities(summary, log_scale)
-        title = "Score density on the (p1, p2) simplex"
-    else:
+        title = "Score density on the (p1, p2) plane"
+    else:  # three scores: nothing flat to draw
         fig = go.Figure()
-        title = "No preview available"
+        title = "No inclusive preview for three score columns"
     fig.update_layout(title={"text": title, "font": {"size": 14}}, height=330,
                       margin={"l": 55, "r": 15, "t": 40, "b": 45}, template="plotly_white",
                       legend={"font": {"size": 10}})
@@ -211,9 +279,9 @@ def _stacked(hist: dict, summary: dict, xlabel: str, log_scale: bool) -> go.Figu
     fig = go.Figure()
     # backgrounds first (bottom of the stack), signals on top
     order = [p for p in summary["processes"] if p not in summary["signals"]] + summary["signals"]
-    for process in order:
+    for position, process in enumerate(order):
         fig.add_trace(go.Bar(x=centres, y=np.round(hist["counts"][process], 4), width=widths,
-                             name=process, marker_color=PROCESS_COLOURS.get(process),
+                             name=process, marker_color=process_colour(process, position),
                              marker_line_width=0))
     fig.update_layout(barmode="stack", bargap=0, xaxis_title=xlabel, yaxis_title="events",
                       yaxis_type="log" if log_scale else "linear")
@@ -247,9 +315,12 @@ def _densities(summary: dict, log_scale: bool) -> go.Figure:
 
 
 # ----- layout ------------------------------------------------------------------------------
-def _field(name: str, label: str, help_text: str, value: str):
+def _field(name: str, label: str, help_text: str, value: str, scenario: str):
     field_id = {"type": "cfg", "name": name}
-    if name in SELECTS:
+    if name == "dataset":
+        control = dbc.Select(id=field_id, value=value, size="sm", options=dataset_options(),
+                             placeholder="import one on the Datasets page first")
+    elif name in SELECTS:
         control = dbc.Select(id=field_id, value=value, size="sm",
                              options=[{"label": o, "value": o} for o in SELECTS[name]])
     else:
@@ -260,7 +331,14 @@ def _field(name: str, label: str, help_text: str, value: str):
         control,
         dbc.FormFeedback(id={"type": "cfg-msg", "name": name}, type="invalid"),
         dbc.FormText(help_text, className="small") if help_text else None,
-    ], md=6, lg=4, className="mb-2")
+    ], md=6, lg=4, className="mb-2", id={"type": "cfg-col", "name": name},
+        style=field_style(name, scenario))
+
+
+def field_style(name: str, scenario: str) -> dict:
+    """Toy-data fields are hidden for a dataset run, dataset fields for a toy run."""
+    hidden = TOY_ONLY if scenario == DATASET_SCENARIO else DATASET_ONLY
+    return {"display": "none"} if name in hidden else {}
 
 
 def layout(**query):
@@ -273,9 +351,10 @@ def layout(**query):
                 html.H5("Scenario"),
                 dbc.RadioItems(
                     id="new-scenario", value=scenario,
-                    options=[{"label": SCENARIOS[k].title, "value": k} for k in SCENARIOS],
+                    options=[{"label": SCENARIOS[k].title, "value": k} for k in SCENARIOS]
+                    + [{"label": "Your dataset", "value": DATASET_SCENARIO}],
                 ),
-                html.P(SCENARIOS[scenario].description, id="new-scenario-description",
+                html.P(scenario_description(scenario), id="new-scenario-description",
                        className="text-muted small mt-2"),
                 html.Div([
                     dbc.Button("Quick demo", id="preset-quick", color="secondary",
@@ -296,22 +375,24 @@ def layout(**query):
         dbc.Form([
             html.Div([
                 html.H6(group, className="mt-2 text-secondary"),
-                dbc.Row([_field(n, label, help_text, values[n]) for n, label, help_text in items]),
+                dbc.Row([_field(n, label, help_text, values[n], scenario)
+                         for n, label, help_text in items]),
             ])
             for group, items in GROUPS
         ]),
         dbc.Row([
             dbc.Col([
                 dbc.Label("Run name (optional)", html_for="new-name", className="small mb-0"),
-                dbc.Input(id="new-name", value=name, type="text", size="sm", maxLength=200,
+                dbc.Input(id="new-name", value=name, type="text", size="sm", maxLength=MAX_NAME_CHARS,
                           placeholder="e.g. 1-D, strong penalty"),
             ], md=6, lg=4),
             dbc.Col(dbc.Button("Run", id="new-run-button", color="primary", className="px-5",
                                disabled=True), className="d-flex align-items-end"),
         ], className="mt-2 mb-2"),
+        html.Div(id="new-snapshot-cost", className="small text-muted"),
         html.Div(id="new-problems"),
         dcc.Store(id="new-query"),
-        dcc.Store(id="new-url-synced"),
+        html.Div(id="new-url-synced", hidden=True),
         dcc.Location(id="new-redirect", refresh="callback-nav"),
     ])
 
@@ -323,15 +404,26 @@ def layout(**query):
     Input("preset-quick", "n_clicks"),
     Input("preset-reference", "n_clicks"),
     State({"type": "cfg", "name": ALL}, "id"),
+    State({"type": "cfg", "name": "dataset"}, "value"),
     prevent_initial_call=True,
 )
-def load_preset(scenario, _quick, _reference, ids):
-    """A new scenario or a preset button fills every field with that scenario's values."""
-    if scenario not in SCENARIOS:
+def load_preset(scenario, _quick, _reference, ids, dataset):
+    """A new scenario or a preset button fills every field with that scenario's values
+    (the dataset picked stays picked)."""
+    if scenario not in SCENARIO_CHOICES:
         raise dash.exceptions.PreventUpdate
     preset = "quick" if ctx.triggered_id == "preset-quick" else "reference"
-    values = preset_values(scenario, preset)
+    values = preset_values(scenario, preset, dataset if isinstance(dataset, str) else "")
     return [values[i["name"]] for i in ids]
+
+
+@callback(
+    Output({"type": "cfg-col", "name": ALL}, "style"),
+    Input("new-scenario", "value"),
+    State({"type": "cfg-col", "name": ALL}, "id"),
+)
+def show_fields(scenario, ids):
+    return [field_style(i["name"], scenario) for i in ids]
 
 
 @callback(
@@ -339,16 +431,22 @@ def load_preset(scenario, _quick, _reference, ids):
     Output("new-preview", "figure"),
     Input("new-scenario", "value"),
     Input("new-preview-log", "value"),
+    Input({"type": "cfg", "name": "dataset"}, "value"),
 )
-def show_scenario(scenario, log_scale):
-    if scenario not in SCENARIOS:
+def show_scenario(scenario, log_scale, dataset):
+    if scenario not in SCENARIO_CHOICES:
         raise dash.exceptions.PreventUpdate
     try:
-        figure = preview_figure(scenario, bool(log_scale))
+        if scenario == DATASET_SCENARIO:
+            figure = preview_figure_of(dataset_inclusive(dataset), bool(log_scale)) \
+                if isinstance(dataset, str) and dataset else go.Figure(layout={
+                    "title": "Pick a dataset", "height": 330, "template": "plotly_white"})
+        else:
+            figure = preview_figure(scenario, bool(log_scale))
     except Exception:
         log.exception("preview of %s failed", scenario)
         figure = go.Figure(layout={"title": "The preview could not be drawn", "height": 330})
-    return SCENARIOS[scenario].description, figure
+    return scenario_description(scenario), figure
 
 
 @callback(
@@ -357,6 +455,7 @@ def show_scenario(scenario, log_scale):
     Output("new-run-button", "disabled"),
     Output("new-problems", "children"),
     Output("new-query", "data"),
+    Output("new-snapshot-cost", "children"),
     Input({"type": "cfg", "name": ALL}, "value"),
     Input("new-scenario", "value"),
     Input("new-name", "value"),
@@ -371,24 +470,22 @@ def check_form(raw_values, scenario, name, ids):
     other = [f"{k}: {m}" for k, m in problems.items() if k not in names]
     alert = dbc.Alert([html.Div(m) for m in other], color="danger", className="py-2") \
         if other else None
-    return invalid, messages, config is None, alert, query_string(scenario, values, name or "")
+    return (invalid, messages, config is None, alert, query_string(scenario, values, name or ""),
+            snapshot_cost(config, _dim(scenario, values.get("dataset", ""))))
 
 
-# Mirror the form into the address bar without a navigation (replaceState does not notify
-# dcc.Location, so the page is not re-rendered while the user types).
-clientside_callback(
-    """
-    function(query) {
-        if (query && window.location.pathname.endsWith('/new')
-                && window.location.search !== query) {
-            window.history.replaceState(window.history.state, '', window.location.pathname + query);
-        }
-        return window.dash_clientside.no_update;
-    }
-    """,
-    Output("new-url-synced", "data"),
-    Input("new-query", "data"),
-)
+def _dim(scenario: str, dataset: str) -> int:
+    if scenario in SCENARIOS:
+        return SCENARIOS[scenario].dim
+    try:
+        return catalogue.get_dataset(catalogue.datasets_folder(runtime.data_dir()), dataset).dim
+    except Exception:
+        return 2
+
+
+# Mirror the form into the address bar without a navigation: the page is not rebuilt
+# while the user types.
+keep_query_in_address_bar("new-query", "new-url-synced")
 
 
 @callback(
@@ -404,12 +501,21 @@ clientside_callback(
 def start_run(n_clicks, raw_values, ids, scenario, name):
     if not n_clicks:
         raise dash.exceptions.PreventUpdate
-    values = {i["name"]: ("" if v is None else str(v)) for i, v in zip(ids, raw_values)}
+    if runtime.settings().read_only:
+        return no_update, dbc.Alert("This dashboard is read-only: it shows runs but starts "
+                                    "none.", color="warning")
+    if not isinstance(ids, list) or not isinstance(raw_values, list) \
+            or not all(isinstance(i, dict) for i in ids):
+        raise dash.exceptions.PreventUpdate
+    values = {i.get("name"): ("" if v is None else str(v)) for i, v in zip(ids, raw_values)}
     config, problems = validate(scenario, values)
     if config is None:
         return no_update, dbc.Alert("Fix the marked settings first.", color="danger")
     try:
-        run_id = runtime.store().create_run(config.to_dict(), name=(name or "").strip() or None)
+        run_id = runtime.store().create_run(config.to_dict(),
+                                            name=name if isinstance(name, str) else None)
+    except TextTooLong as exc:
+        return no_update, dbc.Alert(f"The name is too long: {exc}.", color="danger")
     except Exception:
         log.exception("creating a run failed")
         return no_update, dbc.Alert("The run could not be stored; try again.", color="danger")

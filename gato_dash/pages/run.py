@@ -17,21 +17,20 @@ Two mechanisms, deliberately separate:
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from typing import NamedTuple
 from urllib.parse import urlencode
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import MATCH, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from gato_core.scenarios import SCENARIOS
-from gato_dash import app as runtime
-from gato_dash import live
+from gato_dash import backends, formatting, live, run_facts, runtime
+# the training job's background callback: its own module, which Celery workers import too
+from gato_dash import training_callback  # noqa: F401
 from gato_dash.figures import history
-from gato_dash.jobs import start_training_job
-from gato_dash.pages.home import fmt_time, status_badge
+from gato_dash.pages.home import STATUS_COLOURS, status_badge
+from gato_dash.results_section import results_section
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +38,9 @@ dash.register_page(__name__, path_template="/runs/<run_id>", title="Run · GATO 
                    name="Run")
 
 POLL_MS = 400
+#: How often the watchdog looks at the poll; it re-arms one that has waited for an answer
+#: longer than its backoff (assets/run_poll.js)
+WATCHDOG_MS = 1000
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
 ALERT_COLOURS = {"cancelled": "warning", "diverged": "danger", "failed": "danger",
                  "interrupted": "secondary", "finished": "success", "missing": "secondary"}
@@ -65,7 +67,7 @@ def layout(run_id=None, **query):
     if run is None:
         return not_found(run_id)
 
-    scenario = SCENARIOS.get(run["scenario"])
+    read_only = runtime.settings().read_only
     shown = None
     if run["status"] not in live.ACTIVE:
         # A run that has ended is drawn completely here, from one poll done server-side:
@@ -107,18 +109,22 @@ def layout(run_id=None, **query):
             histories = None
     children = [
         html.Div([
-            html.H3(run["name"] or f"Run {run['id']}", id="run-title", className="me-3 mb-0"),
-            status_badge(run["status"]),
+            html.H3(run["name"] or f"Run {run['id']}", id="run-title",
+                    className="me-3 mb-0 text-break"),
+            status_badge(run["status"], id="run-badge"),
             dbc.Button("Cancel", id="run-cancel", color="warning", outline=True, size="sm",
-                       className="ms-auto", disabled=not shown.cancellable),
+                       className="ms-auto", disabled=not shown.cancellable,
+                       style=_shown_if(shown.cancellable and not read_only)),
         ], className="d-flex align-items-center mb-1"),
         html.Div([
             html.Span(f"id {run['id']} · "),
-            html.Span(scenario.title if scenario else run["scenario"]),
-            html.Span(f" · created {fmt_time(run['created'])} · "),
+            html.Span(run_facts.title_of(run)),
+            html.Span(f" · created {formatting.timestamp(run['created'])} · "),
             dcc.Link("configure a similar run", href="/new?" + urlencode(_config_query(run))),
         ], className="text-muted small mb-2"),
         html.Div(shown.status, id="run-status", className="run-status mb-1"),
+        # written by the poll watchdog (assets/run_poll.js) while the server does not answer
+        html.Div(id="run-connection", className="run-connection small text-danger"),
         dbc.Progress(id="run-progress", value=shown.progress, label=shown.progress_label,
                      striped=True, animated=shown.active, className="mb-2",
                      style={"height": "1.2rem"}),
@@ -135,8 +141,13 @@ def layout(run_id=None, **query):
         # fire again while a slow response is still on its way, and Dash drops the older
         # response, so on a busy machine the page could stop updating altogether.
         dcc.Interval(id="run-poll", interval=POLL_MS, max_intervals=shown.poll_ticks),
+        # A poll whose answer never comes (server restarted, network gone) would stop the
+        # self-paced polling for good: this slower tick re-arms it with backoff.
+        dcc.Interval(id="run-poll-watchdog", interval=WATCHDOG_MS,
+                     disabled=bool(shown.state.get("done"))),
+        dcc.Store(id="run-poll-health", data={"waiting_since": None, "retries": 0}),
     ]
-    if run["status"] == "queued":
+    if run["status"] == "queued" and not read_only:
         # Fires start_training once for this page load (see the module docstring).
         job_id = {"run": run["id"], "load": token}
         children += [dcc.Store(id={"type": "run-job", **job_id}, data=job_id),
@@ -166,7 +177,7 @@ class _LiveView(NamedTuple):
 
 def _polled_view(run: dict) -> _LiveView:
     """Empty frames that the page's polls fill (a queued or running run)."""
-    signals = live.signals_of(run)
+    signals = run_facts.signals_of(run)
     k_first = run["current_k"] or (run["n_cats"] or [None])[0]
     active = run["status"] in live.ACTIVE
     return _LiveView(
@@ -180,7 +191,7 @@ def _ended_view(run: dict) -> _LiveView:
     update = live.poll(runtime.store(), live.initial_state(run["id"]),
                        max_epochs=live.MAX_EPOCHS_ENDED)
     figures = update.figures or history.history_figures(
-        [], live.signals_of(run), live.epochs_total(run), update.k_value)
+        [], run_facts.signals_of(run), live.epochs_total(run), update.k_value)
     return _LiveView(
         state=update.state, status=update.status_text, progress=update.progress,
         progress_label=update.progress_label, active=update.status in live.ACTIVE,
@@ -198,82 +209,126 @@ def _config_query(run: dict) -> dict:
     return config
 
 
-# ----- the training job ---------------------------------------------------------------------
-callback(
-    Output({"type": "run-job-result", "run": MATCH, "load": MATCH}, "data"),
-    Input({"type": "run-job", "run": MATCH, "load": MATCH}, "data"),
-    background=True,
-    interval=2000,  # only how often the renderer asks "done?"; the page polls the store
-)(start_training_job)
-
-
 # ----- polling -----------------------------------------------------------------------------
-FIGURE_OUTPUTS = [Output(f"run-fig-{kind}", "figure") for kind in history.FIGURES]
-EXTEND_OUTPUTS = [Output(f"run-fig-{kind}", "extendData") for kind in history.FIGURES]
+POLL_OUTPUTS = {
+    "state": Output("run-state", "data"),
+    "status": Output("run-status", "children"),
+    "badge": Output("run-badge", "children"),
+    "badge_colour": Output("run-badge", "color"),
+    "progress": Output("run-progress", "value"),
+    "progress_label": Output("run-progress", "label"),
+    "progress_animated": Output("run-progress", "animated"),
+    "k_options": Output("run-k", "options"),
+    "k_value": Output("run-k", "value"),
+    "cancel_disabled": Output("run-cancel", "disabled"),
+    "cancel_style": Output("run-cancel", "style"),
+    "alert": Output("run-alert", "children"),
+    "poll_ticks": Output("run-poll", "max_intervals"),
+    "watchdog_off": Output("run-poll-watchdog", "disabled"),
+    # an answer arrived: whatever the watchdog said about the connection is over
+    "connection": Output("run-connection", "children", allow_duplicate=True),
+    "results": Output("run-results", "children"),
+    "figures": {kind: Output(f"run-fig-{kind}", "figure") for kind in history.FIGURES},
+    "extends": {kind: Output(f"run-fig-{kind}", "extendData") for kind in history.FIGURES},
+}
+
+
+def _nothing_new() -> dict:
+    """Every output of the poll left as it is."""
+    return {key: ({kind: no_update for kind in value} if isinstance(value, dict) else no_update)
+            for key, value in POLL_OUTPUTS.items()}
 
 
 @callback(
-    Output("run-state", "data"),
-    Output("run-status", "children"),
-    Output("run-progress", "value"),
-    Output("run-progress", "label"),
-    Output("run-progress", "animated"),
-    Output("run-k", "options"),
-    Output("run-k", "value"),
-    Output("run-cancel", "disabled"),
-    Output("run-alert", "children"),
-    Output("run-poll", "max_intervals"),
-    Output("run-results", "children"),
-    *FIGURE_OUTPUTS,
-    *EXTEND_OUTPUTS,
-    Input("run-poll", "n_intervals"),
-    Input("run-k", "value"),
-    State("run-state", "data"),
-    State("run-view", "data"),
+    output=POLL_OUTPUTS,
+    # the first poll runs when the page opens (it fills a queued or running run's page)
+    prevent_initial_call="initial_duplicate",
+    inputs={"n_intervals": Input("run-poll", "n_intervals"), "k_value": Input("run-k", "value"),
+            "state": State("run-state", "data"), "view": State("run-view", "data")},
 )
 def poll_run(n_intervals, k_value, state, view):
-    if not state:
+    state = live.clean_state(state)
+    if state is None:
         raise dash.exceptions.PreventUpdate
-    n_intervals = n_intervals or 0
-    selected = k_value if ctx.triggered_id == "run-k" else None
+    n_intervals = n_intervals if isinstance(n_intervals, int) and n_intervals >= 0 else 0
+    selected = k_value if ctx.triggered_id == "run-k" and isinstance(k_value, int) else None
     try:
         update = live.poll(runtime.store(), state, selected)
     except Exception:
         # e.g. the database is locked for longer than the busy timeout: say so, retry
         log.exception("polling run %s failed", state.get("run"))
-        return (no_update, "Could not read the run store; retrying…", *([no_update] * 7),
-                n_intervals + 1, no_update,
-                *([no_update] * len(FIGURE_OUTPUTS)), *([no_update] * len(EXTEND_OUTPUTS)))
+        return {**_nothing_new(), "status": "Could not read the run store; retrying…",
+                "poll_ticks": n_intervals + 1}
     return render_update(update, n_intervals, view)
 
 
-def render_update(update: live.LiveUpdate, n_intervals: int = 0, view=None) -> tuple:
-    """Map a LiveUpdate onto the poll callback's outputs (in their order); a results section
+def render_update(update: live.LiveUpdate, n_intervals: int = 0, view=None) -> dict:
+    """Map a LiveUpdate onto the poll callback's outputs (POLL_OUTPUTS); a results section
     is built showing ``view`` (the page's "run-view" store)."""
-    figures = ([update.figures[kind] for kind in history.FIGURES] if update.figures
-               else [no_update] * len(history.FIGURES))
-    extends = [update.extends.get(kind, no_update) for kind in history.FIGURES]
     results = no_update
     if update.results_changed and update.status != "missing":
         # nothing to show before the first K has a result
         results = (results_block(update.state["run"],
                                  view=view if isinstance(view, dict) else None)
                    if update.state["n_results"] else None)
-    return (
-        update.state,
-        update.status_text,
-        update.progress,
-        update.progress_label,
-        update.status in live.ACTIVE,
-        update.k_options,
-        update.k_value,
-        not update.cancellable,
-        alert_for(update.status, update.status_text),
-        n_intervals if update.done else n_intervals + 1,  # one more tick, or none
-        results,
-        *figures,
-        *extends,
-    )
+    cancel_shown = update.cancellable and not runtime.settings().read_only
+    # which tick this answers: the watchdog (assets/run_poll.js) sees that answers arrive
+    state = {**update.state, "answered": n_intervals}
+    status_text = update.status_text
+    if update.status == "queued":
+        # with Celery workers: which of them listen, or that none does (None embedded)
+        status_text = " ".join(filter(None, [status_text, backends.queue_message()]))
+    return {
+        "state": state,
+        "status": status_text,
+        "badge": update.status,
+        "badge_colour": STATUS_COLOURS.get(update.status, "secondary"),
+        "progress": update.progress,
+        "progress_label": update.progress_label,
+        "progress_animated": update.status in live.ACTIVE,
+        "k_options": update.k_options,
+        "k_value": update.k_value,
+        "cancel_disabled": not update.cancellable,
+        "cancel_style": _shown_if(cancel_shown),
+        "alert": alert_for(update.status, update.status_text),
+        "poll_ticks": n_intervals if update.done else n_intervals + 1,  # one more tick, or none
+        "watchdog_off": update.done,
+        "connection": "",
+        "results": results,
+        "figures": {kind: update.figures[kind] if update.figures else no_update
+                    for kind in history.FIGURES},
+        "extends": {kind: update.extends.get(kind, no_update) for kind in history.FIGURES},
+    }
+
+
+def _shown_if(visible: bool) -> dict:
+    return {} if visible else {"display": "none"}
+
+
+# The browser tab's title says how the run stands, so a run left in another tab can be
+# followed from the tab strip.
+dash.clientside_callback(
+    """function (status, name) {
+        document.title = (name || "Run") + " · " + status + " · GATO";
+        return window.dash_clientside.no_update;
+    }""",
+    Output("run-title", "title"),
+    Input("run-badge", "children"),
+    State("run-title", "children"),
+)
+
+# The poll watchdog (assets/run_poll.js): re-arms a poll whose answer never came.
+dash.clientside_callback(
+    ClientsideFunction(namespace="gato", function_name="pollWatchdog"),
+    Output("run-poll", "max_intervals", allow_duplicate=True),
+    Output("run-poll-health", "data"),
+    Output("run-connection", "children"),
+    Input("run-poll-watchdog", "n_intervals"),
+    State("run-poll", "n_intervals"),
+    State("run-state", "data"),
+    State("run-poll-health", "data"),
+    prevent_initial_call=True,
+)
 
 
 def alert_for(status: str, text: str):
@@ -291,15 +346,18 @@ def alert_for(status: str, text: str):
     prevent_initial_call=True,
 )
 def cancel_run(n_clicks, state):
-    if not n_clicks or not state:
+    state = live.clean_state(state)
+    if not n_clicks or state is None:
         raise dash.exceptions.PreventUpdate
+    if runtime.settings().read_only:
+        return "This dashboard is read-only: runs cannot be cancelled here."
     if runtime.store().request_cancel(state["run"]):
         return "Cancel requested: the run stops after the current epoch."
     return "The run had already ended."
 
 
 # ----- results -----------------------------------------------------------------------------
-#: The results section's store of its view as a query string (gato_dash.pages.run_results),
+#: The results section's store of its view as a query string (gato_dash.results_section),
 #: copied into "run-view" so that a section the poll rebuilds keeps what the controls show.
 RESULTS_VIEW_QUERY = "results-view-query"
 
@@ -317,48 +375,13 @@ dash.clientside_callback(
 
 
 def results_block(run_id: str, prefill: bool = False, training=None, view: dict | None = None):
-    """The results section (gato_dash.pages.run_results) or, without it, a summary table.
+    """The results section of ``run_id`` (gato_dash.results_section).
 
     ``training`` (the history graphs) becomes a tab of the section when it is given;
-    ``view``: the page's query (tab, K, switches: see run_results.ResultsView)."""
-    try:
-        from gato_dash.pages.run_results import results_section
-    except ModuleNotFoundError as exc:
-        if exc.name != "gato_dash.pages.run_results":
-            log.exception("the results section could not be imported")
-        return results_table(run_id)
-    except Exception:
-        log.exception("the results section could not be imported")
-        return results_table(run_id)
+    ``view``: the page's query (tab, K, switches: see results_section.ResultsView)."""
     try:
         return results_section(run_id, prefill=prefill, training=training, view=view)
     except Exception:
         log.exception("results_section(%s) failed", run_id)
-        return html.Div([dbc.Alert("The detailed results could not be drawn; here is the "
-                                   "summary.", color="warning"), results_table(run_id)])
-
-
-def results_table(run_id: str):
-    results = runtime.store().results(run_id)
-    if not results:
-        return None
-    signals = sorted({s for r in results for s in (r.get("significance") or {})})
-    header = ["K", "status", "epochs"] + [f"Z {s} (hard)" for s in signals]
-    rows = []
-    for r in results:
-        z = r.get("significance") or {}
-        rows.append(html.Tr(
-            [html.Td(r.get("n_cats")), html.Td(r.get("status")), html.Td(r.get("epochs_done"))]
-            + [html.Td(_fmt_z(z.get(s))) for s in signals]))
-    return html.Div([
-        html.H4("Results"),
-        dbc.Table([html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(rows)],
-                  size="sm", bordered=False, hover=True, id="run-results-table",
-                  style={"maxWidth": "48rem"}),
-    ])
-
-
-def _fmt_z(value) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    return f"{value:.3f}"
+        return dbc.Alert("The results could not be drawn (see the server log); the training "
+                         "curves above are complete.", color="warning", id="run-results-error")

@@ -11,16 +11,18 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dash_table, dcc, html, no_update
 
+from gato_core.config import DATASET_SCENARIO
 from gato_core.scenarios import SCENARIOS
-from gato_dash import app as runtime
-from gato_dash import compare as cmp
+from gato_dash import runtime
+from gato_dash.comparison import selection
+from gato_dash import runs_table
 from gato_dash.importer import (
     MAX_ARCHIVE_BYTES,
     ImportProblem,
     import_result_dir,
     import_upload,
 )
-from gato_dash.store import STATUSES
+from gato_dash.store import STATUSES, TextTooLong
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +55,12 @@ COLUMNS = [
 ]
 def layout(**_query):
     scenario_options = [{"label": info.title, "value": key} for key, info in SCENARIOS.items()]
+    scenario_options.append({"label": "Imported datasets", "value": DATASET_SCENARIO})
     status_options = [{"label": s, "value": s} for s in STATUSES]
     return html.Div([
         html.H3("Runs"),
         html.P("Every stored run. Click a name, note or tags cell to edit it; tick 2 to "
-               f"{cmp.MAX_COMPARE} runs to compare them side by side.", className="text-muted"),
+               f"{selection.MAX_COMPARE} runs to compare them side by side.", className="text-muted"),
         dbc.Row([
             dbc.Col(dcc.Dropdown(id="runs-filter-scenario", options=scenario_options, multi=True,
                                  placeholder="all scenarios"), md=3),
@@ -69,7 +72,7 @@ def layout(**_query):
         dbc.Row([
             dbc.Col([
                 dbc.Button("Compare", id="runs-compare", color="primary", disabled=True,
-                           href=cmp.compare_href([]), className="me-2"),
+                           href=selection.compare_href([]), className="me-2"),
                 dbc.Button("Delete…", id="runs-delete", color="danger", outline=True,
                            disabled=True, className="me-2"),
                 html.Span(id="runs-selection-text", className="text-muted"),
@@ -82,7 +85,8 @@ def layout(**_query):
             style_table={"overflowX": "auto"},
             style_cell={"fontFamily": "inherit", "fontSize": "0.9rem", "padding": "4px 8px",
                         "textAlign": "left", "maxWidth": "260px", "overflow": "hidden",
-                        "textOverflow": "ellipsis"},
+                        "textOverflow": "ellipsis", "whiteSpace": "normal",
+                        "overflowWrap": "anywhere"},
             style_header={"fontWeight": "600"},
             style_data_conditional=[
                 {"if": {"column_editable": True}, "backgroundColor": "#fbfbf4"},
@@ -136,7 +140,7 @@ def _import_card():
 def table_rows(store) -> list[dict]:
     """One row per stored run, newest first (best Z from the light result summaries)."""
     summaries = store.result_summaries()
-    return [dict(cmp.run_table_row(run, summaries.get(run["id"], [])),
+    return [dict(runs_table.run_table_row(run, summaries.get(run["id"], [])),
                  open=f"[open](/runs/{run['id']})")
             for run in store.list_runs()]
 
@@ -153,7 +157,7 @@ def table_rows(store) -> list[dict]:
 )
 def refresh_table(scenarios, statuses, text, _refresh, selected_ids):
     all_rows = table_rows(runtime.store())
-    rows = cmp.filter_rows(all_rows, scenarios, statuses, text)
+    rows = runs_table.filter_rows(all_rows, scenarios, statuses, text)
     # Keep the ticked runs ticked across filtering and refreshes (indices shift, ids don't).
     keep = set(selected_ids or [])
     selected = [i for i, row in enumerate(rows) if row["id"] in keep]
@@ -179,14 +183,14 @@ def selection_changed(selected_rows, data):
     n = len(ids)
     if n == 0:
         text = ""
-    elif n < cmp.MIN_COMPARE:
-        text = f"1 run selected: select at least {cmp.MIN_COMPARE} to compare"
-    elif n > cmp.MAX_COMPARE:
-        text = f"{n} runs selected: at most {cmp.MAX_COMPARE} can be compared"
+    elif n < selection.MIN_COMPARE:
+        text = f"1 run selected: select at least {selection.MIN_COMPARE} to compare"
+    elif n > selection.MAX_COMPARE:
+        text = f"{n} runs selected: at most {selection.MAX_COMPARE} can be compared"
     else:
         text = f"{n} runs selected"
-    can_compare = cmp.MIN_COMPARE <= n <= cmp.MAX_COMPARE
-    return cmp.compare_href(ids), not can_compare, n == 0, text
+    can_compare = selection.MIN_COMPARE <= n <= selection.MAX_COMPARE
+    return selection.compare_href(ids), not can_compare, n == 0, text
 
 
 # ----- edits -----------------------------------------------------------------------------
@@ -200,25 +204,34 @@ def selection_changed(selected_rows, data):
 def save_edits(_timestamp, data, previous):
     if not data or not previous:
         return no_update
-    before = {row["id"]: row for row in previous}
+    if runtime.settings().read_only:
+        return "This dashboard is read-only: changes are not saved."
+    if not isinstance(data, list) or not isinstance(previous, list):
+        raise dash.exceptions.PreventUpdate
+    before = {row.get("id"): row for row in previous if isinstance(row, dict)}
     store = runtime.store()
-    saved = []
+    saved, refused = [], []
     for row in data:
-        old = before.get(row["id"])
+        old = before.get(row.get("id")) if isinstance(row, dict) else None
         if old is None:
             continue
         for column in EDITABLE:
             if (row.get(column) or "") == (old.get(column) or ""):
                 continue
             value = str(row.get(column) or "")
-            if column == "name":
-                store.rename(row["id"], value[:120])
-            elif column == "note":
-                store.set_note(row["id"], value[:2000])
-            else:
-                store.set_tags(row["id"], cmp.parse_tags(value))
+            try:
+                if column == "name":
+                    store.rename(row["id"], value)
+                elif column == "note":
+                    store.set_note(row["id"], value)
+                else:
+                    store.set_tags(row["id"], runs_table.parse_tags(value))
+            except TextTooLong as exc:
+                refused.append(f"{column} of {row['id']} not saved: {exc}")
+                continue
             saved.append(f"{column} of {row['id']}")
-    return ("saved " + ", ".join(saved)) if saved else no_update
+    parts = (["saved " + ", ".join(saved)] if saved else []) + refused
+    return "; ".join(parts) if parts else no_update
 
 
 # ----- delete ----------------------------------------------------------------------------
@@ -243,6 +256,8 @@ def delete_runs(_open, _cancel, _confirm, selected_ids, data, refresh):
                 html.Ul([html.Li(f"{names[i]} ({i})") for i in ids])]
         return True, body, no_update
     if ctx.triggered_id == "runs-delete-confirm" and ids:
+        if runtime.settings().read_only:
+            return False, no_update, no_update
         store = runtime.store()
         for run_id in ids:
             store.delete(run_id)
@@ -262,14 +277,21 @@ def delete_runs(_open, _cancel, _confirm, selected_ids, data, refresh):
     prevent_initial_call=True,
 )
 def import_results(contents, _clicks, filename, path, refresh):
+    if runtime.settings().read_only:
+        return dbc.Alert("This dashboard is read-only: imports are off.", color="warning"), \
+            no_update
     store = runtime.store()
     try:
         if ctx.triggered_id == "runs-import-upload":
-            if not contents:
+            if not contents or not isinstance(contents, str):
                 return no_update, no_update
-            run_id = import_upload(filename or "upload", contents, store)
+            run_id = import_upload(str(filename or "upload"), contents, store)
         else:
-            if not (path or "").strip():
+            if not runtime.settings().allow_server_paths:
+                return dbc.Alert("Reading a path on the server is off; start the app with "
+                                 "--allow-server-paths to allow it, or upload an archive.",
+                                 color="warning"), no_update
+            if not isinstance(path, str) or not path.strip():
                 return dbc.Alert("Give the path of a result folder.", color="warning"), no_update
             run_id = import_result_dir(path.strip(), store)
     except ImportProblem as exc:

@@ -26,7 +26,7 @@ RUNS = [
 
 
 def train_runs(server) -> dict[str, str]:
-    from gato_dash.app import configure_tensorflow
+    from gato_dash.runtime import configure_tensorflow
 
     # The app's XLA compilation cache, so the second and third run skip most compiling.
     configure_tensorflow(server.data_dir)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-import results_fixtures as rf
+from helpers import records as rf
 from gato_dash.report import report_figures
 
 pytestmark = pytest.mark.browser
@@ -164,12 +164,11 @@ class SectionApp:
         from dash import dcc, html
         from werkzeug.serving import make_server
 
-        from gato_dash import app as gato_app
-        from gato_dash.pages import run_results
+        from gato_dash import results_section as section_module
+        from gato_dash import runtime
 
-        gato_app.Runtime.store = self._store
-        gato_app.Runtime.data_dir = self.data_dir
-        run_results.clear_cache()
+        runtime.configure(self.data_dir)
+        section_module.clear_cache()
         app = dash.Dash(__name__, assets_folder=str(REPO / "assets"),
                         suppress_callback_exceptions=True)
         app.layout = html.Div([dcc.Location(id="url"), dbc.Container(id="section")])
@@ -180,7 +179,7 @@ class SectionApp:
             if not run_id:
                 return html.H3("no run", id="run-title")
             title = html.H3(self._store.get_run(run_id)["name"], id="run-title")
-            return [title, html.Div(run_results.results_section(run_id), id="run-results")]
+            return [title, html.Div(section_module.results_section(run_id), id="run-results")]
 
         self._server = make_server("127.0.0.1", self.port, app.server, threaded=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -242,8 +241,7 @@ def exercise_results(page, url, run, epochs, results, browser, tmp_path):
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     data_responses = []
-    # The page's data: its initial layout (the page opened by its address, see
-    # gato_dash.first_page) and the callback answers after it.
+    # The page's data: the answers to its callbacks (the router's and the section's).
     page.on("response", lambda r: data_responses.append(r)
             if "_dash-update-component" in r.url or "_dash-layout" in r.url else None)
     # Cold: the server builds the figures, the browser fetches plotly.js. Warm: a second

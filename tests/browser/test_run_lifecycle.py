@@ -78,8 +78,51 @@ def test_cancel_stops_within_two_seconds_and_keeps_the_work(server, page, quick_
     assert f"cancelled at epoch {n} (K=3)" in alert.inner_text()
     assert stopped_s < 2.0
     page.wait_for_function(f"() => ({POINTS_JS})() === {n}")  # every trained epoch is shown
-    assert page.is_disabled("#run-cancel")
+    page.wait_for_selector("#run-badge:text-is('cancelled')")
+    assert page.is_hidden("#run-cancel")  # nothing left to cancel
     assert server.store().result_ks(run_id) == [3]
+
+
+BADGE_JS = "() => document.querySelector('#run-badge').textContent"
+
+
+def test_badge_title_and_cancel_follow_the_run(server, page, quick_config):
+    run_id = server.store().create_run({**quick_config, "epochs": 200}, name="badge")
+    page.goto(f"{server.url}/runs/{run_id}")
+    page.wait_for_selector("#run-badge")
+    seen = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        badge = page.evaluate(BADGE_JS)
+        if not seen or seen[-1] != badge:
+            seen.append(badge)
+            if badge == "running":
+                assert page.is_visible("#run-cancel")
+        if badge == "finished":
+            break
+        time.sleep(0.05)
+    assert seen[-1] == "finished", seen
+    assert "running" in seen and seen.index("running") < seen.index("finished"), seen
+    page.wait_for_function("() => document.title === 'badge · finished · GATO'")
+    page.wait_for_selector("#run-cancel", state="hidden")
+
+
+def test_the_page_survives_a_server_restart(server, page, quick_config, wait_status):
+    """A poll that fails must not freeze the page: it says the connection is lost, keeps
+    trying, and shows the true state once the server is back, without a reload."""
+    run_id = server.store().create_run({**quick_config, "epochs": 100000}, name="restart")
+    page.goto(f"{server.url}/runs/{run_id}")
+    page.wait_for_function(f"() => ({POINTS_JS})() >= 5", timeout=90_000)
+    server.stop()
+    page.wait_for_selector("#run-connection:has-text('Connection lost')", timeout=20_000)
+    server.start()
+    page.wait_for_selector("#run-badge:text-is('interrupted')", timeout=60_000)
+    assert page.inner_text("#run-status").startswith("Interrupted")
+    page.wait_for_selector("#run-connection:empty", state="attached")
+    run = server.store().get_run(run_id)
+    assert run["status"] == "interrupted"
+    # its duration ends at its last heartbeat, not when the server came back
+    assert run["finished"] <= run["heartbeat"] + 1e-6
 
 
 def test_two_tabs_two_runs_and_one_run_opened_twice(server, browser, quick_config, wait_status):

@@ -1,7 +1,7 @@
 """Hand-made run records of realistic shape and size, following docs/CONTRACTS.md.
 
-Used by the results-figure tests, the report tests, the results browser test (written into
-a run store) and bench/bench_results.py. They need no TensorFlow and take milliseconds,
+Used by the results-figure, report, store, live and page tests, the results browser test
+(written into a run store) and the benchmarks. They need no TensorFlow and take milliseconds,
 so the figure code is tested independently of the engine; tests/test_figures_results.py
 also checks the same builders against a real (tiny) training run.
 """
@@ -232,21 +232,33 @@ def store_finished_run(store, scenario: str = "bump_hunt", n_cats=(5, 8),
 
     ``prebuild``: also build and keep each K's figures, as the training job does; without
     it the run is like one stored by an older version (the page builds them)."""
-    from gato_dash.jobs import prebuild_figures
-    from gato_dash.store import as_stored
+    from gato_dash.recording import store_records
 
     run, epochs, results = run_record(scenario, n_cats=n_cats, name=name, note=note)
     run_id = store.create_run({**run["config"], **config_overrides}, name=name)
     store.claim(run_id)
-    store.set_run_info(run_id, run["run_info"])
-    for record in epochs:
-        store.append_epoch(run_id, record)
-    for i, result in enumerate(results):
-        if prebuild:
-            prebuild_figures(store, run_id, as_stored(result),
-                             [as_stored(r) for r in results[:i + 1]])
-        store.put_result(run_id, result)
+    if prebuild:  # the training job's own loop, figures included
+        store_records(store, run_id, [run["run_info"], *epochs, *results])
+    else:
+        store.set_run_info(run_id, run["run_info"])
+        for record in epochs:
+            store.append_epoch(run_id, record)
+        for result in results:
+            store.put_result(run_id, result)
     if note:
         store.set_note(run_id, note)
     store.set_status(run_id, "finished")
     return run_id, epochs, results
+
+
+def epoch_record(k: int, epoch: int, snapshot: bool = False) -> dict:
+    """A small 1-D EpochRecord dict of K = ``k`` (30 epochs), with a snapshot if asked."""
+    rec = {"kind": "epoch", "n_cats": k, "epoch": epoch, "epochs": 30, "loss": -1.0 - epoch / 100,
+           "total_loss": -1.0, "significance": {"signal": 1.0 + epoch / 100},
+           "penalty_yield": 0.0, "penalty_unc": 0.0, "temperature": 1.0, "learning_rate": 0.1,
+           "epoch_ms": 3.0, "elapsed_s": 0.01 * (epoch + 1), "mean_abs_bias": None,
+           "hard_significance": None, "snapshot": None}
+    if snapshot:
+        rec.update(mean_abs_bias=0.1, hard_significance={"signal": 1.2},
+                   snapshot={"epoch": epoch, "temperature": 1.0, "boundaries": [0.2, 0.5]})
+    return rec

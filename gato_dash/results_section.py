@@ -1,9 +1,9 @@
 """Results section of the run page: figures per trained K, the numbers, and downloads.
 
-``results_section(run_id)`` returns the component that pages/run.py places inside
-``html.Div(id="run-results")`` once the run has at least one result. This module is not a
-page of its own (the pages scanner skips files that do not register a page); its callbacks
-are registered with the global ``dash.callback`` when pages/run.py imports it.
+``results_section(run_id)`` returns the component that the run page (pages/run.py) places
+inside ``html.Div(id="run-results")`` once the run has at least one result. Not a page: its
+callbacks are registered with the global ``dash.callback`` when the app imports it, before
+the first request.
 
 Payload: only the selected K's figures travel (the 2-D animation is ~0.9 MB for 41
 snapshots of 120 x 120, ~30 KB gzipped); the log switch re-sends only the small log-able
@@ -36,9 +36,13 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, Patch, State, dcc, html
 
-from gato_dash import figure_cache, view_state
+from gato_dash import figure_cache, formatting, view_state
+from gato_dash.address_bar import keep_query_in_address_bar
 from gato_dash.view_state import view_field
-from gato_dash.figures import results as figs
+from gato_dash.figures import catalogue
+from gato_dash.figures.baselines import significance_table_rows
+from gato_dash.figures.category_numbers import category_table_rows
+from gato_dash.figures.style import message_figure
 
 GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 ID_PREFIX = "results"
@@ -51,7 +55,7 @@ log = logging.getLogger(__name__)
 
 def current_store():
     """The app's run store (the app shell owns where it lives)."""
-    from gato_dash.app import get_store
+    from gato_dash.runtime import store as get_store
 
     return get_store()
 
@@ -76,7 +80,7 @@ def _table(rows: list[dict], columns: list[str] | None = None, text_columns=("me
     columns = columns or list(dict.fromkeys(k for row in rows for k in row))
     head = html.Thead(html.Tr([html.Th(HEADERS.get(c, c)) for c in columns]))
     body = html.Tbody([
-        html.Tr([html.Td(_cell(row.get(c)), className="text-start" if c in text_columns
+        html.Tr([html.Td(formatting.number(row.get(c)), className="text-start" if c in text_columns
                          else "text-end") for c in columns])
         for row in rows
     ])
@@ -85,17 +89,9 @@ def _table(rows: list[dict], columns: list[str] | None = None, text_columns=("me
                      responsive=True, className="small", **extra)
 
 
-def _cell(value) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def _category_table(result: dict):
     """The per-category numbers on the page; per-process yields are left to the CSV."""
-    rows = figs.category_table_rows(result)
+    rows = category_table_rows(result)
     columns = [c for c in dict.fromkeys(k for row in rows for k in row)
                if not c.startswith("yield_") and c not in ("n_cats", "bkg_sum_w2")]
     return _table(rows, columns=columns, text_columns=())
@@ -112,17 +108,13 @@ def default_k(results: list[dict]) -> int:
     return max(finished) if finished else results[-1]["n_cats"]
 
 
-#: The section's tabs, in order (``tab`` in the run page's URL).
-RESULTS_TABS = ("categories", "spectra", "baselines", "numbers", "training")
-
-
 @dataclass
 class ResultsView:
     """What the section's controls set, kept in the run page's URL (gato_dash.view_state)
     so that a link opens the same figures: ``k``, ``tab``, ``log=1``, ``density=1``."""
 
     k: int | None = view_field("k", None, "k")
-    tab: str = view_field("tab", "categories", "choice", RESULTS_TABS)
+    tab: str = view_field("tab", "categories", "choice", catalogue.TABS)
     log: bool = view_field("log", False, "flag")
     density: bool = view_field("density", False, "flag")
 
@@ -150,7 +142,7 @@ def results_section(run_id: str, prefill: bool = False, training=None,
                         id=f"{ID_PREFIX}-empty")
     run_info = run.get("run_info") or {}
     k_default = default_k(results)
-    two_d = figs.scenario_dim(run) == 2
+    two_d = catalogue.scenario_dim(run) == 2
     shown, problems = view_state.parse(ResultsView(k=k_default), view or {},
                                        [r["n_cats"] for r in results])
     if shown.density and not two_d:
@@ -166,8 +158,8 @@ def results_section(run_id: str, prefill: bool = False, training=None,
         figures = {}
         prewarm(run_id, k, len(results))
     selected = next(r for r in results if r["n_cats"] == k)
-    k_names, log_names = figure_cache.k_figure_names(run, selected)
-    has_mass = bool((run_info.get("inclusive") or {}).get("mass_hist"))
+    def on_tab(tab):
+        return catalogue.names(run, selected, tab=tab)
 
     controls = dbc.Row([
         dbc.Col([
@@ -209,22 +201,23 @@ def results_section(run_id: str, prefill: bool = False, training=None,
     # tab's three figures, not all seven (Plotly draws one figure at a time, ~0.1-0.3 s
     # each). The other tabs' figures are in the layout all the same, so the K and log
     # switches update them and they show at once when their tab is picked.
+    # The "Categories" tab's figures do not follow the log switch ("kfig"), the others do
+    # ("logfig"): each kind comes from its own callback.
     tabs = [dcc.Tab(label="Categories", value="categories", id=f"{ID_PREFIX}-tab-categories",
-                    children=[k_graph(name) for name in k_names])]
-    spectra = [_graph("logfig", "inclusive_mass")] if has_mass else []
-    spectra += [_graph("logfig", name) for name in log_names if name != "category_statistics"]
+                    children=[k_graph(name) for name in on_tab("categories")])]
+    spectra = [_graph("logfig", name) for name in on_tab("spectra")]
     if spectra:
         tabs.append(dcc.Tab(label="Mass spectra" if two_d else "Histogram", value="spectra",
                             id=f"{ID_PREFIX}-tab-spectra", children=spectra))
     baselines = dbc.Row([
         dbc.Col(dcc.Graph(id=f"{ID_PREFIX}-significance", figure={}, config=GRAPH_CONFIG),
                 lg=7),
-        dbc.Col(_table(figs.significance_table_rows(run_info, results),
+        dbc.Col(_table(significance_table_rows(run_info, results),
                        table_id=f"{ID_PREFIX}-significance-table"), lg=5),
     ], className="mt-2")
     tabs.append(dcc.Tab(label="Baselines", value="baselines", id=f"{ID_PREFIX}-tab-baselines",
                         children=baselines))
-    numbers = [_graph("logfig", "category_statistics"),
+    numbers = [*(_graph("logfig", name) for name in on_tab("numbers")),
                html.Div(id=f"{ID_PREFIX}-category-table", children=_category_table(selected))]
     tabs.append(dcc.Tab(label="Category numbers", value="numbers", id=f"{ID_PREFIX}-tab-numbers",
                         children=numbers))
@@ -319,7 +312,7 @@ def _result(store, run_id: str, n_cats: int) -> dict:
 
 
 def _empty(name: str) -> dict:
-    return figs.message_figure(name, "Not available for this category count.").to_plotly_json()
+    return message_figure(name, "Not available for this category count.").to_plotly_json()
 
 
 def _slug(run: dict) -> str:
@@ -409,11 +402,7 @@ def keep_view_in_url(n_cats, tab, log, density, run_id, k_default):
     return view_state.query(shown, defaults)
 
 
-dash.clientside_callback(
-    view_state.REPLACE_QUERY_JS,
-    Output(f"{ID_PREFIX}-view-query-applied", "children"),
-    Input(f"{ID_PREFIX}-view-query", "data"),
-)
+keep_query_in_address_bar(f"{ID_PREFIX}-view-query", f"{ID_PREFIX}-view-query-applied")
 
 
 @dash.callback(
@@ -515,7 +504,7 @@ def results_document(run: dict, results: list[dict]) -> dict:
 
 def categories_csv(results: list[dict]) -> str:
     """One row per (K, category) with the per-category numbers of every result."""
-    rows = [row for result in results for row in figs.category_table_rows(result)]
+    rows = [row for result in results for row in category_table_rows(result)]
     columns = list(dict.fromkeys(k for row in rows for k in row))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")

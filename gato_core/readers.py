@@ -1,0 +1,416 @@
+"""Read event tables from CSV, Parquet and ROOT TTree files into numpy columns.
+
+Only numbers are read: a column holding text is refused unless it is the process label.
+Nothing is ever unpickled (no pandas pickles, no ``allow_pickle``). ROOT files are read
+with ``uproot``; only flat numeric branches qualify, a jagged branch is named and refused.
+
+``inspect_sources`` returns the mapping step's preview (first rows, per-column dtype,
+min, max, NaN/inf counts) as plain data.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: Files larger than this are refused before reading (callers may pass their own limit).
+DEFAULT_MAX_FILE_BYTES = 4 * 1024 ** 3
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".root": "root"}
+PREVIEW_ROWS = 10
+
+
+class DatasetError(ValueError):
+    """Bad input for a dataset; ``problems`` maps a field or column -> message."""
+
+    def __init__(self, problems: dict[str, str] | str):
+        if isinstance(problems, str):
+            problems = {"data": problems}
+        self.problems = dict(problems)
+        super().__init__("; ".join(self.problems.values()))
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input: a file, optionally one TTree of it, optionally its process name.
+
+    Without a process column each source (or each tree of a ROOT file) is one process,
+    named ``process`` or else after the tree or the file stem.
+    """
+
+    path: str
+    tree: str | None = None
+    process: str | None = None
+
+    @property
+    def format(self) -> str:
+        suffix = Path(self.path).suffix.lower()
+        if suffix not in FORMATS:
+            raise DatasetError({"format": f"{self.label}: unknown file type {suffix or '(none)'!r}; "
+                                          f"use .csv, .parquet or .root"})
+        return FORMATS[suffix]
+
+    @property
+    def label(self) -> str:
+        name = Path(self.path).name
+        return f"{name}:{self.tree}" if self.tree else name
+
+
+def parse_source(text: str, process: str | None = None) -> Source:
+    """``file.root:tree`` names one tree of a ROOT file; any other text is a path."""
+    path, sep, tree = str(text).rpartition(":")
+    if sep and path.lower().endswith(".root") and tree and "/" not in tree:
+        return Source(path, tree, process)
+    return Source(str(text), None, process)
+
+
+@dataclass
+class Table:
+    """Columns read from one source (one tree, for ROOT).
+
+    ``columns`` holds numeric numpy arrays; the process label, if read, is ``labels``
+    (codes into ``label_names``).
+    """
+
+    source: Source
+    process: str  # default process name of this table (tree name or file stem)
+    n_rows: int
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    dtypes: dict[str, str] = field(default_factory=dict)  # every column of the file
+    labels: np.ndarray | None = None
+    label_names: list[str] | None = None
+    #: columns read for an import, as the file's chunks (row groups): zero-copy views that
+    #: the import copies once, straight into its final arrays
+    chunks: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    def take(self, name: str) -> list[np.ndarray]:
+        """The pieces of column ``name`` in row order, released from this table."""
+        if name in self.chunks:
+            return self.chunks.pop(name)
+        return [self.columns.pop(name)]
+
+    @property
+    def label(self) -> str:
+        if self.source.format == "root" and not self.source.tree:
+            return f"{Path(self.source.path).name}:{self.process}"
+        return self.source.label
+
+
+# ----- reading ---------------------------------------------------------------------------
+def check_size(source: Source, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> int:
+    try:
+        size = os.path.getsize(source.path)
+    except OSError as err:
+        raise DatasetError({"file": f"{source.label}: cannot open the file ({err.strerror})"}) from None
+    if size > max_bytes:
+        raise DatasetError({"file": f"{source.label} is {size / 1e6:,.1f} MB, over the limit of "
+                                    f"{max_bytes / 1e6:,.1f} MB"})
+    return size
+
+
+def read_source(source: Source, columns=None, label_column: str | None = None,
+                max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[Table]:
+    """Read ``columns`` (all numeric columns if None) and the optional text/integer
+    ``label_column`` of one source. ROOT files without a tree name give one Table per TTree.
+    """
+    check_size(source, max_bytes)
+    fmt = source.format
+    if fmt == "root":
+        return _read_root(source, columns, label_column)
+    return [_read_arrow(source, fmt, columns, label_column)]
+
+
+def _default_process(source: Source) -> str:
+    return source.process or source.tree or Path(source.path).stem
+
+
+def _is_numeric(arrow_type) -> bool:
+    import pyarrow as pa
+
+    return (pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
+            or pa.types.is_boolean(arrow_type) or pa.types.is_null(arrow_type))
+
+
+def _read_arrow(source: Source, fmt: str, columns, label_column) -> Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyarrow import csv as pa_csv
+
+    label = source.label
+    try:
+        if fmt == "parquet":
+            schema = pq.read_schema(source.path)
+        else:
+            # the header and a first block fix the column types; the whole file is read below
+            with pa_csv.open_csv(source.path) as reader:
+                schema = reader.schema
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise DatasetError({"file": f"{label} could not be read as {fmt.upper()} "
+                                    f"(truncated or corrupted?): {_short(err)}"}) from None
+    names = list(schema.names)
+    _check_columns(label, names, columns, label_column)
+    wanted = list(columns) if columns is not None else [
+        n for n in names if _is_numeric(schema.field(n).type) and n != label_column]
+    if label_column is not None and label_column not in wanted:
+        wanted.append(label_column)
+    for name in wanted:
+        if name != label_column and not _is_numeric(schema.field(name).type):
+            raise DatasetError({name: f"{label}: column {name!r} holds {schema.field(name).type}, "
+                                      f"not numbers (only the process column may hold text)"})
+    try:
+        if fmt == "parquet":
+            table = pq.read_table(source.path, columns=wanted,
+                                  read_dictionary=[label_column] if label_column else None)
+        else:
+            table = pa_csv.read_csv(source.path, convert_options=pa_csv.ConvertOptions(
+                include_columns=wanted))
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise DatasetError({"file": f"{label} could not be read as {fmt.upper()} "
+                                    f"(truncated or corrupted?): {_short(err)}"}) from None
+    if fmt == "csv":  # the types of the whole file, not only of its first block
+        for name in wanted:
+            if name != label_column and not _is_numeric(table.schema.field(name).type):
+                raise DatasetError({name: f"{label}: column {name!r} holds "
+                                          f"{table.schema.field(name).type}, not numbers "
+                                          f"(only the process column may hold text)"})
+    out = Table(source, _default_process(source), table.num_rows,
+                dtypes={n: str(schema.field(n).type) for n in names})
+    for name in wanted:
+        column = table.column(name)
+        if name == label_column:
+            out.labels, out.label_names = _labels_from_arrow(column)
+        elif columns is not None:
+            out.chunks[name] = _numeric_chunks(column)
+        else:
+            out.columns[name] = _numeric_from_arrow(column)
+    return out
+
+
+def _numeric_from_arrow(column) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column.null_count:
+        # empty cells and NaN spellings are nulls for Arrow: they count as NaN here
+        column = pc.cast(column, pa.float64())
+    if pa.types.is_boolean(column.type):
+        return column.to_numpy()
+    if column.num_chunks == 1:
+        return column.chunk(0).to_numpy(zero_copy_only=False)
+    # one allocation, filled chunk by chunk from zero-copy views
+    out = np.empty(len(column), column.type.to_pandas_dtype())
+    start = 0
+    for chunk in column.chunks:
+        out[start:start + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
+        start += len(chunk)
+    return out
+
+
+def _numeric_chunks(column) -> list[np.ndarray]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column.null_count:
+        column = pc.cast(column, pa.float64())  # nulls (empty cells, NaN spellings) -> NaN
+    if pa.types.is_boolean(column.type):
+        return [column.to_numpy()]
+    return [chunk.to_numpy(zero_copy_only=False) for chunk in column.chunks]
+
+
+def _labels_from_arrow(column):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column.null_count:
+        raise DatasetError({"process": f"the process column has {column.null_count:,} empty entries"})
+    if _is_numeric(column.type):
+        values = column.to_numpy()
+        return _labels_from_numbers(values)
+    if not (pa.types.is_dictionary(column.type) or pa.types.is_string(column.type)
+            or pa.types.is_large_string(column.type)):
+        raise DatasetError({"process": f"the process column holds {column.type}; "
+                                       f"use text or whole numbers"})
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    column = column.unify_dictionaries() if hasattr(column, "unify_dictionaries") else column
+    chunks = column.chunks
+    names = [str(x) for x in chunks[0].dictionary.to_pylist()] if chunks else []
+    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks]) \
+        if chunks else np.zeros(0, np.int32)
+    return codes.astype(np.int32, copy=False), names
+
+
+def _labels_from_numbers(values: np.ndarray):
+    if values.dtype.kind == "f":
+        if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+            raise DatasetError({"process": "a numeric process column must hold whole numbers"})
+        values = values.astype(np.int64)
+    unique, codes = np.unique(values, return_inverse=True)
+    return codes.astype(np.int32), [str(int(u)) for u in unique]
+
+
+def _read_root(source: Source, columns, label_column) -> list[Table]:
+    import uproot
+
+    path = source.path
+    try:
+        handle = uproot.open(path)
+    except Exception as err:  # uproot raises many types for damaged files
+        raise DatasetError({"file": f"{source.label} is not a readable ROOT file "
+                                    f"(truncated or corrupted?): {_short(err)}"}) from None
+    with handle:
+        try:
+            trees = handle.keys(filter_classname="TTree", cycle=False, recursive=True)
+        except Exception as err:
+            raise DatasetError({"file": f"{source.label} is not a readable ROOT file "
+                                        f"(truncated or corrupted?): {_short(err)}"}) from None
+        if source.tree:
+            if source.tree not in trees:
+                raise DatasetError({"tree": f"{Path(path).name} has no TTree {source.tree!r} "
+                                            f"(it has: {', '.join(trees) or 'none'})"})
+            trees = [source.tree]
+        elif not trees:
+            found = ", ".join(handle.keys(cycle=False)) or "nothing"
+            raise DatasetError({"tree": f"{Path(path).name} holds no TTree (found: {found}); "
+                                        f"RNTuples are not supported"})
+        return [_read_tree(source, handle[name], name, columns, label_column) for name in trees]
+
+
+def _read_tree(source: Source, tree, name: str, columns, label_column) -> Table:
+    import uproot
+
+    label = f"{Path(source.path).name}:{name}"
+    branches = list(tree.keys())
+    _check_columns(label, branches, columns, label_column)
+    dtypes = {}
+    flat = []
+    for branch in branches:
+        interpretation = tree[branch].interpretation
+        if isinstance(interpretation, uproot.AsDtype) and interpretation.to_dtype.shape == ():
+            dtypes[branch] = str(interpretation.to_dtype)
+            flat.append(branch)
+        else:
+            dtypes[branch] = tree[branch].typename or "unreadable"
+    wanted = list(columns) if columns is not None else [b for b in flat if b != label_column]
+    if label_column is not None and label_column not in wanted:
+        wanted.append(label_column)
+    for branch in wanted:
+        if branch not in flat:
+            kind = "jagged (a variable-length list per event)" if "[]" in dtypes[branch] or \
+                "vector" in dtypes[branch] else f"of type {dtypes[branch]}"
+            raise DatasetError({branch: f"{label}: branch {branch!r} is {kind}; only flat numeric "
+                                        f"branches (one number per event) can be used"})
+    try:
+        arrays = tree.arrays(wanted, library="np") if wanted else {}
+    except Exception as err:
+        raise DatasetError({"file": f"{label} could not be read (truncated or corrupted?): "
+                                    f"{_short(err)}"}) from None
+    out = Table(source, source.process or (name if not source.tree else _default_process(source)),
+                int(tree.num_entries), dtypes=dtypes)
+    for branch in wanted:
+        values = np.asarray(arrays[branch])
+        if branch == label_column:
+            out.labels, out.label_names = _labels_from_numbers(values)
+        else:
+            out.columns[branch] = values
+    return out
+
+
+def _check_columns(label, names, columns, label_column):
+    missing = [c for c in list(columns or []) + ([label_column] if label_column else [])
+               if c not in names]
+    if missing:
+        raise DatasetError({missing[0]: f"{label}: no column {missing[0]!r} "
+                                        f"(it has: {', '.join(names)})"})
+
+
+def _short(err) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text[:200]
+
+
+# ----- preview for the mapping step -------------------------------------------------------
+def inspect_sources(sources, n_rows: int = PREVIEW_ROWS,
+                    max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[dict]:
+    """What the mapping step shows, per table: row count, the first ``n_rows`` rows, and per
+    column its dtype, min, max and NaN/inf counts. Plain JSON-safe data.
+
+    Text columns (process label candidates) are listed with their distinct values.
+    """
+    out = []
+    for source in sources:
+        source = source if isinstance(source, Source) else parse_source(source)
+        text_columns = _text_columns(source, max_bytes)
+        tables = read_source(source, None, None, max_bytes)
+        for table in tables:
+            described = []
+            for name, dtype in table.dtypes.items():
+                if name in table.columns:
+                    described.append(_describe(name, dtype, table.columns[name]))
+                else:
+                    described.append({"name": name, "dtype": dtype, "kind": "other"})
+            preview_cols = list(table.columns)
+            rows = [[_plain(table.columns[c][i]) for c in preview_cols]
+                    for i in range(min(n_rows, table.n_rows))]
+            for name in text_columns:
+                labelled = read_source(source, [], name, max_bytes)[0]
+                entry = next(d for d in described if d["name"] == name)
+                entry.update(kind="text", values=labelled.label_names[:50],
+                             counts=np.bincount(labelled.labels,
+                                                minlength=len(labelled.label_names)).tolist()[:50])
+                preview_cols.append(name)
+                for i, row in enumerate(rows):
+                    row.append(labelled.label_names[labelled.labels[i]])
+            out.append({"source": table.label, "process": table.process, "n_rows": table.n_rows,
+                        "columns": described, "preview": {"columns": preview_cols, "rows": rows}})
+    return out
+
+
+def _text_columns(source: Source, max_bytes: int) -> list[str]:
+    if source.format == "root":
+        return []
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyarrow import csv as pa_csv
+
+    check_size(source, max_bytes)
+    try:
+        if source.format == "parquet":
+            schema = pq.read_schema(source.path)
+        else:
+            with pa_csv.open_csv(source.path) as reader:
+                schema = reader.schema
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise DatasetError({"file": f"{source.label} could not be read as "
+                                    f"{source.format.upper()} (truncated or corrupted?): "
+                                    f"{_short(err)}"}) from None
+    return [f.name for f in schema if not _is_numeric(f.type) and (
+        pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        or pa.types.is_dictionary(f.type))]
+
+
+def _describe(name: str, dtype: str, values: np.ndarray) -> dict:
+    values = np.asarray(values)
+    if values.dtype.kind == "f":
+        finite = np.isfinite(values)
+        n_nan = int(np.isnan(values).sum())
+        n_inf = int(values.size - finite.sum() - n_nan)
+        good = values[finite] if n_nan or n_inf else values
+    else:
+        n_nan = n_inf = 0
+        good = values
+    return {
+        "name": name, "dtype": dtype, "kind": "number",
+        "min": _plain(good.min()) if good.size else None,
+        "max": _plain(good.max()) if good.size else None,
+        "nan": n_nan, "inf": n_inf,
+    }
+
+
+def _plain(value):
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN/inf
+    return value

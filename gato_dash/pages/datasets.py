@@ -1,0 +1,537 @@
+"""/datasets: bring your own events in (CSV, Parquet, ROOT), map their columns, store them.
+
+Three steps on one page: files (uploaded in chunks by assets/chunked_upload.js through
+gato_dash.uploads, or a path on the server when the app allows it), a preview of what was
+read with a column mapping to fill in, and the import itself (gato_core.datasets, which
+checks everything and writes nothing unless all is well). Below, the stored datasets with
+rename, delete and a link that opens the New-run form on them.
+
+Sources travel through the browser as {"kind": "upload", "token"} or {"kind": "path",
+"path"}; the server resolves them again on every use, so a crafted request can name
+neither another upload's folder nor a server path when paths are off.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+
+from gato_core import datasets as catalogue
+from gato_core.readers import DatasetError, Source, inspect_sources
+from gato_dash import formatting, runtime, uploads
+
+log = logging.getLogger(__name__)
+
+dash.register_page(__name__, path="/datasets", title="Datasets · GATO Dashboard",
+                   name="Datasets", order=4)
+
+MAX_SOURCES = 20
+PREVIEW_ROWS = 5
+
+
+# ----- sources ------------------------------------------------------------------------------
+def resolve_sources(entries) -> list[Source]:
+    """The files behind the page's source list, checked again here (see the module doc)."""
+    if not isinstance(entries, list) or not entries:
+        raise DatasetError({"data": "add at least one file"})
+    if len(entries) > MAX_SOURCES:
+        raise DatasetError({"data": f"at most {MAX_SOURCES} files at once"})
+    sources = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise DatasetError({"data": "the list of files is damaged; add them again"})
+        process = entry.get("process") if isinstance(entry.get("process"), str) else None
+        process = (process or "").strip() or None
+        if entry.get("kind") == "upload":
+            try:
+                path = uploads.completed_file(entry.get("token"))
+            except uploads.UploadError as exc:
+                raise DatasetError({"data": str(exc)}) from None
+        elif entry.get("kind") == "path":
+            path = _server_path(entry.get("path"))
+        else:
+            raise DatasetError({"data": "the list of files is damaged; add them again"})
+        sources.append(Source(str(path), None, process))
+    return sources
+
+
+def _server_path(text) -> Path:
+    if not runtime.settings().allow_server_paths:
+        raise DatasetError({"path": "reading a path on the server is off (start the app with "
+                                    "--allow-server-paths)"})
+    if not isinstance(text, str) or not text.strip():
+        raise DatasetError({"path": "give the path of a file on the server"})
+    path = Path(text.strip()).expanduser()
+    if not path.is_file():
+        raise DatasetError({"path": f"there is no file {text.strip()!r} on the server"})
+    size = path.stat().st_size
+    limit = runtime.settings().max_upload_bytes
+    if size > limit:
+        raise DatasetError({"path": f"{path.name} has {size / 1e9:.2f} GB; this server takes "
+                                    f"files up to {limit / 1e9:.2f} GB (--max-upload-gb)"})
+    return path
+
+
+def _source_label(entry: dict) -> str:
+    if entry.get("kind") == "path":
+        return str(entry.get("path"))
+    return str(entry.get("filename") or "upload")
+
+
+def datasets_dir() -> Path:
+    return catalogue.datasets_folder(runtime.data_dir())
+
+
+def runs_using(dataset_id: str) -> str | None:
+    """Why a dataset cannot be deleted now: the runs that were trained on it."""
+    users = [run for run in runtime.store().list_runs()
+             if run["config"].get("dataset") == dataset_id]
+    if not users:
+        return None
+    names = ", ".join(run["name"] or run["id"] for run in users[:3])
+    more = f" and {len(users) - 3} more" if len(users) > 3 else ""
+    return (f"{len(users)} run{'s' if len(users) != 1 else ''} ({names}{more}) "
+            "were trained on it; delete those first")
+
+
+# ----- layout -------------------------------------------------------------------------------
+def layout(**_query):
+    settings = runtime.settings()
+    limit_gb = settings.max_upload_bytes / 1e9
+    read_only = settings.read_only
+    add = dbc.Card(dbc.CardBody([
+        html.H5("Add a dataset"),
+        html.P("One table with a process column, or one file (or ROOT tree) per process. "
+               "Classifier scores (1 to 3 columns), an optional weight and an optional "
+               "diphoton-mass column; numbers only, apart from the process label.",
+               className="small text-muted"),
+        dbc.Row([
+            dbc.Col([
+                dbc.Label("Upload files (.csv, .parquet, .root)", className="small mb-0",
+                          html_for="datasets-upload"),
+                # a file input: assets/chunked_upload.js picks it up by its class and reports
+                # to "<id>-done" (the finished upload) and "<id>-progress"
+                dbc.Input(id="datasets-upload", type="file", size="sm",
+                          className="gato-chunked-upload"),
+                dbc.Progress(id="datasets-upload-progress", value=0, className="mt-1",
+                             style={"height": "1rem"}),
+                dbc.FormText(f"Sent in chunks; files up to {limit_gb:.1f} GB.",
+                             className="small"),
+            ], md=6),
+            dbc.Col([
+                dbc.Label("…or a file on the server", className="small mb-0"),
+                dbc.InputGroup([
+                    dbc.Input(id="datasets-path", size="sm", type="text",
+                              placeholder="/data/ntuples/ggH.root",
+                              disabled=not settings.allow_server_paths),
+                    dbc.Button("Add", id="datasets-add-path", size="sm",
+                               disabled=not settings.allow_server_paths),
+                ], size="sm"),
+                dbc.FormText("Off unless the app runs with --allow-server-paths."
+                             if not settings.allow_server_paths else
+                             "Read where the server runs.", className="small"),
+            ], md=6),
+        ]),
+        html.Div(id="datasets-sources-view", className="mt-2"),
+        dcc.Loading(html.Div(id="datasets-preview", className="mt-2"), type="dot"),
+        html.Div(id="datasets-mapping", children=_mapping_form([], []), className="mt-2",
+                 style={"display": "none"}),
+        dcc.Loading(html.Div(id="datasets-import-message", className="mt-2"), type="dot"),
+    ]), className="mb-3")
+    return html.Div([
+        html.H3("Datasets"),
+        add if not read_only else dbc.Alert("This dashboard is read-only: datasets are listed "
+                                            "but cannot be added.", color="secondary"),
+        html.H5("Stored datasets"),
+        html.Div(id="datasets-list", children=datasets_table()),
+        html.Div(id="datasets-list-message", className="small mt-1"),
+        dcc.Store(id="datasets-upload-done"),
+        dcc.Store(id="datasets-sources", data=[]),
+        dcc.Store(id="datasets-inspection"),
+        dcc.Store(id="datasets-refresh", data=0),
+    ])
+
+
+def _mapping_form(numeric: list[str], labels: list[str]):
+    def dropdown(id_, options, multi=False, placeholder=None):
+        return dcc.Dropdown(id=id_, options=[{"label": o, "value": o} for o in options],
+                            multi=multi, placeholder=placeholder, className="small")
+
+    def number(id_, placeholder):
+        return dbc.Input(id=id_, type="number", size="sm", placeholder=placeholder)
+
+    return dbc.Form([
+        html.H6("Column mapping", className="mt-2"),
+        dbc.Row([
+            dbc.Col([dbc.Label("Score columns (1 to 3)", className="small mb-0"),
+                     dropdown("datasets-scores", numeric, multi=True)], md=6, lg=4),
+            dbc.Col([dbc.Label("Weight column (optional: 1 per event)", className="small mb-0"),
+                     dropdown("datasets-weight", numeric)], md=6, lg=4),
+            dbc.Col([dbc.Label("Process column (optional: one process per file)",
+                               className="small mb-0"),
+                     dropdown("datasets-process", labels)], md=6, lg=4),
+            dbc.Col([dbc.Label("Signal processes (one significance each)",
+                               className="small mb-0"),
+                     dropdown("datasets-signals", [], multi=True)], md=6, lg=4),
+            dbc.Col([dbc.Label("Mass column (optional: bump hunt)", className="small mb-0"),
+                     dropdown("datasets-mass", numeric)], md=6, lg=4),
+            dbc.Col([dbc.Label("Signal window and fit range (GeV)", className="small mb-0"),
+                     dbc.InputGroup([number("datasets-window-lo", "window low"),
+                                     number("datasets-window-hi", "window high"),
+                                     number("datasets-range-lo", "range low"),
+                                     number("datasets-range-hi", "range high")], size="sm")],
+                    md=12, lg=8),
+        ]),
+        dbc.Row([
+            dbc.Col(dbc.Checkbox(id="datasets-drop-nonfinite", value=False,
+                                 label="Drop rows with NaN or inf (counted in the report)"),
+                    md=6),
+            dbc.Col([dbc.Input(id="datasets-name", size="sm", type="text",
+                               maxLength=catalogue.MAX_NAME_LENGTH,
+                               placeholder="dataset name (default: the first file's)")],
+                    md=4),
+            # type "button": Enter in a field of the form must not import half a mapping
+            dbc.Col(dbc.Button("Import", id="datasets-import", color="primary", size="sm",
+                               type="button"), md=2),
+        ], className="mt-2 align-items-center"),
+    ])
+
+
+def datasets_table():
+    try:
+        manifests = catalogue.list_datasets(datasets_dir())
+    except Exception:
+        log.exception("listing datasets failed")
+        return dbc.Alert("The datasets folder could not be read.", color="danger")
+    if not manifests:
+        return html.P("No datasets yet.", className="text-muted", id="datasets-none")
+    read_only = runtime.settings().read_only
+    rows = []
+    for m in manifests:
+        processes = [html.Span(p, className="fw-bold" if p in m.signals else None)
+                     for p in m.processes]
+        joined = []
+        for item in processes:
+            joined += [item, ", "]
+        actions = [dcc.Link("Train on it", href=f"/new?scenario=dataset&dataset={m.id}",
+                            className="btn btn-sm btn-outline-primary me-1")]
+        if not read_only:
+            actions += [
+                dbc.Input(id={"type": "dataset-name", "id": m.id}, value=m.name, size="sm",
+                          maxLength=catalogue.MAX_NAME_LENGTH,
+                          style={"width": "12rem", "display": "inline-block"}),
+                dbc.Button("Rename", id={"type": "dataset-rename", "id": m.id}, size="sm",
+                           color="secondary", outline=True, className="ms-1"),
+                dbc.Button("Delete", id={"type": "dataset-delete", "id": m.id}, size="sm",
+                           color="danger", outline=True, className="ms-1"),
+            ]
+        rows.append(html.Tr([
+            html.Td([html.Div(m.name), html.Small(m.id, className="text-muted")]),
+            html.Td(f"{m.n_events:,}"),
+            html.Td(joined[:-1]),
+            html.Td(f"{m.dim}" + (" + mass" if m.has_mass else "")),
+            html.Td(formatting.timestamp(m.created)),
+            html.Td(html.Code(m.content_hash.split(":")[-1][:12], title=m.content_hash)),
+            html.Td(html.Ul([html.Li(n) for n in m.notes], className="small mb-0")
+                    if m.notes else ""),
+            html.Td(actions, style={"whiteSpace": "nowrap"}),
+        ], id={"type": "dataset-row", "id": m.id}))
+    header = ["name", "events", "processes (signals bold)", "scores", "imported", "hash",
+              "notes", ""]
+    return dbc.Table([html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(rows)],
+                     size="sm", hover=True, responsive=True, id="datasets-table")
+
+
+def _preview(inspection: list[dict]):
+    blocks = []
+    for table in inspection:
+        stats = html.Table([
+            html.Thead(html.Tr([html.Th(h) for h in
+                                ("column", "type", "min", "max", "NaN", "inf")])),
+            html.Tbody([html.Tr([
+                html.Td(c["name"]), html.Td(c.get("dtype")),
+                html.Td(_short(c.get("min"))), html.Td(_short(c.get("max"))),
+                html.Td(c.get("nan", "")), html.Td(c.get("inf", "")),
+            ]) for c in table["columns"]]),
+        ], className="table table-sm small mb-1")
+        preview = table["preview"]
+        rows = html.Table([
+            html.Thead(html.Tr([html.Th(c) for c in preview["columns"]])),
+            html.Tbody([html.Tr([html.Td(_short(v)) for v in row])
+                        for row in preview["rows"][:PREVIEW_ROWS]]),
+        ], className="table table-sm small")
+        title = f"{table['source']}: {table['n_rows']:,} rows"
+        if table.get("process"):
+            title += f" (process {table['process']!r} unless a process column says otherwise)"
+        blocks.append(html.Div([html.H6(title, className="mt-2"), stats,
+                                html.Details([html.Summary("first rows", className="small"),
+                                              rows])]))
+    return html.Div(blocks, id="datasets-preview-tables")
+
+
+def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else str(value)
+
+
+# ----- callbacks: sources -----------------------------------------------------------------
+@callback(
+    Output("datasets-sources", "data"),
+    Output("datasets-import-message", "children", allow_duplicate=True),
+    Input("datasets-upload-done", "data"),
+    Input("datasets-add-path", "n_clicks"),
+    Input({"type": "datasets-remove", "index": ALL}, "n_clicks"),
+    State("datasets-path", "value"),
+    State("datasets-sources", "data"),
+    prevent_initial_call=True,
+)
+def edit_sources(upload, _add, _remove, path, sources):
+    sources = [s for s in (sources if isinstance(sources, list) else []) if isinstance(s, dict)]
+    trigger = ctx.triggered_id
+    if runtime.settings().read_only:
+        return no_update, _problem("This dashboard is read-only: datasets cannot be added.")
+    if trigger == "datasets-upload-done":
+        if not isinstance(upload, dict):
+            raise dash.exceptions.PreventUpdate
+        if upload.get("error"):
+            return no_update, _problem(f"The upload of {upload.get('filename')} failed: "
+                                       f"{upload['error']}")
+        entry = {"kind": "upload", "token": upload.get("token"),
+                 "filename": uploads.safe_filename(upload.get("filename")) or "upload",
+                 "process": ""}
+    elif trigger == "datasets-add-path":
+        try:
+            _server_path(path)
+        except DatasetError as exc:
+            return no_update, _problem(str(exc))
+        entry = {"kind": "path", "path": path.strip(), "process": ""}
+    elif isinstance(trigger, dict) and trigger.get("type") == "datasets-remove":
+        index = trigger.get("index")
+        if not ctx.triggered[0].get("value") or not isinstance(index, int):
+            raise dash.exceptions.PreventUpdate
+        removed = sources[index] if 0 <= index < len(sources) else None
+        if removed and removed.get("kind") == "upload":
+            uploads.discard(removed.get("token"))
+        return [s for i, s in enumerate(sources) if i != index], None
+    else:
+        raise dash.exceptions.PreventUpdate
+    if len(sources) >= MAX_SOURCES:
+        return no_update, _problem(f"At most {MAX_SOURCES} files at once.")
+    return sources + [entry], None
+
+
+@callback(
+    Output("datasets-sources-view", "children"),
+    Input("datasets-sources", "data"),
+)
+def show_sources(sources):
+    if not isinstance(sources, list) or not sources:
+        return html.P("No files yet.", className="small text-muted mb-0")
+    return html.Div([
+        html.Div([
+            html.Span(_source_label(entry), className="me-2"),
+            dbc.Input(id={"type": "datasets-source-process", "index": i}, size="sm",
+                      value=entry.get("process", ""), placeholder="process name (per file)",
+                      style={"width": "14rem", "display": "inline-block"}, debounce=True),
+            dbc.Button("remove", id={"type": "datasets-remove", "index": i}, size="sm",
+                       color="link", className="py-0"),
+        ], className="small mb-1")
+        for i, entry in enumerate(sources) if isinstance(entry, dict)
+    ], id="datasets-source-list")
+
+
+@callback(
+    Output("datasets-sources", "data", allow_duplicate=True),
+    Input({"type": "datasets-source-process", "index": ALL}, "value"),
+    State("datasets-sources", "data"),
+    prevent_initial_call=True,
+)
+def name_processes(names, sources):
+    if not isinstance(sources, list) or len(names) != len(sources):
+        raise dash.exceptions.PreventUpdate
+    changed = False
+    for entry, name in zip(sources, names):
+        name = (name or "")[:100] if isinstance(name, str) else ""
+        if isinstance(entry, dict) and entry.get("process", "") != name:
+            entry["process"], changed = name, True
+    if not changed:
+        raise dash.exceptions.PreventUpdate
+    return sources
+
+
+# ----- callbacks: preview and mapping ------------------------------------------------------
+@callback(
+    Output("datasets-preview", "children"),
+    Output("datasets-inspection", "data"),
+    Output("datasets-mapping", "style"),
+    Output("datasets-scores", "options"),
+    Output("datasets-weight", "options"),
+    Output("datasets-mass", "options"),
+    Output("datasets-process", "options"),
+    Input("datasets-sources", "data"),
+    prevent_initial_call=True,
+)
+def inspect(sources):
+    hidden = {"display": "none"}
+    if not isinstance(sources, list) or not sources:
+        return None, None, hidden, [], [], [], []
+    try:
+        inspection = inspect_sources(resolve_sources(sources),
+                                     max_bytes=runtime.settings().max_upload_bytes)
+    except DatasetError as exc:
+        return _problem(f"The files could not be read: {exc}"), None, hidden, [], [], [], []
+    except Exception:
+        log.exception("inspecting %s failed", sources)
+        return _problem("The files could not be read (see the server log)."), None, hidden, \
+            [], [], [], []
+    numeric = _ordered({c["name"] for t in inspection for c in t["columns"]
+                        if c.get("kind") == "number"}, inspection)
+    labels = _ordered({c["name"] for t in inspection for c in t["columns"]
+                       if c.get("kind") in ("text", "number")}, inspection)
+    keep = [{"columns": [{k: c.get(k) for k in ("name", "kind", "values")}
+                         for c in t["columns"]], "process": t.get("process"),
+             "source": t["source"]} for t in inspection]
+    return (_preview(inspection), keep, {}, *[[{"label": c, "value": c} for c in numeric]] * 3,
+            [{"label": c, "value": c} for c in labels])
+
+
+def _ordered(names: set, inspection: list[dict]) -> list[str]:
+    order = []
+    for table in inspection:
+        for column in table["columns"]:
+            if column["name"] in names and column["name"] not in order:
+                order.append(column["name"])
+    return order
+
+
+@callback(
+    Output("datasets-signals", "options"),
+    Input("datasets-process", "value"),
+    Input("datasets-inspection", "data"),
+    Input("datasets-sources", "data"),
+)
+def signal_options(process_column, inspection, sources):
+    """Signals are picked among the process names the import will see."""
+    names = []
+    if isinstance(inspection, list):
+        if process_column:
+            for table in inspection:
+                for column in table.get("columns", []):
+                    if column.get("name") == process_column and column.get("values"):
+                        names += [str(v) for v in column["values"]]
+        else:
+            given = [(s.get("process") or "").strip() if isinstance(s, dict) else ""
+                     for s in (sources or [])]
+            for i, table in enumerate(inspection):
+                name = given[i] if i < len(given) and len(given) == len(inspection) else ""
+                names.append(name or table.get("process") or table.get("source"))
+    unique = list(dict.fromkeys(n for n in names if n))
+    return [{"label": n, "value": n} for n in unique]
+
+
+@callback(
+    Output("datasets-import-message", "children"),
+    Output("datasets-refresh", "data"),
+    Output("datasets-sources", "data", allow_duplicate=True),
+    Input("datasets-import", "n_clicks"),
+    State("datasets-sources", "data"),
+    State("datasets-scores", "value"),
+    State("datasets-weight", "value"),
+    State("datasets-process", "value"),
+    State("datasets-signals", "value"),
+    State("datasets-mass", "value"),
+    State("datasets-window-lo", "value"),
+    State("datasets-window-hi", "value"),
+    State("datasets-range-lo", "value"),
+    State("datasets-range-hi", "value"),
+    State("datasets-drop-nonfinite", "value"),
+    State("datasets-name", "value"),
+    State("datasets-refresh", "data"),
+    prevent_initial_call=True,
+)
+def import_dataset(n_clicks, sources, scores, weight, process, signals, mass, window_lo,
+                   window_hi, range_lo, range_hi, drop_nonfinite, name, refresh):
+    if not n_clicks:
+        raise dash.exceptions.PreventUpdate
+    if runtime.settings().read_only:
+        return _problem("This dashboard is read-only: datasets cannot be added."), no_update, \
+            no_update
+    mapping = {
+        "score_columns": scores or [], "signals": signals or [],
+        "weight_column": weight or None, "process_column": process or None,
+        "mass_column": mass or None,
+        "mass_window": [window_lo, window_hi] if mass else None,
+        "mass_range": [range_lo, range_hi] if mass else None,
+        "drop_nonfinite": bool(drop_nonfinite),
+    }
+    try:
+        resolved = resolve_sources(sources)
+        if not process:
+            names = [s.process for s in resolved]
+            if all(names):
+                mapping["process_names"] = names
+        manifest = catalogue.import_dataset(
+            resolved, mapping, datasets_dir(), name=(name or "") if isinstance(name, str) else "",
+            max_bytes=runtime.settings().max_upload_bytes)
+    except DatasetError as exc:
+        return _problem(["Nothing was imported:", html.Ul([html.Li(f"{k}: {m}") for k, m in
+                                                           exc.problems.items()])]), \
+            no_update, no_update
+    except Exception:
+        log.exception("importing %s failed", sources)
+        return _problem("Nothing was imported: the files could not be read (see the server "
+                        "log)."), no_update, no_update
+    for entry in sources:
+        if entry.get("kind") == "upload":
+            uploads.discard(entry.get("token"))
+    counts = ", ".join(f"{p}: {s['events']:,}" for p, s in manifest.process_summary.items())
+    message = dbc.Alert([
+        html.Div([f"Imported {manifest.name!r}: {manifest.n_events:,} events ({counts}). ",
+                  dcc.Link("Train on it", href=f"/new?scenario=dataset&dataset={manifest.id}",
+                           id="datasets-train-link")]),
+        html.Ul([html.Li(n) for n in manifest.notes], className="small mb-0")
+        if manifest.notes else None,
+    ], color="success", id="datasets-imported")
+    return message, (refresh or 0) + 1, []
+
+
+# ----- callbacks: the list --------------------------------------------------------------------
+@callback(
+    Output("datasets-list", "children"),
+    Output("datasets-list-message", "children"),
+    Input("datasets-refresh", "data"),
+    Input({"type": "dataset-rename", "id": ALL}, "n_clicks"),
+    Input({"type": "dataset-delete", "id": ALL}, "n_clicks"),
+    State({"type": "dataset-name", "id": ALL}, "value"),
+    State({"type": "dataset-name", "id": ALL}, "id"),
+    prevent_initial_call=True,
+)
+def manage(_refresh, _rename, _delete, names, name_ids):
+    trigger = ctx.triggered_id
+    message = None
+    if isinstance(trigger, dict) and ctx.triggered[0].get("value"):
+        if runtime.settings().read_only:
+            return no_update, "This dashboard is read-only."
+        dataset_id = trigger.get("id")
+        try:
+            if trigger.get("type") == "dataset-rename":
+                new_names = {i.get("id"): n for i, n in zip(name_ids, names)
+                             if isinstance(i, dict)}
+                manifest = catalogue.rename_dataset(datasets_dir(), dataset_id,
+                                                    str(new_names.get(dataset_id) or ""))
+                message = f"Renamed to {manifest.name!r}."
+            elif trigger.get("type") == "dataset-delete":
+                catalogue.delete_dataset(datasets_dir(), dataset_id, in_use=runs_using)
+                message = f"Deleted dataset {dataset_id}."
+        except DatasetError as exc:
+            message = dbc.Alert(str(exc), color="warning", className="py-1 mb-0",
+                                id="datasets-list-problem")
+    return datasets_table(), message
+
+
+def _problem(children):
+    return dbc.Alert(children, color="danger", className="py-2", id="datasets-problem")

@@ -1,0 +1,115 @@
+"""The running app's shared state, without Dash: the data folder, the run store, the settings.
+
+Pages, callbacks and the importer read the store and the settings from here, so none of them
+imports the app factory (``gato_dash.app``) that imports them: the import graph points one
+way, presentation -> runtime -> core. ``configure`` is called once per process, by
+``create_app`` in the web process and by the importer's command line.
+
+The data folder holds:
+
+- ``runs.sqlite``  the run store (gato_dash.store), unless it is in PostgreSQL
+- ``jobs/``        diskcache of the background-callback manager
+- ``events/``      generated event samples, cached by the engine
+- ``xla/``         TensorFlow's persistent XLA compilation cache (see configure_tensorflow)
+- ``runs/<id>/``   files belonging to one run (removed with the run)
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .store import RunStore, is_database_url
+
+DEFAULT_DATA_DIR = "gato_data"
+STORE_FILE = "runs.sqlite"
+#: the run store when it is not the SQLite file of the data folder (see gato_dash.backends)
+STORE_ENV = "GATO_STORE"
+
+
+class BackendError(ValueError):
+    """A broker or store setting that cannot work; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What this server allows. The defaults are the embedded single-user app."""
+
+    #: show runs only: no new runs, no cancel, no delete, no rename, no imports
+    read_only: bool = False
+    #: imports may name a path on the server machine (off unless asked for)
+    allow_server_paths: bool = False
+    #: a password protects every page (its value never leaves gato_dash.security)
+    password_required: bool = False
+    #: largest file the Datasets page accepts (upload or server path)
+    max_upload_bytes: int = 4 * 1024 ** 3
+
+
+class _State:
+    data_dir: Path | None = None
+    store: RunStore | None = None
+    settings: Settings = Settings()
+
+
+def configure(data_dir=None, settings: Settings | None = None, store=None) -> Path:
+    """Point this process at a data folder (created if needed) and its run store: ``store``
+    (a PostgreSQL URL or an SQLite path), else $GATO_STORE, else runs.sqlite in the folder."""
+    folder = resolve_data_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    _State.data_dir = folder
+    _State.store = open_store(folder, store)
+    _State.settings = settings or Settings()
+    return folder
+
+
+def data_dir() -> Path:
+    if _State.data_dir is None:
+        raise RuntimeError("gato_dash.runtime.configure() has not been called in this process")
+    return _State.data_dir
+
+
+def store() -> RunStore:
+    if _State.store is None:
+        raise RuntimeError("gato_dash.runtime.configure() has not been called in this process")
+    return _State.store
+
+
+def settings() -> Settings:
+    return _State.settings
+
+
+def resolve_store(data_dir: Path, value=None) -> str:
+    """--store, else $GATO_STORE, else the SQLite file in the data folder.
+
+    A value that is not a PostgreSQL URL is an SQLite file path."""
+    location = (str(value or "") or os.environ.get(STORE_ENV) or "").strip()
+    if not location:
+        return str(Path(data_dir) / STORE_FILE)
+    if "://" in location and not is_database_url(location):  # a URL, but not one we know
+        raise BackendError(f"store {location!r}: give postgresql://USER@HOST:PORT/DATABASE "
+                           "or the path of an SQLite file")
+    return location
+
+
+def open_store(data_dir: Path, value=None) -> RunStore:
+    return RunStore(resolve_store(data_dir, value), data_dir)
+
+
+def resolve_data_dir(value=None) -> Path:
+    """--data-dir, else $GATO_DATA_DIR, else ./gato_data."""
+    return Path(value or os.environ.get("GATO_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
+
+
+def configure_tensorflow(data_dir: Path) -> None:
+    """Environment for the TensorFlow that training jobs will use (before it is imported).
+
+    The persistent XLA cache lets a job reuse the compiled training step of an earlier run
+    with the same shapes, which takes seconds off the click-to-first-epoch time.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    xla_dir = Path(data_dir) / "xla"
+    xla_dir.mkdir(parents=True, exist_ok=True)
+    flag = f"--tf_xla_persistent_cache_directory={xla_dir}"
+    existing = os.environ.get("TF_XLA_FLAGS", "")
+    if "tf_xla_persistent_cache_directory" not in existing:
+        os.environ["TF_XLA_FLAGS"] = f"{existing} {flag}".strip()
