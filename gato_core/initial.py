@@ -39,7 +39,8 @@ def signal_quantile_means(scores: np.ndarray, signal_weights: np.ndarray, n_cats
     objective does.
     """
     scores = np.asarray(scores, dtype=np.float64)
-    weights = np.asarray(signal_weights, dtype=np.float64)
+    # negative weights (NLO samples) say nothing about where the signal sits
+    weights = np.clip(np.asarray(signal_weights, dtype=np.float64), 0.0, None)
     if weights.ndim != 2 or weights.shape[0] != scores.shape[0]:
         raise ValueError("signal_weights must be [N, S] for N events")
     if np.any(weights.sum(axis=0) <= 0):
@@ -58,6 +59,8 @@ def signal_quantile_means(scores: np.ndarray, signal_weights: np.ndarray, n_cats
 def signal_quantile_cuts(scores: np.ndarray, signal_weights: np.ndarray, n_cats: int) -> np.ndarray:
     """[K-1] starting cut points on a 1-D score: quantiles k/K of the signal yield."""
     own = np.asarray(scores, dtype=np.float64)[:, 0]
-    w = np.asarray(signal_weights, dtype=np.float64).sum(axis=1)
+    w = np.clip(np.asarray(signal_weights, dtype=np.float64), 0.0, None).sum(axis=1)
     keep = w > 0
+    if not keep.any():
+        raise ValueError("the signal needs events with positive weight to place categories")
     return _weighted_quantile(own[keep], w[keep], np.arange(1, n_cats) / n_cats)

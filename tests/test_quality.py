@@ -47,6 +47,19 @@ def test_placements_invert_the_parameterisation():
     assert geometry.cut_positions({"raw_cuts": raw_cuts, "mean_range": [0, 1]}) == pytest.approx(cuts)
 
 
+def test_negative_signal_weights_do_not_move_the_start():
+    rng = np.random.default_rng(4)
+    scores = rng.random((5000, 1))
+    weights = rng.random((5000, 1))
+    negative = weights.copy()
+    negative[::7] *= -1.0  # NLO-like events with negative weight
+    zeroed = np.where(negative < 0, 0.0, negative)
+    assert initial.signal_quantile_means(scores, negative, 3) == pytest.approx(
+        initial.signal_quantile_means(scores, zeroed, 3))
+    assert initial.signal_quantile_cuts(scores, negative, 3) == pytest.approx(
+        initial.signal_quantile_cuts(scores, zeroed, 3))
+
+
 def test_initial_placement_errors_are_explained():
     with pytest.raises(ValueError, match="every signal needs events"):
         initial.signal_quantile_means(np.zeros((3, 1)), np.zeros((3, 1)), 2)
