@@ -145,16 +145,21 @@ class _Trainer:
         self.compile_thread.start()
 
     def keep_start(self, index: int) -> "_Trainer":
-        """A single-start trainer continuing start ``index``: its parameters, optimiser
-        state and reweighting factors carry over, so its path is unchanged (the new step
-        runs eagerly until compiled, like the first epochs)."""
+        """A single-start trainer for start ``index``; it shares the start's parameters.
+        Call ``take_state`` when switching to it, so optimiser state and reweighting
+        factors carry over and the start's path is unchanged."""
         kept = _Trainer(MultiStart([self.model.starts[index]]), self.n_signals,
                         self.jit_compile)
-        per_start = len(self.slots) // self.n_starts
-        for slot, old in zip(kept.slots, self.slots[index * per_start:(index + 1) * per_start]):
-            slot.assign(old)
-        kept.factors.assign(self.factors[index:index + 1])
+        kept.kept_index = index
         return kept
+
+    def take_state(self, source: "_Trainer") -> "_Trainer":
+        index = self.kept_index
+        per_start = len(source.slots) // source.n_starts
+        for slot, old in zip(self.slots, source.slots[index * per_start:(index + 1) * per_start]):
+            slot.assign(old)
+        self.factors.assign(source.factors[index:index + 1])
+        return self
 
     def uses_compiled(self) -> bool:
         return self.ready.is_set() and self.compile_error is None
@@ -313,19 +318,24 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop, 
                  (config.lam_yield, config.thr_yield, config.lam_unc, config.thr_unc)]
     temperature = _temperature(config, 0)
     explore_epochs = exploration_epochs(config) if n_starts > 1 else config.epochs
-    start_objectives, chosen = None, 0
+    start_objectives, chosen, kept_trainer = None, 0, None
     snapshot_every = config.snapshot_every
     for epoch in range(config.epochs):
         if should_stop():
             status, message = "cancelled", f"cancelled at epoch {epoch}"
             break
         if epoch == explore_epochs:
-            # only the best start so far trains on: the rest of the run costs one start
+            # only the best start so far trains on: the rest of the run costs one start.
+            # Its own step compiles in the background; until it is ready all starts keep
+            # running compiled, which is cheaper than running the one start eagerly.
             start_objectives, chosen = evaluation.best_start(
                 [model.parameters(r) for r in range(n_starts)], events, score_range)
-            trainer = trainer.keep_start(chosen)
-            model, n_starts = trainer.model, 1
-            trainer.compile_in_background(inputs, roles, all_weights, penalties)
+            kept_trainer = trainer.keep_start(chosen)
+            kept_trainer.compile_in_background(inputs, roles, all_weights, penalties)
+        if kept_trainer is not None and (kept_trainer.ready.is_set()
+                                         or not trainer.uses_compiled()):
+            trainer = kept_trainer.take_state(trainer)
+            model, n_starts, kept_trainer = trainer.model, 1, None
         if events.mass is not None and epoch % config.rewt_interval == 0:
             component = trainer.hard(inputs).numpy()  # [N, R]
             trainer.factors.assign(np.stack([massfit.reweight_factors(
@@ -348,29 +358,33 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop, 
             break
         (compiled_ms if compiled else eager_ms).append(ms)
         epochs_done = epoch + 1
-        lead = int(np.argmin(total))  # the records follow the start that leads this epoch
+        # the records follow the start that leads this epoch, or the one already chosen;
+        # ``row`` is where that start sits in this step's outputs
+        row = 0 if n_starts == 1 else (chosen if start_objectives else int(np.argmin(total)))
+        lead = chosen if start_objectives else row
         record = EpochRecord(
-            n_cats=n_cats, epoch=epoch, epochs=config.epochs, loss=float(loss[lead]),
-            total_loss=float(total[lead]),
-            significance={s: float(z[j, lead]) for j, s in enumerate(signals)},
-            penalty_yield=float(pen_y[lead]), penalty_unc=float(pen_u[lead]),
+            n_cats=n_cats, epoch=epoch, epochs=config.epochs, loss=float(loss[row]),
+            total_loss=float(total[row]),
+            significance={s: float(z[j, row]) for j, s in enumerate(signals)},
+            penalty_yield=float(pen_y[row]), penalty_unc=float(pen_u[row]),
             temperature=float(temperature), learning_rate=float(lr), epoch_ms=ms,
             elapsed_s=time.perf_counter() - start,
-            start=(lead if n_starts > 1 else chosen) if config.n_starts > 1 else None,
+            start=lead if config.n_starts > 1 else None,
         )
         if epoch % snapshot_every == 0 or epoch == config.epochs - 1:
             b_soft, b_hard, z_hard = (t.numpy() for t in trainer.diagnostics(
                 inputs, roles, all_weights, tf.constant(temperature, tf.float32)))
-            b_soft, b_hard = b_soft[lead], b_hard[lead]
+            b_soft, b_hard = b_soft[row], b_hard[row]
             filled = b_hard > 0
             bias = (b_hard[filled] - b_soft[filled]) / b_hard[filled]
             record.mean_abs_bias = float(np.mean(np.abs(bias))) if bias.size else None
-            record.hard_significance = {s: float(z_hard[j, lead]) for j, s in enumerate(signals)}
+            record.hard_significance = {s: float(z_hard[j, row]) for j, s in enumerate(signals)}
             record.snapshot = evaluation.snapshot_layout(
-                model.parameters(lead), events.dim, epoch, temperature, score_range)
+                model.parameters(row), events.dim, epoch, temperature, score_range)
         yield record
 
-    if n_starts > 1:  # all starts trained to the end (or a cancel came first): pick now
+    if n_starts > 1 and not start_objectives:  # all starts trained to the end (or a
+        # cancel came first): pick now
         start_objectives, chosen = evaluation.best_start(
             [model.parameters(r) for r in range(n_starts)], events, score_range)
     kept = chosen if n_starts > 1 else 0
