@@ -42,9 +42,10 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not one line per poll
 
-    from gato_dash import backends, runtime
+    from gato_dash import runtime
+    from gato_dash.runtime import backends
     from gato_dash.app import create_app
-    from gato_dash.jobs import warm_up_fork_server
+    from gato_dash.runtime.jobs import warm_up_fork_server
     from gato_dash.runtime import Settings, configure_tensorflow, resolve_data_dir
     from gato_dash.security import PASSWORD_VARIABLE, exposed_without_password
 

@@ -93,7 +93,7 @@ def one_run(browser, url: str, scenario: str) -> dict:
 def breakdown(data_dir: Path, run_id: str) -> str:
     """Where the click -> first epoch time goes, from the run store's timestamps."""
     sys.path.insert(0, str(REPO))
-    from gato_dash.store import RunStore
+    from gato_dash.runtime.run_store import RunStore
 
     store = RunStore(data_dir / "runs.sqlite")
     run = store.get_run(run_id)

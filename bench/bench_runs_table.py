@@ -21,7 +21,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from helpers import records as rf  # noqa: E402
 from gato_dash import runs_table  # noqa: E402
-from gato_dash.store import RunStore  # noqa: E402
+from gato_dash.runtime.run_store import RunStore  # noqa: E402
 
 
 def best_of(repeat: int, work) -> float:

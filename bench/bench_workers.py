@@ -32,8 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import local_servers  # noqa: E402
-from gato_dash import backends  # noqa: E402
-from gato_dash.store import RunStore  # noqa: E402
+from gato_dash.runtime import backends  # noqa: E402
+from gato_dash.runtime.run_store import RunStore  # noqa: E402
 
 
 def config(epochs: int) -> dict:
@@ -46,7 +46,7 @@ def send(manager, run_id: str) -> None:
     from dash.background_callback.managers import BaseBackgroundCallbackManager
 
     from gato_dash import training_callback  # noqa: F401  (registers the job)
-    from gato_dash.jobs import start_training_job
+    from gato_dash.runtime.jobs import start_training_job
 
     key = next(k for k, fn, _ in BaseBackgroundCallbackManager.functions
                if fn is start_training_job)
@@ -159,7 +159,7 @@ def main() -> int:
         print(f"throughput, two workers / one: {results[1]['wall'] / results[2]['wall']:.2f}x")
 
         # embedded: the DiskcacheManager and fork server that `python app.py` uses
-        from gato_dash.jobs import warm_up_fork_server
+        from gato_dash.runtime.jobs import warm_up_fork_server
 
         embedded = backends.make_manager(data_dir, None, store_location)
         warm_up_fork_server()

@@ -60,6 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
                           "the output folder)")
     _mapping_arguments(run)
     run.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    run.add_argument("--export", metavar="DIR",
+                     help="after training, write the analysis bundle (categoriser, yields, "
+                          "pyhf workspace, datacard) to DIR/gato_analysis.zip")
+    export = sub.add_parser("export", help="write the analysis bundle of a finished run folder")
+    export.add_argument("run_dir", help="a `run --out` folder (result.json, params/)")
+    export.add_argument("--out", help="zip file to write (default RUN_DIR/gato_analysis.zip)")
+    export.add_argument("--k", type=int, help="only this number of categories (default: all)")
+    export.add_argument("--mc-stat", choices=["lnN", "gmN"], default="lnN",
+                        help="datacard form of the background MC statistics")
+    export.add_argument("--cache-dir", help="cache regenerated events here")
+    export.add_argument("--data-dir", metavar="DIR",
+                        help="dataset runs: the data folder the dataset was imported into "
+                             "(default: RUN_DIR)")
 
     dataset = sub.add_parser("dataset", help="import and list datasets")
     dataset_sub = dataset.add_subparsers(dest="dataset_command", required=True)
@@ -168,6 +181,7 @@ def summary(config: RunConfig, records) -> dict:
             "epoch_ms_median": r.epoch_ms_median, "elapsed_s": r.elapsed_s,
             "heldout_significance": r.heldout_significance,
             "heldout_objective": r.heldout_objective,
+            "statistical_model": r.statistical_model,
         }
         for r in records if r.kind == "result"
     ]
@@ -243,7 +257,32 @@ def run_command(args) -> int:
                       f"({record.epoch_ms_median:.1f} ms/epoch)", flush=True)
     (out / "result.json").write_text(json.dumps(summary(config, records), indent=1))
     print(f"wrote {out / 'result.json'} in {time.perf_counter() - start:.1f} s")
+    if args.export and not interrupted:
+        from .bundle import BUNDLE_NAME, ExportError, write_bundle
+        try:
+            path = write_bundle(Path(args.export) / BUNDLE_NAME, config,
+                                [r for r in records if r.kind == "result"],
+                                cache_dir=args.cache_dir, datasets_dir=datasets_folder(data_dir))
+        except (ExportError, OSError) as err:
+            print(f"error: the run was written to {out} but not exported: {err}", file=sys.stderr)
+            return 1
+        print(f"wrote the analysis bundle {path}")
     return 1 if interrupted else 0
+
+
+def export_command(args) -> int:
+    from .bundle import ExportError, bundle_from_run_dir
+    from .datasets import datasets_folder
+    try:
+        path = bundle_from_run_dir(
+            args.run_dir, args.out, n_cats=args.k, cache_dir=args.cache_dir,
+            mc_stat=args.mc_stat,
+            datasets_dir=datasets_folder(args.data_dir) if args.data_dir else None)
+    except (ExportError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote the analysis bundle {path}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -252,4 +291,6 @@ def main(argv=None) -> int:
         return run_command(args)
     if args.command == "dataset":
         return dataset_command(args)
+    if args.command == "export":
+        return export_command(args)
     return 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import geometry, massfit
+from . import geometry, massfit, yields
 from .baselines import category_yields
 from .scenarios import EventSample
 from .significance import asimov_z, objective_value, significance_per_signal
@@ -61,13 +61,9 @@ def snapshot_layout(parameters: dict, dim: int, epoch: int, temperature: float,
     return layout
 
 
-def _process_yields(events: EventSample, category: np.ndarray, n_cats: int) -> np.ndarray:
-    """[K, P] hard yields per process (mass window applied for the bump hunt)."""
-    keep = (category >= 0) & events.in_window()
-    flat = category[keep] * len(events.process_names) + events.process[keep]
-    counts = np.bincount(flat, weights=events.weight[keep].astype(np.float64),
-                         minlength=n_cats * len(events.process_names))
-    return counts.reshape(n_cats, len(events.process_names))
+def _process_yields(events: EventSample, category: np.ndarray, n_cats: int):
+    """[K, P] hard sum w, sum w^2 and event counts per process (mass window applied)."""
+    return yields.process_sums(events, category, n_cats)
 
 
 def mass_histograms(events: EventSample, category: np.ndarray, n_cats: int,
@@ -147,7 +143,7 @@ def evaluate(parameters: dict, events: EventSample, score_range=(0.0, 1.0)) -> d
         order = [0] * n_cats
         for display, comp in enumerate(rank):
             order[int(comp)] = display
-    process_yields = _process_yields(events, category, n_cats)
+    process_yields, process_sum_w2, process_counts = _process_yields(events, category, n_cats)
     edges = [score_range[0]] + list(boundaries or []) + [score_range[1]]
     categories = []
     for display, comp in sorted((order[c], c) for c in range(n_cats)):
@@ -160,6 +156,11 @@ def evaluate(parameters: dict, events: EventSample, score_range=(0.0, 1.0)) -> d
             "rel_unc": float(np.sqrt(sum_w2[comp]) / background[comp]) if background[comp] > 0 else None,
             "z": {s: float(z_cat[j, comp]) for j, s in enumerate(events.signal_names)},
             "process_yields": {p: float(process_yields[comp, i])
+                               for i, p in enumerate(events.process_names)},
+            # with these the yields table (and the statistical model) needs no events
+            "process_sum_w2": {p: float(process_sum_w2[comp, i])
+                               for i, p in enumerate(events.process_names)},
+            "process_counts": {p: int(process_counts[comp, i])
                                for i, p in enumerate(events.process_names)},
         }
         if events.dim == 1:

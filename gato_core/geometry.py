@@ -81,7 +81,17 @@ def gmm_log_scores(parameters: dict, scores: np.ndarray, chunk: int = 262_144) -
     """log N(x | mu_k, L_k L_k^T) + log pi_k for every event and component, [N, K]."""
     mu = means(parameters["raw_means"], parameters["mean_mode"], parameters["mean_range"])
     tril = scale_tril(parameters["raw_scale"], parameters["sigma_base"], parameters["damping"])
-    log_pi = log_weights(parameters["logits"])
+    return mixture_log_scores(scores, mu, tril, log_weights(parameters["logits"]), chunk)
+
+
+def mixture_log_scores(scores: np.ndarray, mu: np.ndarray, tril: np.ndarray,
+                       log_pi: np.ndarray, chunk: int = 262_144) -> np.ndarray:
+    """log N(x | mu_k, L_k L_k^T) + log pi_k, [N, K], from means [K, D], Cholesky factors
+    [K, D, D] and log mixture weights [K]: the one place the hard assignment's density is
+    computed (trained parameters and exported categoriser files both land here)."""
+    mu = np.asarray(mu, dtype=np.float64)
+    tril = np.asarray(tril, dtype=np.float64)
+    log_pi = np.asarray(log_pi, dtype=np.float64)
     x = np.asarray(scores, dtype=np.float64)
     dim = x.shape[1]
     diag = np.diagonal(tril, axis1=-2, axis2=-1)  # [K, D]

@@ -90,6 +90,8 @@ class TrainingResult:
     epoch_ms_median: float
     reweight_factors: list[float] | None = None  # bump hunt, per component
     components: list[dict] = field(default_factory=list)  # learned Gaussians (display)
+    #: gato_core.statmodel.summary of the hard categories (pyhf); None without pyhf / old runs
+    statistical_model: dict | None = None
     #: seconds this K took, compilation and final evaluation included
     elapsed_s: float | None = None
     #: the same categories evaluated on the held-out sample (RunInfo.held_out); a gap to

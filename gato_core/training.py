@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 import numpy as np
 import tensorflow as tf
 
-from . import baselines, evaluation, initial, massfit, schedules
+from . import baselines, evaluation, initial, massfit, schedules, statmodel, yields
 from .config import ConfigError, RunConfig
 from .data import held_out_split, load_events
 from .model import MultiStart, build
@@ -249,6 +249,7 @@ def train(
     """
     config = config.validated()
     should_stop = should_stop or (lambda: False)
+    statmodel.preload()  # the statistical model after each K needs pyhf
     t0 = time.perf_counter()
     if events is None:
         events = load_events(config, cache_dir, datasets_dir)
@@ -406,6 +407,9 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop, 
         reweight_factors=trainer.factors.numpy()[kept].astype(float).tolist()
         if events.mass is not None else None,
         components=evaluated["components"],
+        statistical_model=statmodel.try_summary(yields.table_from_categories(
+            evaluated["categories"], events.process_names, events.signal_names,
+            window if events.mass is not None else None)),
         elapsed_s=time.perf_counter() - start,
         heldout_significance=heldout_z,
         heldout_objective=heldout_objective,

@@ -2,12 +2,12 @@
 
 It wires Dash Pages (gato_dash/pages, shown in ``dash.page_container``), the Bootstrap theme
 from assets/ (no CDN: the app must work offline) and a DiskcacheManager whose job processes
-train the runs (or a CeleryManager whose workers train them: gato_dash.backends). The state
+train the runs (or a CeleryManager whose workers train them: gato_dash.runtime.backends). The state
 the pages share (data folder, run store, settings) lives in
 ``gato_dash.runtime``, which imports no Dash.
 
 The web process itself never imports TensorFlow: jobs come from a fork server that has
-imported it (gato_dash.jobs), and everything the pages compute is numpy.
+imported it (gato_dash.runtime.jobs), and everything the pages compute is numpy.
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from . import backends, runtime, security, uploads
+from . import runtime, security, uploads
+from .runtime import backends
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = Path(__file__).resolve().parent
@@ -34,7 +35,7 @@ def create_app(data_dir=None, settings: runtime.Settings | None = None,
 
     ``broker`` (or $GATO_BROKER): a Redis URL sends training jobs to Celery workers;
     ``store`` (or $GATO_STORE): a PostgreSQL URL for a run store shared by machines
-    (gato_dash.backends). Without them, everything stays on this machine."""
+    (gato_dash.runtime.backends). Without them, everything stays on this machine."""
     settings = settings or runtime.Settings()
     if password:
         settings = replace(settings, password_required=True)

@@ -42,7 +42,7 @@ import plotly.io as pio
 from .figures import catalogue
 
 if TYPE_CHECKING:
-    from .store import RunStore
+    from .runtime.run_store import RunStore
 
 log = logging.getLogger(__name__)
 
@@ -213,3 +213,16 @@ def prebuild(cache: FigureCache, run: dict, epochs: list[dict], result: dict,
     cache.put(k_key(run_id, result["n_cats"]), build_k_figures(run, epochs, result))
     cache.put(log_key(run_id, result["n_cats"], False), build_log_figures(run, result, False))
     cache.put(run_key(run_id, len(results)), build_run_figures(run, results))
+
+
+def prebuild_figures(store: RunStore, run_id: str, result: dict, results: list[dict]) -> None:
+    """Build and keep the results figures of a K that has just been stored. Never fails
+    the run: whatever goes wrong here, the page builds the figures itself when asked."""
+    try:
+        run = store.get_run(run_id)
+        if run is not None:
+            prebuild(FigureCache(size=3, store=lambda: store), run,
+                     store.epochs(run_id, n_cats=result["n_cats"]), result, results)
+    except Exception:
+        log.exception("building the figures of run %s, K = %s failed", run_id,
+                      result.get("n_cats"))

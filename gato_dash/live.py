@@ -14,9 +14,10 @@ import time
 from dataclasses import dataclass, field
 
 
-from . import formatting, run_facts
+from . import formatting
+from .runtime import run_facts
 from .figures import history
-from .store import TERMINAL, RunStore
+from .runtime.run_store import TERMINAL, RunStore
 
 #: Bounds one update to ~40 KB of JSON (about 130 bytes per epoch across the 4 figures).
 MAX_EPOCHS_PER_UPDATE = 300

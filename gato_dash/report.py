@@ -147,10 +147,28 @@ def build_report(run: dict, epochs: list[dict], results: list[dict]) -> str:
     parts.append("<h2>Significance</h2>")
     parts.append(_table(significance_table_rows(run_info, results),
                         text_columns=("method",)))
+    models = [(r.get("n_cats"), r["statistical_model"]) for r in results
+              if r.get("statistical_model")]
+    if models:
+        parts.append("<h2>Statistical model</h2>")
+        parts.append("<p>What a fit of the exported workspace finds (pyhf, expected discovery "
+                     "significance; one channel per category, background MC statistics as "
+                     "staterror). The run page's analysis bundle holds the categoriser file, "
+                     "yields, the pyhf workspace and a Combine datacard per K.</p>")
+        parts.append(_table([
+            {"K": k, "signal": signal, "Asimov Z": model["asimov_z"].get(signal),
+             "pyhf Z (no MC stat)": (model.get("pyhf_z") or {}).get(signal),
+             "pyhf Z (MC stat)": (model.get("pyhf_z_mc_stat") or {}).get(signal),
+             "flagged categories": ", ".join(
+                 str(f["category"]) for f in model.get("flags", [])
+                 if f.get("tiny_background") or f.get("large_mc_uncertainty")) or "none"}
+            for k, model in models for signal in model.get("signals", [])],
+            text_columns=("signal", "flagged categories")))
     parts.append("<h2>Trained category counts</h2>")
     parts.append(_table([
         {"K": r.get("n_cats"), "status": r.get("status"), "message": r.get("message"),
          "epochs done": r.get("epochs_done"), "objective": r.get("objective"),
+         "held-out objective": r.get("heldout_objective"),
          "median epoch [ms]": r.get("epoch_ms_median")}
         for r in results], text_columns=("status", "message")))
     parts.append("<h2>Configuration</h2>")

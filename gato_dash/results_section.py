@@ -36,7 +36,9 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, Patch, State, dcc, html
 
-from gato_dash import figure_cache, formatting, view_state
+from gato_core.categoriser import ExportError
+from gato_core.datasets import datasets_folder
+from gato_dash import figure_cache, formatting, runtime, view_state
 from gato_dash.address_bar import keep_query_in_address_bar
 from gato_dash.view_state import view_field
 from gato_dash.figures import catalogue
@@ -54,10 +56,8 @@ log = logging.getLogger(__name__)
 
 
 def current_store():
-    """The app's run store (the app shell owns where it lives)."""
-    from gato_dash.runtime import store as get_store
-
-    return get_store()
+    """The app's run store (gato_dash.runtime owns where it lives)."""
+    return runtime.store()
 
 
 # --------------------------------------------------------------------------------------
@@ -95,6 +95,51 @@ def _category_table(result: dict):
     columns = [c for c in dict.fromkeys(k for row in rows for k in row)
                if not c.startswith("yield_") and c not in ("n_cats", "bkg_sum_w2")]
     return _table(rows, columns=columns, text_columns=())
+
+
+def _numbers(result: dict) -> list:
+    """The category-numbers tab's text: what a fit would find, then the per-category table."""
+    return [statistical_model_panel(result), _category_table(result)]
+
+
+def statistical_model_panel(result: dict):
+    """Asimov Z against pyhf's expected discovery significance without and with the MC
+    statistical uncertainty, and the categories a real fit would choke on."""
+    model = result.get("statistical_model")
+    if not model:
+        return html.P("No statistical model for this K (trained before it was computed, or "
+                      "pyhf was missing); the analysis bundle computes it.",
+                      className="text-muted small", id=f"{ID_PREFIX}-statmodel")
+    rows = [{"signal": s, "Asimov Z": model["asimov_z"].get(s),
+             "pyhf Z (no MC stat)": (model.get("pyhf_z") or {}).get(s),
+             "pyhf Z (with MC stat)": (model.get("pyhf_z_mc_stat") or {}).get(s)}
+            for s in model.get("signals", [])]
+    thresholds = model.get("thresholds") or {}
+    flagged = [f for f in model.get("flags", [])
+               if f.get("tiny_background") or f.get("large_mc_uncertainty")]
+    notes = [html.Li(
+        f"category {f['category']}: background {formatting.number(f.get('background'))}"
+        + (" (tiny)" if f.get("tiny_background") else "")
+        + f", relative MC uncertainty {formatting.number(f.get('rel_mc_unc'))}"
+        + (" (large)" if f.get("large_mc_uncertainty") else ""))
+        for f in flagged]
+    return html.Div([
+        html.H5("Statistical model", className="mt-2"),
+        html.P("What a fit of this categorisation finds: the Asimov significance the optimiser "
+               "maximised, and pyhf's expected discovery significance of the exported "
+               "workspace (one channel per category, MC statistics as staterror).",
+               className="small text-muted mb-1"),
+        _table(rows, text_columns=("signal",), table_id=f"{ID_PREFIX}-statmodel-table"),
+        html.Div([
+            html.Small(f"Flagged when the background is below "
+                       f"{formatting.number(thresholds.get('min_background'))} events or its "
+                       f"relative MC uncertainty above "
+                       f"{formatting.number(thresholds.get('max_rel_mc_uncertainty'))}:",
+                       className="text-muted"),
+            html.Ul(notes, className="small") if notes else
+            html.Small(" none.", className="text-muted"),
+        ]),
+    ], id=f"{ID_PREFIX}-statmodel")
 
 
 def _k_label(result: dict) -> str:
@@ -184,13 +229,21 @@ def results_section(run_id: str, prefill: bool = False, training=None,
                    outline=True, size="sm", className="me-2"),
         dbc.Button(f"Parameters K = {k} (JSON)", id=f"{ID_PREFIX}-dl-params-btn",
                    color="secondary", outline=True, size="sm", className="me-2"),
+        dbc.Button(f"Analysis bundle K = {k} (zip)", id=f"{ID_PREFIX}-dl-bundle-k-btn",
+                   color="success", outline=True, size="sm", className="me-2"),
+        dbc.Button("Analysis bundle, every K (zip)", id=f"{ID_PREFIX}-dl-bundle-btn",
+                   color="success", outline=True, size="sm", className="me-2"),
+        dcc.Download(id=f"{ID_PREFIX}-dl-bundle"),
         dcc.Download(id=f"{ID_PREFIX}-dl-report"),
         dcc.Download(id=f"{ID_PREFIX}-dl-json"),
         dcc.Download(id=f"{ID_PREFIX}-dl-csv"),
         dcc.Download(id=f"{ID_PREFIX}-dl-params"),
         html.Div(html.Small("Parameters restore the trained categoriser with "
-                            "gato_core.model.from_parameters(json.load(f)).",
+                            "gato_core.model.from_parameters(json.load(f)). The analysis "
+                            "bundle holds the categoriser file (gato_core.apply), the yields, "
+                            "a pyhf workspace and a Combine datacard, with a README.",
                             className="text-muted")),
+        dcc.Loading(html.Div(id=f"{ID_PREFIX}-dl-bundle-message"), type="dot"),
     ], className="mb-3")
 
     def k_graph(name):
@@ -218,7 +271,7 @@ def results_section(run_id: str, prefill: bool = False, training=None,
     tabs.append(dcc.Tab(label="Baselines", value="baselines", id=f"{ID_PREFIX}-tab-baselines",
                         children=baselines))
     numbers = [*(_graph("logfig", name) for name in on_tab("numbers")),
-               html.Div(id=f"{ID_PREFIX}-category-table", children=_category_table(selected))]
+               html.Div(id=f"{ID_PREFIX}-category-table", children=_numbers(selected))]
     tabs.append(dcc.Tab(label="Category numbers", value="numbers", id=f"{ID_PREFIX}-tab-numbers",
                         children=numbers))
     if training is not None:
@@ -341,6 +394,7 @@ def show_comparison(run_id, k_options):
     Output(f"{ID_PREFIX}-category-table", "children"),
     Output(f"{ID_PREFIX}-k-heading", "children"),
     Output(f"{ID_PREFIX}-dl-params-btn", "children"),
+    Output(f"{ID_PREFIX}-dl-bundle-k-btn", "children"),
     Input(f"{ID_PREFIX}-k", "value"),
     Input(f"{ID_PREFIX}-density", "value"),
     State(f"{ID_PREFIX}-run-id", "data"),
@@ -366,13 +420,13 @@ def show_k(n_cats, show_density, run_id, prefilled):
                 if trace.get("type") == "contour":
                     patched["data"][i]["visible"] = True if show_density else "legendonly"
             updates.append(patched)
-        return updates, dash.no_update, dash.no_update, dash.no_update
+        return updates, dash.no_update, dash.no_update, dash.no_update, dash.no_update
     k_figures = [figures.get(name) or _empty(name) for name in names]
     if show_density and "category_map" in names:
         k_figures[names.index("category_map")] = _with_density(figures["category_map"])
     result = _result(current_store(), run_id, n_cats)
-    table = _category_table(result)
-    return (k_figures, table, f"K = {n_cats} categories", f"Parameters K = {n_cats} (JSON)")
+    return (k_figures, _numbers(result), f"K = {n_cats} categories",
+            f"Parameters K = {n_cats} (JSON)", f"Analysis bundle K = {n_cats} (zip)")
 
 
 def _with_density(figure: dict) -> dict:
@@ -483,6 +537,46 @@ def download_parameters(_clicks, n_cats, run_id):
     return dict(content=json.dumps(result["parameters"], indent=1),
                 filename=f"{_slug(run)}-K{int(n_cats)}-parameters.json",
                 type="application/json")
+
+
+@dash.callback(
+    Output(f"{ID_PREFIX}-dl-bundle", "data"),
+    Output(f"{ID_PREFIX}-dl-bundle-message", "children"),
+    Input(f"{ID_PREFIX}-dl-bundle-btn", "n_clicks"),
+    Input(f"{ID_PREFIX}-dl-bundle-k-btn", "n_clicks"),
+    State(f"{ID_PREFIX}-k", "value"),
+    State(f"{ID_PREFIX}-run-id", "data"),
+    prevent_initial_call=True,
+)
+def download_bundle(_all, _one, n_cats, run_id):
+    one_k = dash.ctx.triggered_id == f"{ID_PREFIX}-dl-bundle-k-btn"
+    if not isinstance(run_id, str) or (one_k and not isinstance(n_cats, int)):
+        raise dash.exceptions.PreventUpdate
+    store = current_store()
+    run = store.get_run(run_id)
+    if not run:
+        raise dash.exceptions.PreventUpdate
+    try:
+        content = analysis_bundle(run, store.results(run_id), n_cats if one_k else None)
+    except ExportError as exc:
+        return dash.no_update, dbc.Alert(f"No bundle: {exc}", color="warning",
+                                         className="py-1", id=f"{ID_PREFIX}-dl-bundle-problem")
+    except Exception:
+        log.exception("building the analysis bundle of %s failed", run_id)
+        return dash.no_update, dbc.Alert("The bundle could not be built (see the server log).",
+                                         color="danger", className="py-1")
+    suffix = f"-K{int(n_cats)}" if one_k else ""
+    return dcc.send_bytes(content, f"{_slug(run)}{suffix}-analysis.zip"), None
+
+
+def analysis_bundle(run: dict, results: list[dict], n_cats: int | None) -> bytes:
+    """The zip of gato_core.bundle for a stored run (events from the data folder's caches).
+    pyhf and uproot are imported on the first bundle, not when the app starts."""
+    from gato_core.bundle import bundle_bytes
+
+    data_dir = runtime.data_dir()
+    return bundle_bytes(run["config"], results, n_cats, cache_dir=data_dir / "events",
+                        datasets_dir=datasets_folder(data_dir))
 
 
 # --------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dash import MATCH, Input, Output, callback
 
-from .jobs import start_training_job
+from .runtime.jobs import start_training_job
 
 #: The run page's stores: {"type": JOB_INPUT, "run": id, "load": token} fires the job once.
 JOB_INPUT = "run-job"

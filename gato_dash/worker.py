@@ -1,6 +1,6 @@
 """A training worker for the several-machines mode: ``celery -A gato_dash.worker worker``.
 
-Start it with the same backends as the web app (gato_dash.backends), e.g.::
+Start it with the same backends as the web app (gato_dash.runtime.backends), e.g.::
 
     GATO_BROKER=redis://HOST:6379/0 GATO_STORE=postgresql://gato@HOST:5432/gato \\
     GATO_DATA_DIR=/shared/gato_data celery -A gato_dash.worker worker --concurrency 1
@@ -19,7 +19,7 @@ import logging
 from celery.signals import worker_process_init
 from dash import CeleryManager
 
-from . import backends
+from .runtime import backends
 
 log = logging.getLogger(__name__)
 

@@ -30,11 +30,12 @@ from dash import CeleryManager  # noqa: E402
 from dash.background_callback.managers import BaseBackgroundCallbackManager  # noqa: E402
 
 from gato_dash import runtime  # noqa: E402
-from gato_dash import backends, live  # noqa: E402
-from gato_dash import store as store_module  # noqa: E402
+from gato_dash import live  # noqa: E402
+from gato_dash.runtime import backends  # noqa: E402
+from gato_dash.runtime import run_store as store_module  # noqa: E402
 from gato_dash import training_callback  # noqa: E402,F401  (what the run page imports)
-from gato_dash.jobs import start_training_job  # noqa: E402
-from gato_dash.store import RunStore  # noqa: E402
+from gato_dash.runtime.jobs import start_training_job  # noqa: E402
+from gato_dash.runtime.run_store import RunStore  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHORT = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 600, "n_cats": [3],
@@ -292,7 +293,7 @@ def test_two_workers_train_two_runs_at_once_and_cancel_from_the_store(cluster):
     assert all(other_web.request_cancel(r) for r in runs)
     for run_id in runs:
         # The store, not Dash's result, is what the page shows: on a loaded machine the
-        # job's cancel watchdog may end the worker's pool process (gato_dash.jobs), and
+        # job's cancel watchdog may end the worker's pool process (gato_dash.runtime.jobs), and
         # then no result comes back, but the run is marked cancelled all the same.
         run = wait_until(lambda: (lambda r: r if r["status"] != "running" else None)(
             store.get_run(run_id)), timeout_s=60, what="the cancelled run to end")

@@ -13,7 +13,7 @@ from gato_dash.comparison import export, histories, loading, parameters, selecti
 from gato_dash import runs_table
 from gato_dash.figures import compare as figs
 from gato_dash.figures.colours import RUN_COLOURS
-from gato_dash.store import RunStore
+from gato_dash.runtime.run_store import RunStore
 from helpers.compared import make_run
 
 

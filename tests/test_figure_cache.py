@@ -14,8 +14,8 @@ import pytest
 
 from helpers import records as rf
 from gato_dash import figure_cache as fc
-from gato_dash.recording import store_records
-from gato_dash.store import RunStore
+from gato_dash.runtime.recording import store_records
+from gato_dash.runtime.run_store import RunStore
 
 
 def never(*_):
@@ -140,7 +140,7 @@ def test_stored_records_can_come_with_their_figures(store, monkeypatch):
 
     monkeypatch.setattr(RunStore, "put_result", watching_put_result)
     records = [run["run_info"], *epochs[:400], results[0], *epochs[400:], results[1]]
-    assert store_records(store, run_id, records, build_figures=True) is not None
+    assert store_records(store, run_id, records, on_result=fc.prebuild_figures) is not None
     assert seen_at_store_time == {5: [True, True, True], 8: [True, True, True]}
     # what was built is what a server builds from the stored run
     for k in (5, 8):
@@ -156,8 +156,8 @@ import sys
 from types import SimpleNamespace
 sys.path.insert(0, {tests!r})
 from helpers import records as rf
-from gato_dash.jobs import run_training
-from gato_dash.store import RunStore
+from gato_dash.runtime.jobs import run_training
+from gato_dash.runtime.run_store import RunStore
 
 store = RunStore({path!r})
 run, epochs, results = rf.run_record("bump_hunt", n_cats=(5,))
@@ -198,7 +198,7 @@ def test_figure_trouble_never_fails_the_storing(store, monkeypatch):
 
     monkeypatch.setattr(fc, "build_k_figures", broken)
     stored = store_records(store, run_id, [run["run_info"], *epochs, results[0]],
-                           build_figures=True)
+                           on_result=fc.prebuild_figures)
     assert [r["n_cats"] for r in stored] == [5]
     assert store.result_ks(run_id) == [5]
     assert not cache_of(store).path(fc.k_key(run_id, 5)).exists()

@@ -438,7 +438,7 @@ class TestPageHelpers:
     def test_section_from_a_store(self, bump, tmp_path, monkeypatch):
         """results_section reads the store and builds its layout; callbacks' data paths."""
         from gato_dash import results_section as section_module
-        from gato_dash.store import RunStore
+        from gato_dash.runtime.run_store import RunStore
 
         run, epochs, results = bump
         store = RunStore(tmp_path / "runs.sqlite")
@@ -563,5 +563,7 @@ def test_real_one_d_run(real_runs):
         assert sum(_traces(hist, "bar")[0].width) == pytest.approx(1.0, abs=1e-6)
         assert len(figures["components"].data) == k + 1
     comparison = baselines.significance_comparison(run["run_info"], results)
-    assert [t.legendgroup for t in comparison.data] == ["baseline", "optimum", "gato"]
+    # a toy run also has its categories evaluated on an independent sample
+    assert [t.legendgroup for t in comparison.data] == ["baseline", "optimum", "gato",
+                                                        "heldout"]
     assert list(comparison.data[1].x) == [3, 4]

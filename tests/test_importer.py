@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from gato_dash.importer import (
+from gato_dash.runtime.importer import (
     ImportProblem,
     import_archive,
     import_result_dir,
     import_upload,
 )
-from gato_dash import importer
-from gato_dash.store import RunStore
+from gato_dash.runtime import importer
+from gato_dash.runtime.run_store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 KS = (3, 5)
@@ -240,3 +240,36 @@ def test_imported_run_lasts_its_training_time_not_the_import(cli_folder, store):
     assert importer.training_seconds({"data_seconds": 2.0}, [{"n_cats": 3, "elapsed_s": 5.0}],
                                      []) == 7.0
     assert importer.training_seconds({}, [{"n_cats": 3}], []) is None  # nothing recorded
+
+
+def test_a_dataset_run_of_the_cli_imports_with_its_held_out_numbers(tmp_path, store):
+    """`run --data FILE` on the command line, imported from its result.json alone."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gato_core.scenarios import generate
+
+    events = generate("one_d", 2000, 6000, seed=9)
+    data = tmp_path / "mine.parquet"
+    pq.write_table(pa.table({"nn": events.scores[:, 0], "w": events.weight,
+                             "proc": np.array(events.process_names)[events.process]}), data)
+    out = tmp_path / "run"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-m", "gato_core", "run", "--data", str(data), "--score-columns", "nn",
+         "--weight-column", "w", "--process-column", "proc", "--signal", "signal",
+         "--epochs", "20", "--gato-bins", "3", "--quiet", "--out", str(out)],
+        capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    (out / "records.jsonl").unlink()
+    written = json.loads((out / "result.json").read_text())
+    run_id = import_result_dir(out, store)
+    run = store.get_run(run_id)
+    assert run["scenario"] == "dataset"
+    assert run["run_info"]["signal_names"] == ["signal"]
+    assert run["run_info"]["dataset"]["content_hash"] == written["dataset"]["content_hash"]
+    (result,) = store.results(run_id)
+    (training,) = written["trainings"]
+    assert result["heldout_significance"] == training["heldout_significance"]
+    assert result["heldout_objective"] == training["heldout_objective"]

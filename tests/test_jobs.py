@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from gato_dash.jobs import run_training
-from gato_dash.store import RunStore
+from gato_dash.runtime.jobs import run_training
+from gato_dash.runtime.run_store import RunStore
 
 TINY = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 30, "n_cats": [3],
         "snapshot_interval": 10}
@@ -194,7 +194,7 @@ def test_cancel_during_data_preparation_ends_the_job(store, tmp_path):
 
 
 def test_watchdog_leaves_an_engine_that_stops_by_itself_alone(store):
-    from gato_dash.jobs import CancelWatchdog
+    from gato_dash.runtime.jobs import CancelWatchdog
 
     run_id = store.create_run(TINY)
     store.claim(run_id)
@@ -212,8 +212,8 @@ def test_job_opens_the_store_named_by_its_environment(postgres_url, tmp_path, mo
     it: store and data folder come from $GATO_STORE / $GATO_DATA_DIR (here a PostgreSQL
     store), never from the job's arguments."""
     pytest.importorskip("tensorflow")
-    from gato_dash import backends
-    from gato_dash.jobs import start_training_job
+    from gato_dash.runtime import backends
+    from gato_dash.runtime.jobs import start_training_job
 
     data_dir = tmp_path / "shared"
     store = RunStore(postgres_url, data_dir)

@@ -8,7 +8,7 @@ import pytest
 
 from gato_dash import live
 from gato_dash.figures import history
-from gato_dash.store import RunStore
+from gato_dash.runtime.run_store import RunStore
 from helpers.records import epoch_record
 
 MAX_UPDATE_BYTES = 100_000

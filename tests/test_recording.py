@@ -1,10 +1,10 @@
-"""gato_dash.recording: the one loop that writes a run's records into the store."""
+"""gato_dash.runtime.recording: the one loop that writes a run's records into the store."""
 import numpy as np
 
 from gato_core.config import RunConfig
-from gato_dash.figure_cache import FIGURES_DIR
-from gato_dash.recording import final_status, store_records
-from gato_dash.store import RunStore
+from gato_dash.figure_cache import FIGURES_DIR, prebuild_figures
+from gato_dash.runtime.recording import final_status, store_records
+from gato_dash.runtime.run_store import RunStore
 
 
 def records(n_cats=2, epochs=3):
@@ -39,7 +39,7 @@ def test_every_record_lands_in_the_store_in_order(tmp_path):
 
 def test_figures_come_with_the_records_when_asked(tmp_path):
     store, run_id = new_run(tmp_path)
-    store_records(store, run_id, records(), build_figures=True)
+    store_records(store, run_id, records(), on_result=prebuild_figures)
     # the K's figures were written beside the run before its result was stored
     assert any((store.run_dir(run_id) / FIGURES_DIR).glob("k-2.*.json.gz"))
 

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from gato_dash import store as store_module
-from gato_dash.store import RunStore
+from gato_dash.runtime import run_store as store_module
+from gato_dash.runtime.run_store import RunStore
 from helpers.records import epoch_record
 
 CONFIG = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 30, "n_cats": [3, 5]}
@@ -250,7 +250,7 @@ def test_heartbeat_timeout_is_about_15_s():
 
 
 def test_text_fields_have_limits_whatever_sends_them(store):
-    from gato_dash.store import MAX_NAME_CHARS, MAX_NOTE_CHARS, MAX_TAGS, TextTooLong
+    from gato_dash.runtime.run_store import MAX_NAME_CHARS, MAX_NOTE_CHARS, MAX_TAGS, TextTooLong
 
     with pytest.raises(TextTooLong, match="at most 120 characters, got 5000"):
         store.create_run(CONFIG, name="x" * 5000)

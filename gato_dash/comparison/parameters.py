@@ -134,6 +134,12 @@ def comparison_rows(runs: list[ComparedRun]) -> list[ParameterRow]:
                                                                                       ABSENT))
             add(f"final.{k}.{signal}", "result", f"final Z({signal}), K={k}", finals,
                 higher_is_better=True)
+            held_out = [((r.result_for(k) or {}).get("heldout_significance") or {})
+                        .get(signal, ABSENT) for r in runs]
+            if any(v is not ABSENT for v in held_out):
+                add(f"heldout.{k}.{signal}", "result",
+                    f"held-out Z({signal}), K={k} (categories on unseen events)", held_out,
+                    higher_is_better=True)
             add(f"peak.{k}.{signal}", "result", f"best snapshot Z({signal}), K={k}", peaks,
                 higher_is_better=True)
         add(f"epochs_done.{k}", "result", f"epochs trained, K={k}",

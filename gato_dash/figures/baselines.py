@@ -11,10 +11,19 @@ from .colours import process_colour
 from .style import base_layout, finite, int_keyed, message_figure, signal_names
 
 
-def _trained_points(results: Iterable[dict], signal: str) -> dict[int, tuple[float, str]]:
+def held_out_label(run_info: dict | None) -> str:
+    """What the held-out numbers were measured on, in a few words."""
+    held_out = (run_info or {}).get("held_out") or {}
+    if held_out.get("kind") == "split":
+        return f"held-out {100 * float(held_out.get('fraction') or 0):.0f} % of the dataset"
+    return "independent sample"
+
+
+def _trained_points(results: Iterable[dict], signal: str,
+                    field: str = "significance") -> dict[int, tuple[float, str]]:
     points = {}
     for res in results:
-        z = (res.get("significance") or {}).get(signal)
+        z = (res.get(field) or {}).get(signal)
         if finite(z):
             points[int(res["n_cats"])] = (float(z), res.get("status", "finished"))
     return dict(sorted(points.items()))
@@ -66,6 +75,18 @@ def significance_comparison(run_info: dict | None, results: Sequence[dict]) -> g
                 customdata=statuses,
                 hovertemplate="GATO, K=%{x} (%{customdata}): Z=%{y:.3f}<extra></extra>",
             ), row=1, col=col)
+        held_out = _trained_points(results, signal, "heldout_significance")
+        if held_out:
+            # the same categories on events they were not trained on: a gap to the line
+            # above is overtraining, not gain
+            label = held_out_label(info)
+            fig.add_trace(go.Scatter(
+                x=list(held_out), y=[z for z, _ in held_out.values()], mode="lines+markers",
+                name=f"GATO on the {label}", legendgroup="heldout", showlegend=first,
+                line=dict(color=process_colour(signal), width=1.5, dash="dashdot"),
+                marker=dict(size=9, symbol="x"),
+                hovertemplate=f"GATO on the {label}, K=%{{x}}: Z=%{{y:.3f}}<extra></extra>",
+            ), row=1, col=col)
     fig.update_xaxes(title="number of categories", rangemode="tozero")
     fig.update_yaxes(title="Z (Asimov)", col=1)
     return base_layout(fig, title, height=420, legend=dict(orientation="h", y=-0.2))
@@ -104,6 +125,15 @@ def significance_table_rows(run_info: dict | None, results: Sequence[dict]) -> l
             **{s: float(sig[s]) if finite(sig.get(s)) else None for s in signals},
             "objective": float(res["objective"]) if finite(res.get("objective")) else None,
         })
+        held_out = res.get("heldout_significance") or {}
+        if held_out:
+            rows.append({
+                "method": f"GATO on the {held_out_label(info)}",
+                "n_categories": int(res["n_cats"]),
+                **{s: float(held_out[s]) if finite(held_out.get(s)) else None for s in signals},
+                "objective": float(res["heldout_objective"])
+                if finite(res.get("heldout_objective")) else None,
+            })
     rank = {"baseline": 0, "exact": 1, "GATO": 2}
     rows.sort(key=lambda r: (r["n_categories"], rank[r["method"].split(" ")[0]]))
     return rows

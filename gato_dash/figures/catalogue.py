@@ -16,7 +16,7 @@ from typing import Callable
 
 import plotly.graph_objects as go
 
-from .. import run_facts
+from ..runtime import run_facts
 from .baselines import significance_comparison
 from .categories import (bias_temperature_history, boundary_history_1d,
                          category_map_animation, gaussian_components_1d,
@@ -29,7 +29,7 @@ TABS = ("categories", "spectra", "baselines", "numbers", "training")
 
 
 def scenario_dim(run: dict) -> int:
-    """1, 2 or 3: the dimension of the run's scores (gato_dash.run_facts)."""
+    """1, 2 or 3: the dimension of the run's scores (gato_dash.runtime.run_facts)."""
     return run_facts.dim_of(run)
 
 

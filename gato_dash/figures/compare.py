@@ -19,7 +19,7 @@ import numpy as np
 
 
 from ..comparison.histories import HISTORY_METRICS, history_series, smooth
-from .. import run_facts
+from ..runtime import run_facts
 from ..comparison.loading import ComparedRun, shared_scenario
 # The run pages' category colours, map encoding and template: a category has the same colour
 # here as on its run's own page, and the compare view looks like the rest of the app.

@@ -5,7 +5,8 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dcc, html
 
-from gato_dash import formatting, run_facts, runtime
+from gato_dash import formatting, runtime
+from gato_dash.runtime import run_facts
 
 dash.register_page(__name__, path="/", title="GATO Dashboard", name="Home", order=0)
 

@@ -29,7 +29,7 @@ from gato_core.schedules import SCHEDULES
 from gato_dash import runtime
 from gato_dash.address_bar import keep_query_in_address_bar
 from gato_dash.figures.colours import process_colour
-from gato_dash.store import MAX_NAME_CHARS, TextTooLong
+from gato_dash.runtime.run_store import MAX_NAME_CHARS, TextTooLong
 
 log = logging.getLogger(__name__)
 

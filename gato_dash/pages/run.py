@@ -25,7 +25,8 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from gato_dash import backends, formatting, live, run_facts, runtime
+from gato_dash import formatting, live, runtime
+from gato_dash.runtime import backends, run_facts
 # the training job's background callback: its own module, which Celery workers import too
 from gato_dash import training_callback  # noqa: F401
 from gato_dash.figures import history

@@ -14,15 +14,16 @@ from dash import Input, Output, State, callback, ctx, dash_table, dcc, html, no_
 from gato_core.config import DATASET_SCENARIO
 from gato_core.scenarios import SCENARIOS
 from gato_dash import runtime
+from gato_dash.figure_cache import prebuild_figures
 from gato_dash.comparison import selection
 from gato_dash import runs_table
-from gato_dash.importer import (
+from gato_dash.runtime.importer import (
     MAX_ARCHIVE_BYTES,
     ImportProblem,
     import_result_dir,
     import_upload,
 )
-from gato_dash.store import STATUSES, TextTooLong
+from gato_dash.runtime.run_store import STATUSES, TextTooLong
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +286,8 @@ def import_results(contents, _clicks, filename, path, refresh):
         if ctx.triggered_id == "runs-import-upload":
             if not contents or not isinstance(contents, str):
                 return no_update, no_update
-            run_id = import_upload(str(filename or "upload"), contents, store)
+            run_id = import_upload(str(filename or "upload"), contents, store,
+                                   on_result=prebuild_figures)
         else:
             if not runtime.settings().allow_server_paths:
                 return dbc.Alert("Reading a path on the server is off; start the app with "
@@ -293,7 +295,7 @@ def import_results(contents, _clicks, filename, path, refresh):
                                  color="warning"), no_update
             if not isinstance(path, str) or not path.strip():
                 return dbc.Alert("Give the path of a result folder.", color="warning"), no_update
-            run_id = import_result_dir(path.strip(), store)
+            run_id = import_result_dir(path.strip(), store, on_result=prebuild_figures)
     except ImportProblem as exc:
         return dbc.Alert(f"Import refused: {exc}", color="danger"), no_update
     except OSError as exc:

@@ -139,7 +139,7 @@ class GatoServer:
 
     # ----- helpers -----------------------------------------------------------------
     def store(self):
-        from gato_dash.store import RunStore
+        from gato_dash.runtime.run_store import RunStore
 
         return RunStore(self.data_dir / "runs.sqlite")
 

@@ -30,7 +30,7 @@ def train_runs(server) -> dict[str, str]:
 
     # The app's XLA compilation cache, so the second and third run skip most compiling.
     configure_tensorflow(server.data_dir)
-    from gato_dash.jobs import run_training
+    from gato_dash.runtime.jobs import run_training
 
     store = server.store()
     ids = {}

@@ -143,7 +143,7 @@ class SectionApp:
     """results_section(run_id) as the whole layout of a Dash app served from a thread."""
 
     def __init__(self, data_dir):
-        from gato_dash.store import RunStore
+        from gato_dash.runtime.run_store import RunStore
 
         self.data_dir = data_dir
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -398,8 +398,9 @@ def test_really_trained_run_shows_1d_results(server, page, run_quick):
     assert page.locator("#results-tab-spectra").inner_text() == "Histogram"
     open_tab(page, "baselines", "#results-significance")
     comparison = page.locator("#results-significance")
-    assert plot_value(comparison,
-                      "gd.data.map(t => t.legendgroup).join(',')") == "baseline,optimum,gato"
+    # the trained K, and the same categories on an independent sample
+    assert plot_value(comparison, "gd.data.map(t => t.legendgroup).join(',')") == \
+        "baseline,optimum,gato,heldout"
     assert page.locator("#results-significance-table tbody tr").count() >= 4
     open_tab(page, "spectra", graph_selector("logfig", "stacked_histogram"))
     assert plot_value(histogram, "gd.data.filter(t => t.type === 'bar').length") == 5

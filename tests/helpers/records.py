@@ -230,15 +230,17 @@ def store_finished_run(store, scenario: str = "bump_hunt", n_cats=(5, 8),
     """Write a ``run_record`` into a RunStore as a finished run (it never trains: a queued
     run would start when its page opens). Returns (run id, epoch records, results).
 
-    ``prebuild``: also build and keep each K's figures, as the training job does; without
-    it the run is like one stored by an older version (the page builds them)."""
-    from gato_dash.recording import store_records
+    ``prebuild``: also build and keep each K's figures, as an import does; without it the
+    page builds them when first asked (as for a run the training job stored)."""
+    from gato_dash.figure_cache import prebuild_figures
+    from gato_dash.runtime.recording import store_records
 
     run, epochs, results = run_record(scenario, n_cats=n_cats, name=name, note=note)
     run_id = store.create_run({**run["config"], **config_overrides}, name=name)
     store.claim(run_id)
-    if prebuild:  # the training job's own loop, figures included
-        store_records(store, run_id, [run["run_info"], *epochs, *results])
+    if prebuild:  # the shared record loop, figures included
+        store_records(store, run_id, [run["run_info"], *epochs, *results],
+                      on_result=prebuild_figures)
     else:
         store.set_run_info(run_id, run["run_info"])
         for record in epochs:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .recording import final_status, store_records
-from .store import RunStore
+from .run_store import RunStore
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +138,8 @@ PHASE_AFTER = {"run_info": "computing the baselines and compiling the model",
 #: Imported once by the fork server; every job process starts with them loaded. Dash and
 #: diskcache are only what unpickling Dash's job wrapper pulls in (~1 s if not preloaded):
 #: the job itself uses neither, and builds no figures (no Plotly: the web process draws).
-FORK_SERVER_PRELOAD = ["dash", "diskcache", "gato_dash.jobs", "gato_dash.store", "tensorflow",
-                       "gato_core.training"]
+FORK_SERVER_PRELOAD = ["dash", "diskcache", "gato_dash.runtime.jobs",
+                       "gato_dash.runtime.run_store", "tensorflow", "gato_core.training"]
 
 
 def use_fork_server(data_dir) -> None:
@@ -170,7 +170,7 @@ def start_training_job(job: dict) -> str:
     ($GATO_DATA_DIR, $GATO_STORE: the web process sets them for its fork server, a worker
     is started with them), never from the job's arguments, which the browser sends.
     """
-    from .runtime import open_store, resolve_data_dir
+    from . import open_store, resolve_data_dir
 
     data_dir = resolve_data_dir()
     store = open_store(data_dir)

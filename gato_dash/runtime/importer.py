@@ -10,7 +10,7 @@ Archives are untrusted input: members are checked before anything is written (no
 paths, no "..", no links or devices), and both the archive and its unpacked size are capped,
 so a crafted file cannot write outside a scratch folder or fill the disk.
 
-Also a command: ``python -m gato_dash.importer DIR_OR_ARCHIVE [--data-dir D] [--name N]``.
+Also a command: ``python -m gato_dash.runtime.importer DIR_OR_ARCHIVE [--data-dir D] [--name N]``.
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class ImportProblem(ValueError):
 
 
 # ----- result folder -> store ------------------------------------------------------------
-def import_result_dir(result_dir, store, name: str | None = None) -> str:
+def import_result_dir(result_dir, store, name: str | None = None, on_result=None) -> str:
     """Validate a CLI result folder and store it as one run; returns the new run id.
 
     Nothing is left in the store when the folder is refused (ImportProblem).
@@ -81,7 +81,7 @@ def import_result_dir(result_dir, store, name: str | None = None) -> str:
         # queued -> running -> terminal, the same lifecycle as a trained run.
         store.claim(run_id)
         # the engine's order: every epoch of a K is stored before that K's result
-        stored = store_records(store, run_id, [run_info, *epochs, *results], build_figures=True)
+        stored = store_records(store, run_id, [run_info, *epochs, *results], on_result)
         if stored is None:
             raise ImportProblem("the run was deleted while it was being imported")
         status, message = final_status(stored, cancel_requested=False)
@@ -177,14 +177,23 @@ def _k_map(mapping, what: str) -> dict[str, float]:
     return out
 
 
+def _signals(data: dict, config: RunConfig) -> list[str]:
+    """The run's signals: its scenario's, or for a dataset run those its numbers name."""
+    if config.scenario in SCENARIOS:
+        return list(SCENARIOS[config.scenario].signals)
+    for training in data.get("trainings") or []:
+        if isinstance(training, dict) and isinstance(training.get("significance"), dict):
+            return [str(s) for s in training["significance"]]
+    raise ImportProblem("the dataset run's result.json names no signal in its trainings")
+
+
 def _run_info_from_result_json(data: dict, config: RunConfig) -> dict:
-    info = SCENARIOS[config.scenario]
     baselines_raw = data.get("baselines") or {}
     if not isinstance(baselines_raw, dict):
         raise ImportProblem("\"baselines\" must be an object of signal -> {K: Z}")
     baselines = {str(sig): _k_map(curve, f"baselines[{sig}]")
                  for sig, curve in baselines_raw.items()}
-    signals = list(info.signals)
+    signals = _signals(data, config)
     objective = {}
     for k in sorted({k for curve in baselines.values() for k in curve}, key=int):
         values = [baselines[s][k] for s in signals if k in baselines.get(s, {})]
@@ -198,11 +207,13 @@ def _run_info_from_result_json(data: dict, config: RunConfig) -> dict:
         "optimum_1d": _k_map(data.get("optimum_1d"), "optimum_1d") or None,
         "baseline_objective": objective,
         "data_seconds": _number(data.get("data_seconds") or 0.0, "data_seconds"),
+        "dataset": data.get("dataset") if isinstance(data.get("dataset"), dict) else None,
+        "held_out": data.get("held_out") if isinstance(data.get("held_out"), dict) else None,
     }
 
 
 def _results_from_result_json(data: dict, config: RunConfig) -> list[dict]:
-    signals = list(SCENARIOS[config.scenario].signals)
+    signals = _signals(data, config)
     results = {}
     for i, training in enumerate(data["trainings"]):
         where = f"trainings[{i}]"
@@ -240,8 +251,23 @@ def _results_from_result_json(data: dict, config: RunConfig) -> list[dict]:
             "reweight_factors": None, "components": [],
             "elapsed_s": _number(training["elapsed_s"], f"{where}.elapsed_s")
             if training.get("elapsed_s") is not None else None,
+            **_held_out_numbers(training, where),
         }
     return [results[k] for k in sorted(results)]
+
+
+def _held_out_numbers(training: dict, where: str) -> dict:
+    """The held-out significances a CLI result carries (None where it has none)."""
+    z = training.get("heldout_significance")
+    if z is not None and not isinstance(z, dict):
+        raise ImportProblem(f"{where}.heldout_significance must be an object of signal -> Z")
+    objective = training.get("heldout_objective")
+    return {
+        "heldout_significance": {str(s): _number(v, f"{where}.heldout_significance[{s}]")
+                                 for s, v in z.items()} if z else None,
+        "heldout_objective": _number(objective, f"{where}.heldout_objective")
+        if objective is not None else None,
+    }
 
 
 def _categories_from_boundaries(boundaries: list[float]) -> list[dict]:
@@ -317,7 +343,8 @@ def _keep_files(folder: Path, target: Path, parameter_files: dict[int, Path]) ->
 
 
 # ----- archives --------------------------------------------------------------------------
-def import_archive(filename: str, data: bytes, store, name: str | None = None) -> str:
+def import_archive(filename: str, data: bytes, store, name: str | None = None,
+                   on_result=None) -> str:
     """Unpack an uploaded .zip / .tar.gz into a scratch folder safely, then import it."""
     if len(data) > MAX_ARCHIVE_BYTES:
         raise ImportProblem(f"the archive is {len(data) / 2**20:.1f} MB; at most "
@@ -334,10 +361,12 @@ def import_archive(filename: str, data: bytes, store, name: str | None = None) -
         for suffix in (".tar.gz", ".tgz", ".zip"):
             if stem.lower().endswith(suffix):
                 stem = stem[: -len(suffix)]
-        return import_result_dir(root, store, name=name or f"imported {stem}")
+        return import_result_dir(root, store, name=name or f"imported {stem}",
+                                 on_result=on_result)
 
 
-def import_upload(filename: str, contents: str, store, name: str | None = None) -> str:
+def import_upload(filename: str, contents: str, store, name: str | None = None,
+                  on_result=None) -> str:
     """``dcc.Upload`` contents ("data:<type>;base64,<data>") -> run id."""
     _, _, encoded = (contents or "").partition(",")
     # Refuse by size before decoding: base64 is 4/3 of the bytes.
@@ -347,7 +376,7 @@ def import_upload(filename: str, contents: str, store, name: str | None = None) 
         data = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise ImportProblem("the upload could not be read (not base64 data)") from None
-    return import_archive(filename or "upload", data, store, name=name)
+    return import_archive(filename or "upload", data, store, name=name, on_result=on_result)
 
 
 def _safe_member_path(root: Path, member_name: str) -> Path | None:
@@ -453,10 +482,10 @@ def _unpack_tar_gz(data: bytes, root: Path) -> None:
 
 # ----- command line ----------------------------------------------------------------------
 def main(argv=None) -> int:
-    from .runtime import BackendError, open_store, resolve_data_dir
+    from . import BackendError, open_store, resolve_data_dir
 
     parser = argparse.ArgumentParser(
-        prog="python -m gato_dash.importer",
+        prog="python -m gato_dash.runtime.importer",
         description="Import a `python -m gato_core run --out DIR` result into the run store.")
     parser.add_argument("source", help="result folder, or a .zip / .tar.gz of one")
     parser.add_argument("--data-dir", default=None,

@@ -1,7 +1,7 @@
 """Backends: where runs are stored and where they train (embedded, or Celery workers).
 
 Embedded (the default, nothing to set up): an SQLite run store in the data folder, and
-each run trains in a process of this machine (Dash's DiskcacheManager, gato_dash.jobs).
+each run trains in a process of this machine (Dash's DiskcacheManager, gato_dash.runtime.jobs).
 
 Several machines (opt-in): ``--broker redis://HOST:6379/0`` (or $GATO_BROKER) hands the
 training jobs to Celery workers through Redis (Dash's CeleryManager; Redis is also the
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 # the worker and the tests take these from here too
-from .runtime import (STORE_ENV, STORE_FILE, BackendError, configure_tensorflow,  # noqa: F401
+from . import (STORE_ENV, STORE_FILE, BackendError, configure_tensorflow,  # noqa: F401
                       open_store, resolve_data_dir, resolve_store)
 
 BROKER_ENV = "GATO_BROKER"
@@ -67,7 +67,7 @@ def make_celery(broker: str, result_backend: str | None = None):
         worker_prefetch_multiplier=1,
         task_acks_late=True,
         # A message redelivered after a lost worker is harmless: its run is no longer
-        # queued, so the job's claim refuses it (gato_dash.jobs.run_training). But Redis
+        # queued, so the job's claim refuses it (gato_dash.runtime.jobs.run_training). But Redis
         # redelivers an unacknowledged message after the visibility timeout (1 h by
         # default) even while its worker still trains, and the refused twin's result would
         # make Dash terminate the task: the timeout must exceed any run.
@@ -81,7 +81,7 @@ def make_celery(broker: str, result_backend: str | None = None):
 
 def make_manager(data_dir: Path, broker: str | None, store_location: str):
     """The background-callback manager for the training jobs: CeleryManager with a broker,
-    else DiskcacheManager whose job processes come from a fork server (gato_dash.jobs)."""
+    else DiskcacheManager whose job processes come from a fork server (gato_dash.runtime.jobs)."""
     export_for_jobs(data_dir, store_location)
     if broker:
         from dash import CeleryManager

@@ -14,7 +14,7 @@ from gato_core import datasets as catalogue
 from gato_core.config import DATASET_SCENARIO
 from gato_core.scenarios import SCENARIOS
 
-from . import runtime
+from .. import runtime
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ way, presentation -> runtime -> core. ``configure`` is called once per process, 
 
 The data folder holds:
 
-- ``runs.sqlite``  the run store (gato_dash.store), unless it is in PostgreSQL
+- ``runs.sqlite``  the run store (gato_dash.runtime.run_store), unless it is in PostgreSQL
 - ``jobs/``        diskcache of the background-callback manager
 - ``events/``      generated event samples, cached by the engine
 - ``xla/``         TensorFlow's persistent XLA compilation cache (see configure_tensorflow)
@@ -19,11 +19,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .store import RunStore, is_database_url
+from .run_store import RunStore, is_database_url
 
 DEFAULT_DATA_DIR = "gato_data"
 STORE_FILE = "runs.sqlite"
-#: the run store when it is not the SQLite file of the data folder (see gato_dash.backends)
+#: the run store when it is not the SQLite file of the data folder (see gato_dash.runtime.backends)
 STORE_ENV = "GATO_STORE"
 
 

@@ -9,22 +9,23 @@ the training job runs this in its own process.
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+from typing import Callable, Iterable
 
-from .store import RunStore, as_stored
+from .run_store import RunStore, as_stored
 
 log = logging.getLogger(__name__)
 
 
 def store_records(store: RunStore, run_id: str, records: Iterable[dict],
-                  build_figures: bool = False) -> list[dict] | None:
+                  on_result: Callable[[RunStore, str, dict, list[dict]], None] | None = None,
+                  ) -> list[dict] | None:
     """Store ``records`` in order; returns the results stored (as the store hands them
     back), or None when the run was deleted meanwhile (the rest is then not read).
 
-    With ``build_figures`` (the importer, in the web process) a result's figures are built
-    and kept before the result is stored, so a page that learns of the result finds them
-    ready (gato_dash.figure_cache). The training job leaves that to the web process: a
-    training process imports no Plotly.
+    ``on_result(store, run_id, result, results so far)`` runs before each result is stored:
+    an import in the web process builds the result's figures there
+    (gato_dash.figure_cache.prebuild_figures), so a page that learns of the result finds
+    them ready. The training job passes nothing: a training process imports no Plotly.
     """
     results: list[dict] = []
     for record in records:
@@ -36,26 +37,11 @@ def store_records(store: RunStore, run_id: str, records: Iterable[dict],
             store.set_run_info(run_id, record)
         elif kind == "result":
             result = as_stored(record)
-            if build_figures:
-                prebuild_figures(store, run_id, result, results + [result])
+            if on_result is not None:
+                on_result(store, run_id, result, results + [result])
             store.put_result(run_id, result)
             results.append(result)
     return results
-
-
-def prebuild_figures(store: RunStore, run_id: str, result: dict, results: list[dict]) -> None:
-    """Build and keep the results figures of a K that has just been stored. Never fails
-    the run: whatever goes wrong here, the page builds the figures itself when asked."""
-    try:
-        from .figure_cache import FigureCache, prebuild
-
-        run = store.get_run(run_id)
-        if run is not None:
-            prebuild(FigureCache(size=3, store=lambda: store), run,
-                     store.epochs(run_id, n_cats=result["n_cats"]), result, results)
-    except Exception:
-        log.exception("building the figures of run %s, K = %s failed", run_id,
-                      result.get("n_cats"))
 
 
 def final_status(results: list[dict], cancel_requested: bool) -> tuple[str, str]:
