@@ -120,6 +120,12 @@ def hard_significance(parameters: dict, events: EventSample,
     return {s: float(z[j]) for j, s in enumerate(events.signal_names)}, objective_value(z)
 
 
+def best_start(parameter_sets: list[dict], events: EventSample, score_range=(0.0, 1.0)):
+    """(hard objective of every start, index of the best; the first of equals)."""
+    objectives = [hard_significance(p, events, score_range)[1] for p in parameter_sets]
+    return objectives, int(np.argmax(objectives))
+
+
 def evaluate(parameters: dict, events: EventSample, score_range=(0.0, 1.0)) -> dict:
     """Hard-assignment results of a trained categoriser (the numbers that count).
 

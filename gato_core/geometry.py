@@ -34,6 +34,34 @@ def means(raw_means: np.ndarray, mean_mode: str, mean_range=(0.0, 1.0)) -> np.nd
     raise ValueError(f"mean mode must be 'sigmoid' or 'softmax', got {mean_mode!r}")
 
 
+def raw_means_for(mean_positions: np.ndarray, mean_mode: str, mean_range=(0.0, 1.0),
+                  margin: float = 1e-4) -> np.ndarray:
+    """Inverse of ``means``: raw values that put the components at ``mean_positions``.
+
+    Positions are pulled ``margin`` inside the domain, where the inverse is finite.
+    """
+    mu = np.asarray(mean_positions, dtype=np.float64)
+    if mean_mode == "sigmoid":
+        lo, hi = mean_range
+        frac = np.clip((mu - lo) / (hi - lo), margin, 1.0 - margin)
+        return np.log(frac) - np.log1p(-frac)
+    if mean_mode == "softmax":
+        mu = np.clip(mu, margin, None)
+        rest = 1.0 - mu.sum(axis=-1, keepdims=True)
+        mu = np.where(rest < margin, mu * (1.0 - margin) / mu.sum(axis=-1, keepdims=True), mu)
+        rest = np.maximum(1.0 - mu.sum(axis=-1, keepdims=True), margin * margin)
+        return np.log(mu) - np.log(rest)
+    raise ValueError(f"mean mode must be 'sigmoid' or 'softmax', got {mean_mode!r}")
+
+
+def raw_cuts_for(cuts: np.ndarray, mean_range=(0.0, 1.0), margin: float = 1e-6) -> np.ndarray:
+    """Inverse of ``cut_positions``: raw values for ordered cut points inside the range."""
+    lo, hi = mean_range
+    frac = np.clip((np.sort(np.asarray(cuts, dtype=np.float64)) - lo) / (hi - lo), 0.0, 1.0)
+    widths = np.maximum(np.diff(np.concatenate([[0.0], frac, [1.0]])), margin)
+    return np.log(widths[:-1]) - np.log(widths[-1])
+
+
 def scale_tril(raw_scale: np.ndarray, base: float, damping: float = OFFDIAG_DAMPING) -> np.ndarray:
     """Lower-triangular scale: diagonal base*exp(raw), below it damping*raw, above it 0."""
     raw = np.asarray(raw_scale, dtype=np.float64)

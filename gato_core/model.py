@@ -38,7 +38,7 @@ class GMMCategoriser(tf.Module):
     model = "gmm"
 
     def __init__(self, n_cats, dim, mean_mode="sigmoid", mean_range=(0.0, 1.0), seed=0,
-                 damping=geometry.OFFDIAG_DAMPING):
+                 damping=geometry.OFFDIAG_DAMPING, initial_means=None):
         super().__init__(name="gmm_categoriser")
         self.n_cats, self.dim = int(n_cats), int(dim)
         self.mean_mode, self.mean_range = mean_mode, tuple(float(v) for v in mean_range)
@@ -46,7 +46,10 @@ class GMMCategoriser(tf.Module):
         self.damping = float(damping)
         rng = np.random.default_rng(seed)
         self.logits = tf.Variable(rng.normal(0.0, 0.1, self.n_cats), dtype=tf.float32)
-        self.raw_means = tf.Variable(rng.normal(0.0, 2.0, (self.n_cats, self.dim)), dtype=tf.float32)
+        raw_means = rng.normal(0.0, 2.0, (self.n_cats, self.dim))
+        if initial_means is not None:  # drawn anyway, so a seed gives the same logits
+            raw_means = geometry.raw_means_for(initial_means, mean_mode, self.mean_range)
+        self.raw_means = tf.Variable(raw_means, dtype=tf.float32)
         self.raw_scale = tf.Variable(tf.zeros((self.n_cats, self.dim, self.dim)), dtype=tf.float32)
 
     @property
@@ -136,12 +139,15 @@ class SigmoidCutCategoriser(tf.Module):
 
     model = "sigmoid_cuts"
 
-    def __init__(self, n_cats, mean_range=(0.0, 1.0), seed=0):
+    def __init__(self, n_cats, mean_range=(0.0, 1.0), seed=0, initial_cuts=None):
         super().__init__(name="sigmoid_cut_categoriser")
         self.n_cats, self.dim = int(n_cats), 1
         self.mean_range = tuple(float(v) for v in mean_range)
         rng = np.random.default_rng(seed)
-        self.raw_cuts = tf.Variable(rng.normal(0.0, 0.1, self.n_cats - 1), dtype=tf.float32)
+        raw_cuts = rng.normal(0.0, 0.1, self.n_cats - 1)
+        if initial_cuts is not None:
+            raw_cuts = geometry.raw_cuts_for(initial_cuts, self.mean_range)
+        self.raw_cuts = tf.Variable(raw_cuts, dtype=tf.float32)
 
     @property
     def variables_list(self):
@@ -181,11 +187,63 @@ class SigmoidCutCategoriser(tf.Module):
         self.raw_cuts.assign(np.asarray(parameters["raw_cuts"], dtype=np.float32))
 
 
-def build(model: str, n_cats: int, dim: int, mean_mode: str, mean_range, seed: int):
+class MultiStart(tf.Module):
+    """R independent starts of one categoriser, trained together as one flat computation.
+
+    Memberships of all starts sit side by side, [N, R*K] (start r owns columns r*K ..
+    r*K+K-1), so the training step stays one matmul per quantity whatever R is. The starts
+    share no parameter: the gradient of the summed loss is each start's own gradient.
+    """
+
+    def __init__(self, starts):
+        super().__init__(name="multi_start")
+        self.starts = list(starts)
+        first = self.starts[0]
+        self.model, self.n_cats, self.dim = first.model, first.n_cats, first.dim
+        self.n_starts = len(self.starts)
+
+    @property
+    def variables_list(self):
+        return [v for start in self.starts for v in start.variables_list]
+
+    def prepare_inputs(self, scores):
+        return self.starts[0].prepare_inputs(scores)
+
+    def log_scores(self, inputs):
+        """[N, R*K]; argmax within each start's K columns is that start's hard category."""
+        if self.model == "gmm":
+            if inputs.shape[-1] != quadratic_feature_count(self.dim):
+                inputs = quadratic_features(inputs)
+            weights = tf.concat([start.feature_weights() for start in self.starts], axis=1)
+            return tf.matmul(inputs, weights)
+        return tf.concat([start.log_scores(inputs) for start in self.starts], axis=1)
+
+    def hard(self, inputs):
+        """[N, R] hard category of every event in every start."""
+        scores = tf.reshape(self.log_scores(inputs), [-1, self.n_starts, self.n_cats])
+        return tf.argmax(scores, axis=2, output_type=tf.int32)
+
+    def soft_membership(self, inputs, temperature):
+        if self.model == "gmm":
+            scores = tf.reshape(self.log_scores(inputs) / temperature,
+                                [-1, self.n_starts, self.n_cats])
+            return tf.reshape(tf.nn.softmax(scores, axis=2), [-1, self.n_starts * self.n_cats])
+        return tf.concat([start.soft_membership(inputs, temperature) for start in self.starts],
+                         axis=1)
+
+    def parameters(self, start: int = 0) -> dict:
+        """One start's parameters, in the single-model format (from_parameters restores it)."""
+        return self.starts[start].parameters()
+
+
+def build(model: str, n_cats: int, dim: int, mean_mode: str, mean_range, seed: int,
+          initial=None):
+    """A fresh categoriser; ``initial`` is optional starting means [K, D] (GMM) or cut
+    points [K-1] (sigmoid cuts), otherwise the start is random."""
     if model == "gmm":
-        return GMMCategoriser(n_cats, dim, mean_mode, mean_range, seed=seed)
+        return GMMCategoriser(n_cats, dim, mean_mode, mean_range, seed=seed, initial_means=initial)
     if model == "sigmoid_cuts":
-        return SigmoidCutCategoriser(n_cats, mean_range, seed=seed)
+        return SigmoidCutCategoriser(n_cats, mean_range, seed=seed, initial_cuts=initial)
     raise ValueError(f"unknown model {model!r}")
 
 

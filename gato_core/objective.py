@@ -24,24 +24,27 @@ def asimov_z2(s, b):
 def significance_per_signal(signal, background):
     """Combined Z per signal from [S, K] signal and [K] background yields.
 
-    Other signals count as background of each signal.
+    Other signals count as background of each signal. Categories are the last axis, so
+    several independent starts batch as [S, R, K] and [R, K], giving [S, R].
     """
     total_signal = tf.reduce_sum(signal, axis=0, keepdims=True)
-    z2 = asimov_z2(signal, background[None, :] + total_signal - signal)
-    return tf.sqrt(tf.reduce_sum(z2, axis=1) + SQRT_EPS)
+    z2 = asimov_z2(signal, background[None] + total_signal - signal)
+    return tf.sqrt(tf.reduce_sum(z2, axis=-1) + SQRT_EPS)
 
 
 def objective_loss(z_per_signal):
-    """-Z for one signal, minus the geometric mean for several."""
+    """-Z for one signal, minus the geometric mean for several ([S] -> scalar, [S, R] -> [R])."""
     if z_per_signal.shape[0] == 1:
         return -z_per_signal[0]
-    return -tf.exp(tf.reduce_mean(tf.math.log(z_per_signal)))
+    return -tf.exp(tf.reduce_mean(tf.math.log(z_per_signal), axis=0))
 
 
 def low_background_penalty(background, threshold):
-    return tf.reduce_sum(tf.nn.relu(threshold - background) ** 2)
+    """Sum over categories (the last axis) of relu(threshold - b)^2."""
+    return tf.reduce_sum(tf.nn.relu(threshold - background) ** 2, axis=-1)
 
 
 def high_uncertainty_penalty(sum_w2, background, threshold):
+    """Sum over categories (the last axis) of relu(sqrt(sum w^2) / b - threshold)^2."""
     rel = tf.sqrt(sum_w2 + SQRT_EPS) / tf.maximum(background, B_FLOOR)
-    return tf.reduce_sum(tf.nn.relu(rel - threshold) ** 2)
+    return tf.reduce_sum(tf.nn.relu(rel - threshold) ** 2, axis=-1)

@@ -58,6 +58,9 @@ class EpochRecord:
     mean_abs_bias: float | None = None
     hard_significance: dict[str, float] | None = None
     snapshot: dict | None = None  # see training.snapshot_layout
+    #: with several starts (RunConfig.n_starts): the start these numbers belong to, the
+    #: one with the lowest loss this epoch; None with a single start
+    start: int | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -95,6 +98,10 @@ class TrainingResult:
     #: ``significance`` shows overtraining. None without a held-out sample.
     heldout_significance: dict[str, float] | None = None
     heldout_objective: float | None = None
+    #: hard objective of every start on the training sample, and the one kept (the best);
+    #: ``parameters`` and every number above belong to the kept start
+    start_objectives: list[float] | None = None
+    chosen_start: int | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -13,10 +13,10 @@ from typing import Callable, Iterator
 import numpy as np
 import tensorflow as tf
 
-from . import baselines, evaluation, massfit, schedules, statmodel, yields
+from . import baselines, evaluation, initial, massfit, schedules, statmodel, yields
 from .config import ConfigError, RunConfig
 from .data import held_out_split, load_events
-from .model import build
+from .model import MultiStart, build
 from .objective import (high_uncertainty_penalty, low_background_penalty, objective_loss,
                         significance_per_signal)
 from .records import EpochRecord, RunInfo, TrainingResult
@@ -104,10 +104,15 @@ class _Trainer:
     """
 
     def __init__(self, model, n_signals: int, jit_compile: bool = True):
+        if not isinstance(model, MultiStart):
+            model = MultiStart([model])
         self.model = model
         self.n_signals = n_signals
+        self.n_starts, self.n_cats = model.n_starts, model.n_cats
         self.slots = [tf.Variable(tf.zeros_like(v)) for v in model.variables_list]
-        self.factors = tf.Variable(tf.ones(model.n_cats), dtype=tf.float32)
+        # background reweighting factor per start and component (bump hunt)
+        self.factors = tf.Variable(tf.ones((model.n_starts, model.n_cats)), dtype=tf.float32)
+        self.jit_compile = jit_compile
         self._compiled_step = tf.function(self._step, jit_compile=jit_compile)
         self._compiled_diagnostics = tf.function(self._diagnostics, jit_compile=jit_compile)
         self._compiled_hard = tf.function(self._hard, jit_compile=jit_compile)
@@ -139,6 +144,23 @@ class _Trainer:
                                                daemon=False)
         self.compile_thread.start()
 
+    def keep_start(self, index: int) -> "_Trainer":
+        """A single-start trainer for start ``index``; it shares the start's parameters.
+        Call ``take_state`` when switching to it, so optimiser state and reweighting
+        factors carry over and the start's path is unchanged."""
+        kept = _Trainer(MultiStart([self.model.starts[index]]), self.n_signals,
+                        self.jit_compile)
+        kept.kept_index = index
+        return kept
+
+    def take_state(self, source: "_Trainer") -> "_Trainer":
+        index = self.kept_index
+        per_start = len(source.slots) // source.n_starts
+        for slot, old in zip(self.slots, source.slots[index * per_start:(index + 1) * per_start]):
+            slot.assign(old)
+        self.factors.assign(source.factors[index:index + 1])
+        return self
+
     def uses_compiled(self) -> bool:
         return self.ready.is_set() and self.compile_error is None
 
@@ -155,10 +177,12 @@ class _Trainer:
         return fn(inputs)
 
     def _hard(self, inputs):
-        return tf.argmax(self.model.log_scores(inputs), axis=1, output_type=tf.int32)
+        return self.model.hard(inputs)  # [N, R]
 
     def _yields(self, membership, roles):
-        yields = tf.matmul(roles, membership, transpose_a=True)  # [S+2, K]
+        """[S, R, K] signal, [R, K] background and background sum w^2 from [N, R*K]."""
+        yields = tf.matmul(roles, membership, transpose_a=True)  # [S+2, R*K]
+        yields = tf.reshape(yields, [-1, self.n_starts, self.n_cats])
         signal = yields[: self.n_signals]
         background = yields[self.n_signals] * self.factors
         sum_w2 = yields[self.n_signals + 1] * self.factors ** 2
@@ -169,13 +193,15 @@ class _Trainer:
         with tf.GradientTape() as tape:
             membership = self.model.soft_membership(scores, temperature)
             signal, background, sum_w2 = self._yields(membership, roles)
-            z = significance_per_signal(signal, background)
-            loss = objective_loss(z)
+            z = significance_per_signal(signal, background)  # [S, R]
+            loss = objective_loss(z)  # [R]
             pen_yield = low_background_penalty(background, thr_yield)
             pen_unc = high_uncertainty_penalty(sum_w2, background, thr_unc)
-            total = loss + lam_yield * pen_yield + lam_unc * pen_unc
-        grads = tape.gradient(total, variables)
-        finite = tf.math.is_finite(total)
+            total = loss + lam_yield * pen_yield + lam_unc * pen_unc  # [R]
+            # starts share no parameter: the sum's gradient is each start's own gradient
+            summed = tf.reduce_sum(total)
+        grads = tape.gradient(summed, variables)
+        finite = tf.math.is_finite(summed)
         for g in grads:
             finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
         update = tf.logical_and(finite, apply)
@@ -188,12 +214,16 @@ class _Trainer:
         return total, loss, z, pen_yield, pen_unc, finite
 
     def _diagnostics(self, scores, roles, all_weights, temperature):
+        """Per start: soft and hard total yields [R, K], hard Z per signal [S, R]."""
         soft = self.model.soft_membership(scores, temperature)
-        hard = tf.one_hot(tf.argmax(self.model.log_scores(scores), axis=1), self.model.n_cats)
+        hard = tf.reshape(tf.one_hot(self.model.hard(scores), self.n_cats),
+                          [-1, self.n_starts * self.n_cats])
         b_soft = tf.linalg.matvec(soft, all_weights, transpose_a=True)
         b_hard = tf.linalg.matvec(hard, all_weights, transpose_a=True)
         signal, background, _ = self._yields(hard, roles)
-        return b_soft, b_hard, significance_per_signal(signal, background)
+        per_start = [self.n_starts, self.n_cats]
+        return (tf.reshape(b_soft, per_start), tf.reshape(b_hard, per_start),
+                significance_per_signal(signal, background))
 
 
 def _temperature(config: RunConfig, epoch: int) -> float:
@@ -244,11 +274,41 @@ def train(
             return
 
 
+def initial_placement(config: RunConfig, events: EventSample, n_cats: int):
+    """Starting means (GMM) or cuts (sigmoid cuts) for ``config.init``; None = random."""
+    if config.init == "random" or (config.init == "auto" and config.model == "sigmoid_cuts"):
+        return None
+    signal_weights = role_weights(events)[:, : len(events.signal_names)]
+    if config.model == "sigmoid_cuts":
+        return initial.signal_quantile_cuts(events.scores, signal_weights, n_cats)
+    return initial.signal_quantile_means(events.scores, signal_weights, n_cats)
+
+
+def build_starts(config: RunConfig, events: EventSample, n_cats: int) -> MultiStart:
+    """``config.n_starts`` independent starts. The first is placed by ``config.init``; the
+    others start at random; the first random one is exactly the reference workflow's start
+    (same seed), so both ways of starting compete when there are two or more."""
+    mean_mode, score_range = score_domain(config, events)
+    seed = config.seed + 1000 * n_cats
+    placed = initial_placement(config, events, n_cats)
+    starts = []
+    for r in range(config.n_starts):
+        start_seed = seed + (r - 1 if placed is not None and r > 0 else r)
+        starts.append(build(config.model, n_cats, events.dim, mean_mode, score_range,
+                            seed=start_seed, initial=placed if r == 0 else None))
+    return MultiStart(starts)
+
+
+def exploration_epochs(config: RunConfig) -> int:
+    """Epochs during which all starts train; then only the best one continues."""
+    return max(1, min(config.epochs, round(config.explore_fraction * config.epochs)))
+
+
 def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop, held_out=None):
     mean_mode, score_range = score_domain(config, events)
     signals = list(events.signal_names)
-    model = build(config.model, n_cats, events.dim, mean_mode, score_range,
-                  seed=config.seed + 1000 * n_cats)
+    model = build_starts(config, events, n_cats)
+    n_starts = model.n_starts
     trainer = _Trainer(model, len(signals))
     inputs = model.prepare_inputs(scores)
     window = events.signal_window
@@ -258,25 +318,38 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop, 
     penalties = [tf.constant(v, tf.float32) for v in
                  (config.lam_yield, config.thr_yield, config.lam_unc, config.thr_unc)]
     temperature = _temperature(config, 0)
+    explore_epochs = exploration_epochs(config) if n_starts > 1 else config.epochs
+    start_objectives, chosen, kept_trainer = None, 0, None
     snapshot_every = config.snapshot_every
     for epoch in range(config.epochs):
         if should_stop():
             status, message = "cancelled", f"cancelled at epoch {epoch}"
             break
+        if epoch == explore_epochs:
+            # only the best start so far trains on: the rest of the run costs one start.
+            # Its own step compiles in the background; until it is ready all starts keep
+            # running compiled, which is cheaper than running the one start eagerly.
+            start_objectives, chosen = evaluation.best_start(
+                [model.parameters(r) for r in range(n_starts)], events, score_range)
+            kept_trainer = trainer.keep_start(chosen)
+            kept_trainer.compile_in_background(inputs, roles, all_weights, penalties)
+        if kept_trainer is not None and (kept_trainer.ready.is_set()
+                                         or not trainer.uses_compiled()):
+            trainer = kept_trainer.take_state(trainer)
+            model, n_starts, kept_trainer = trainer.model, 1, None
         if events.mass is not None and epoch % config.rewt_interval == 0:
-            component = trainer.hard(inputs).numpy()
-            trainer.factors.assign(massfit.reweight_factors(
-                component, events.mass, events.weight, is_bkg, n_cats, window,
-                events.mass_limits).astype(np.float32))
+            component = trainer.hard(inputs).numpy()  # [N, R]
+            trainer.factors.assign(np.stack([massfit.reweight_factors(
+                component[:, r], events.mass, events.weight, is_bkg, n_cats, window,
+                events.mass_limits) for r in range(n_starts)]).astype(np.float32))
         lr = schedules.value(config.lr_schedule, config.lr_initial, config.lr_final,
                              epoch, config.epochs)
         temperature = _temperature(config, epoch)
         compiled = trainer.uses_compiled()
         tick = time.perf_counter()
-        total, loss, z, pen_y, pen_u, finite = trainer.step(
+        total, loss, z, pen_y, pen_u, finite = (t.numpy() for t in trainer.step(
             inputs, roles, tf.constant(lr, tf.float32), tf.constant(temperature, tf.float32),
-            *penalties)
-        z = z.numpy()
+            *penalties))
         ms = 1000.0 * (time.perf_counter() - tick)
         if epoch == 0:
             # after the first (eager) epoch, so the compiler's tracing does not delay it
@@ -286,24 +359,37 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop, 
             break
         (compiled_ms if compiled else eager_ms).append(ms)
         epochs_done = epoch + 1
+        # the records follow the start that leads this epoch, or the one already chosen;
+        # ``row`` is where that start sits in this step's outputs
+        row = 0 if n_starts == 1 else (chosen if start_objectives else int(np.argmin(total)))
+        lead = chosen if start_objectives else row
         record = EpochRecord(
-            n_cats=n_cats, epoch=epoch, epochs=config.epochs, loss=float(loss),
-            total_loss=float(total), significance={s: float(z[j]) for j, s in enumerate(signals)},
-            penalty_yield=float(pen_y), penalty_unc=float(pen_u), temperature=float(temperature),
-            learning_rate=float(lr), epoch_ms=ms, elapsed_s=time.perf_counter() - start,
+            n_cats=n_cats, epoch=epoch, epochs=config.epochs, loss=float(loss[row]),
+            total_loss=float(total[row]),
+            significance={s: float(z[j, row]) for j, s in enumerate(signals)},
+            penalty_yield=float(pen_y[row]), penalty_unc=float(pen_u[row]),
+            temperature=float(temperature), learning_rate=float(lr), epoch_ms=ms,
+            elapsed_s=time.perf_counter() - start,
+            start=lead if config.n_starts > 1 else None,
         )
         if epoch % snapshot_every == 0 or epoch == config.epochs - 1:
             b_soft, b_hard, z_hard = (t.numpy() for t in trainer.diagnostics(
                 inputs, roles, all_weights, tf.constant(temperature, tf.float32)))
+            b_soft, b_hard = b_soft[row], b_hard[row]
             filled = b_hard > 0
             bias = (b_hard[filled] - b_soft[filled]) / b_hard[filled]
             record.mean_abs_bias = float(np.mean(np.abs(bias))) if bias.size else None
-            record.hard_significance = {s: float(z_hard[j]) for j, s in enumerate(signals)}
+            record.hard_significance = {s: float(z_hard[j, row]) for j, s in enumerate(signals)}
             record.snapshot = evaluation.snapshot_layout(
-                model.parameters(), events.dim, epoch, temperature, score_range)
+                model.parameters(row), events.dim, epoch, temperature, score_range)
         yield record
 
-    parameters = model.parameters()
+    if n_starts > 1 and not start_objectives:  # all starts trained to the end (or a
+        # cancel came first): pick now
+        start_objectives, chosen = evaluation.best_start(
+            [model.parameters(r) for r in range(n_starts)], events, score_range)
+    kept = chosen if n_starts > 1 else 0
+    parameters = model.parameters(kept)
     evaluated = evaluation.evaluate(parameters, events, score_range)
     heldout_z, heldout_objective = (evaluation.hard_significance(parameters, held_out, score_range)
                                     if held_out is not None else (None, None))
@@ -318,7 +404,7 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop, 
                                             temperature, score_range),
         mass_histograms=evaluated["mass_histograms"], parameters=parameters,
         epoch_ms_median=float(np.median(steady)) if steady else 0.0,
-        reweight_factors=trainer.factors.numpy().astype(float).tolist()
+        reweight_factors=trainer.factors.numpy()[kept].astype(float).tolist()
         if events.mass is not None else None,
         components=evaluated["components"],
         statistical_model=statmodel.try_summary(yields.table_from_categories(
@@ -327,6 +413,8 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop, 
         elapsed_s=time.perf_counter() - start,
         heldout_significance=heldout_z,
         heldout_objective=heldout_objective,
+        start_objectives=[float(v) for v in start_objectives] if start_objectives else None,
+        chosen_start=chosen if start_objectives else None,
     )
     yield result
     return result
