@@ -281,3 +281,15 @@ def test_compare_link_with_a_view_opens_that_view(pages, store):
     warning = json.dumps(compare_page.layout(runs=",".join(ids), tab="nope", k="99"),
                          cls=plotly.utils.PlotlyJSONEncoder)
     assert "ignored tab='nope' in the link" in warning and "ignored k='99'" in warning
+
+
+def test_reference_preset_is_the_reference_optimiser(pages):
+    from gato_core.config import RunConfig
+
+    new_run = sys.modules["gato_dash.pages.new_run"]
+    reference = new_run.preset_values("bump_hunt", "reference")
+    expected = RunConfig.preset("reference", "bump_hunt")
+    assert reference["init"] == expected.init == "random"
+    assert reference["n_starts"] == str(expected.n_starts) == "1"
+    default = new_run.preset_values("bump_hunt", "default")
+    assert default["n_starts"] == str(RunConfig.defaults("bump_hunt").n_starts)

@@ -21,8 +21,9 @@ from plotly.subplots import make_subplots
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from gato_core import datasets as catalogue
-from gato_core.config import (DATASET_SCENARIO, MAX_SNAPSHOTS_PER_K, MODELS, ConfigError,
-                              RunConfig)
+from gato_core.config import (DATASET_SCENARIO, MAX_SNAPSHOTS_PER_K, MODELS, PRESETS,
+                              ConfigError, RunConfig)
+from gato_core.initial import INITS
 from gato_core.evaluation import MAP_GRID, inclusive_summary
 from gato_core.scenarios import SCENARIOS, generate
 from gato_core.schedules import SCHEDULES
@@ -53,6 +54,9 @@ GROUPS = [
     ("Model and training", [
         ("model", "Model", "Gaussian mixture (all scenarios) or sigmoid cuts (1-D only)"),
         ("n_cats", "Numbers of categories K", "one training per K, e.g. 5, 10, 20"),
+        ("init", "Initial placement", "auto: slices of equal signal (GMM), random (cuts)"),
+        ("n_starts", "Starts", "trained side by side; the best continues alone"),
+        ("explore_fraction", "Share of epochs with every start", "then the best start goes on"),
         ("epochs", "Epochs", "per K"),
         ("snapshot_interval", "Snapshot every (epochs)", "category map and hard Z recorded"),
         ("rewt_interval", "Reweight every (epochs)", "bump hunt: background refit interval"),
@@ -77,7 +81,7 @@ GROUPS = [
     ]),
 ]
 FORM_FIELDS = [name for _, items in GROUPS for name, _, _ in items]
-SELECTS = {"model": MODELS, "lr_schedule": SCHEDULES, "t_schedule": SCHEDULES}
+SELECTS = {"model": MODELS, "lr_schedule": SCHEDULES, "t_schedule": SCHEDULES, "init": INITS}
 DEFAULT_SCENARIO = "one_d"
 #: What the scenario picker offers: the toy scenarios and the user's own datasets
 SCENARIO_CHOICES = (*SCENARIOS, DATASET_SCENARIO)
@@ -126,7 +130,12 @@ def scenario_defaults(scenario: str, dataset: str = "") -> RunConfig:
 
 
 def preset_values(scenario: str, preset: str, dataset: str = "") -> dict[str, str]:
+    """The form's values for a preset: "quick" (small, fast), "reference" (the reference
+    workflow's optimiser: one random start) or "default" (the scenario's defaults)."""
     config = scenario_defaults(scenario, dataset)
+    if preset == "reference":
+        config = replace(config.updated(**PRESETS["reference"], dataset="picked-later"),
+                         dataset=dataset)
     if preset == "quick":
         config = replace(config.updated(**QUICK_DEMO[scenario], dataset="picked-later"),
                          dataset=dataset)
@@ -364,7 +373,8 @@ def layout(**query):
                 ], className="mb-1"),
                 dbc.FormText("Presets and a new scenario load that scenario's settings. "
                              "Quick demo: small samples, one K, done in seconds. "
-                             "Reference: the reference workflow's settings."),
+                             "Reference: the reference workflow's settings and optimiser (one "
+                             "random start), for a side-by-side comparison."),
             ], lg=4),
             dbc.Col([
                 dcc.Graph(id="new-preview", config={"displaylogo": False},
@@ -412,7 +422,8 @@ def load_preset(scenario, _quick, _reference, ids, dataset):
     (the dataset picked stays picked)."""
     if scenario not in SCENARIO_CHOICES:
         raise dash.exceptions.PreventUpdate
-    preset = "quick" if ctx.triggered_id == "preset-quick" else "reference"
+    preset = {"preset-quick": "quick", "preset-reference": "reference"}.get(ctx.triggered_id,
+                                                                           "default")
     values = preset_values(scenario, preset, dataset if isinstance(dataset, str) else "")
     return [values[i["name"]] for i in ids]
 
