@@ -13,8 +13,20 @@ from gato_dash.app import create_app
 CONFIG = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 5, "n_cats": [3]}
 
 
+def registered_anew():
+    """Dash hands callbacks registered at import to the first app that starts in a process;
+    these tests call them through this module's own app, so they register them again."""
+    import importlib
+
+    from gato_dash import results_section, training_callback
+
+    importlib.reload(results_section)
+    importlib.reload(training_callback)
+
+
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
+    registered_anew()
     app = create_app(tmp_path_factory.mktemp("data"))
     app.server.test_client().get("/")  # Dash registers its callbacks at the first request
     return app
