@@ -55,6 +55,16 @@ HEADERS = {"n_categories": "categories", "rel_unc": "σB/B", "background": "B",
 log = logging.getLogger(__name__)
 
 
+def _stored_run(run_id):
+    """(store, run) for a download; no update at all for a run that is not (or no longer)
+    stored, or an id that is not one."""
+    store = current_store()
+    run = store.get_run(run_id)
+    if not run:
+        raise dash.exceptions.PreventUpdate
+    return store, run
+
+
 def current_store():
     """The app's run store (gato_dash.runtime owns where it lives)."""
     return runtime.store()
@@ -482,10 +492,7 @@ def show_log_figures(n_cats, log, run_id):
 def download_report(_clicks, run_id):
     from gato_dash.report import build_report
 
-    store = current_store()
-    run = store.get_run(run_id)
-    if not run:
-        raise dash.exceptions.PreventUpdate
+    store, run = _stored_run(run_id)
     document = build_report(run, store.epochs(run_id), store.results(run_id))
     return dict(content=document, filename=f"{_slug(run)}-report.html", type="text/html")
 
@@ -497,10 +504,7 @@ def download_report(_clicks, run_id):
     prevent_initial_call=True,
 )
 def download_json(_clicks, run_id):
-    store = current_store()
-    run = store.get_run(run_id)
-    if not run:
-        raise dash.exceptions.PreventUpdate
+    store, run = _stored_run(run_id)
     return dict(content=json.dumps(results_document(run, store.results(run_id)), indent=1),
                 filename=f"{_slug(run)}-results.json", type="application/json")
 
@@ -512,10 +516,7 @@ def download_json(_clicks, run_id):
     prevent_initial_call=True,
 )
 def download_csv(_clicks, run_id):
-    store = current_store()
-    run = store.get_run(run_id)
-    if not run:
-        raise dash.exceptions.PreventUpdate
+    store, run = _stored_run(run_id)
     return dict(content=categories_csv(store.results(run_id)),
                 filename=f"{_slug(run)}-categories.csv", type="text/csv")
 
@@ -528,10 +529,9 @@ def download_csv(_clicks, run_id):
     prevent_initial_call=True,
 )
 def download_parameters(_clicks, n_cats, run_id):
-    store = current_store()
-    run = store.get_run(run_id)
-    if not run or n_cats is None:
+    if n_cats is None:
         raise dash.exceptions.PreventUpdate
+    store, run = _stored_run(run_id)
     result = _result(store, run_id, n_cats)
     # Exactly the engine's parameter dict, so from_parameters(json.load(f)) restores it.
     return dict(content=json.dumps(result["parameters"], indent=1),
@@ -552,10 +552,7 @@ def download_bundle(_all, _one, n_cats, run_id):
     one_k = dash.ctx.triggered_id == f"{ID_PREFIX}-dl-bundle-k-btn"
     if not isinstance(run_id, str) or (one_k and not isinstance(n_cats, int)):
         raise dash.exceptions.PreventUpdate
-    store = current_store()
-    run = store.get_run(run_id)
-    if not run:
-        raise dash.exceptions.PreventUpdate
+    store, run = _stored_run(run_id)
     try:
         content = analysis_bundle(run, store.results(run_id), n_cats if one_k else None)
     except ExportError as exc:
