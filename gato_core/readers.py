@@ -133,22 +133,30 @@ def _is_numeric(arrow_type) -> bool:
             or pa.types.is_boolean(arrow_type) or pa.types.is_null(arrow_type))
 
 
+def _arrow_schema(source: Source, fmt: str):
+    """The columns and types of a Parquet or CSV file (for a CSV the header and a first
+    block fix the types), or DatasetError when the file cannot be read as ``fmt``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyarrow import csv as pa_csv
+
+    try:
+        if fmt == "parquet":
+            return pq.read_schema(source.path)
+        with pa_csv.open_csv(source.path) as reader:
+            return reader.schema
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise DatasetError({"file": f"{source.label} could not be read as {fmt.upper()} "
+                                    f"(truncated or corrupted?): {_short(err)}"}) from None
+
+
 def _read_arrow(source: Source, fmt: str, columns, label_column) -> Table:
     import pyarrow as pa
     import pyarrow.parquet as pq
     from pyarrow import csv as pa_csv
 
     label = source.label
-    try:
-        if fmt == "parquet":
-            schema = pq.read_schema(source.path)
-        else:
-            # the header and a first block fix the column types; the whole file is read below
-            with pa_csv.open_csv(source.path) as reader:
-                schema = reader.schema
-    except (pa.ArrowException, OSError, ValueError) as err:
-        raise DatasetError({"file": f"{label} could not be read as {fmt.upper()} "
-                                    f"(truncated or corrupted?): {_short(err)}"}) from None
+    schema = _arrow_schema(source, fmt)
     names = list(schema.names)
     _check_columns(label, names, columns, label_column)
     wanted = list(columns) if columns is not None else [
@@ -372,20 +380,9 @@ def _text_columns(source: Source, max_bytes: int) -> list[str]:
     if source.format == "root":
         return []
     import pyarrow as pa
-    import pyarrow.parquet as pq
-    from pyarrow import csv as pa_csv
 
     check_size(source, max_bytes)
-    try:
-        if source.format == "parquet":
-            schema = pq.read_schema(source.path)
-        else:
-            with pa_csv.open_csv(source.path) as reader:
-                schema = reader.schema
-    except (pa.ArrowException, OSError, ValueError) as err:
-        raise DatasetError({"file": f"{source.label} could not be read as "
-                                    f"{source.format.upper()} (truncated or corrupted?): "
-                                    f"{_short(err)}"}) from None
+    schema = _arrow_schema(source, source.format)
     return [f.name for f in schema if not _is_numeric(f.type) and (
         pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
         or pa.types.is_dictionary(f.type))]
