@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
         broker = backends.resolve_broker(args.broker)
-        backends.resolve_store(data_dir, args.store)
+        runtime.resolve_store(data_dir, args.store)
     except backends.BackendError as exc:
         parser.error(str(exc))
     configure_tensorflow(data_dir)  # environment first: the fork server inherits it

@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import local_servers  # noqa: E402
+from gato_dash import runtime  # noqa: E402
 from gato_dash.runtime import backends  # noqa: E402
 from gato_dash.runtime.run_store import RunStore  # noqa: E402
 
@@ -115,7 +116,7 @@ def main() -> int:
         else:
             store_location = str(data_dir / backends.STORE_FILE)
         store = RunStore(store_location, data_dir)
-        backends.configure_tensorflow(data_dir)
+        runtime.configure_tensorflow(data_dir)
         env = {**os.environ, backends.BROKER_ENV: redis.url, backends.STORE_ENV: store_location,
                backends.DATA_DIR_ENV: str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2",
                "PYTHONPATH": str(REPO)}

@@ -19,6 +19,7 @@ import logging
 from celery.signals import worker_process_init
 from dash import CeleryManager
 
+from . import runtime
 from .runtime import backends
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,9 @@ if broker is None:
     raise backends.BackendError(
         f"a worker needs the job queue: set ${backends.BROKER_ENV} (e.g. "
         "redis://HOST:6379/0), the same as the web app's --broker")
-data_dir = backends.resolve_data_dir()
-store_location = backends.resolve_store(data_dir)
-backends.configure_tensorflow(data_dir)  # before TensorFlow is imported
+data_dir = runtime.resolve_data_dir()
+store_location = runtime.resolve_store(data_dir)
+runtime.configure_tensorflow(data_dir)  # before TensorFlow is imported
 
 #: The Celery app (``celery -A gato_dash.worker`` finds it by this name).
 app = backends.make_celery(broker)

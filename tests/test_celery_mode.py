@@ -138,16 +138,16 @@ def test_backends_choose_embedded_unless_a_broker_is_given(tmp_path, monkeypatch
     for name in (backends.BROKER_ENV, backends.STORE_ENV):
         monkeypatch.delenv(name, raising=False)
     assert backends.resolve_broker() is None
-    assert backends.resolve_store(tmp_path) == str(tmp_path / "runs.sqlite")
+    assert runtime.resolve_store(tmp_path) == str(tmp_path / "runs.sqlite")
     monkeypatch.setenv(backends.BROKER_ENV, "redis://queue:6379/0")
     monkeypatch.setenv(backends.STORE_ENV, "postgresql://gato@db:5432/gato")
     assert backends.resolve_broker() == "redis://queue:6379/0"
     assert backends.resolve_broker("redis://other:6379/1") == "redis://other:6379/1"  # flag wins
-    assert backends.resolve_store(tmp_path) == "postgresql://gato@db:5432/gato"
+    assert runtime.resolve_store(tmp_path) == "postgresql://gato@db:5432/gato"
     with pytest.raises(backends.BackendError, match="give a Redis URL"):
         backends.resolve_broker("amqp://guest@rabbit//")
     with pytest.raises(backends.BackendError, match="postgresql://USER@HOST"):
-        backends.resolve_store(tmp_path, "postgre://gato@db/gato")
+        runtime.resolve_store(tmp_path, "postgre://gato@db/gato")
 
 
 def test_bad_broker_flag_is_one_line(tmp_path):

@@ -19,9 +19,7 @@ import os
 import time
 from pathlib import Path
 
-# the worker and the tests take these from here too
-from . import (STORE_ENV, STORE_FILE, BackendError, configure_tensorflow,  # noqa: F401
-                      open_store, resolve_data_dir, resolve_store)
+from . import STORE_ENV, STORE_FILE, BackendError
 
 BROKER_ENV = "GATO_BROKER"
 #: Where Dash keeps the jobs' results; the broker's Redis unless set.
