@@ -28,6 +28,7 @@ from gato_core.evaluation import MAP_GRID, inclusive_summary
 from gato_core.scenarios import SCENARIOS, generate
 from gato_core.schedules import SCHEDULES
 from gato_dash import runtime
+from gato_dash.runtime import run_facts
 from gato_dash.address_bar import keep_query_in_address_bar
 from gato_dash.figures.colours import process_colour
 from gato_dash.runtime.run_store import MAX_NAME_CHARS, TextTooLong
@@ -482,16 +483,8 @@ def check_form(raw_values, scenario, name, ids):
     alert = dbc.Alert([html.Div(m) for m in other], color="danger", className="py-2") \
         if other else None
     return (invalid, messages, config is None, alert, query_string(scenario, values, name or ""),
-            snapshot_cost(config, _dim(scenario, values.get("dataset", ""))))
-
-
-def _dim(scenario: str, dataset: str) -> int:
-    if scenario in SCENARIOS:
-        return SCENARIOS[scenario].dim
-    try:
-        return catalogue.get_dataset(catalogue.datasets_folder(runtime.data_dir()), dataset).dim
-    except Exception:
-        return 2
+            snapshot_cost(config, run_facts.dim_of(
+                {"config": {"scenario": scenario, "dataset": values.get("dataset", "")}})))
 
 
 # Mirror the form into the address bar without a navigation: the page is not rebuilt
