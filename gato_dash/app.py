@@ -12,7 +12,6 @@ imported it (gato_dash.runtime.jobs), and everything the pages compute is numpy.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 import dash
@@ -36,9 +35,6 @@ def create_app(data_dir=None, settings: runtime.Settings | None = None,
     ``broker`` (or $GATO_BROKER): a Redis URL sends training jobs to Celery workers;
     ``store`` (or $GATO_STORE): a PostgreSQL URL for a run store shared by machines
     (gato_dash.runtime.backends). Without them, everything stays on this machine."""
-    settings = settings or runtime.Settings()
-    if password:
-        settings = replace(settings, password_required=True)
     data_dir = runtime.configure(data_dir, settings, store=store)
     # Embedded: jobs start from a clean fork server, never from this threaded process.
     manager = backends.make_manager(data_dir, backends.resolve_broker(broker),

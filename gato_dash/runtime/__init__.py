@@ -39,8 +39,6 @@ class Settings:
     read_only: bool = False
     #: imports may name a path on the server machine (off unless asked for)
     allow_server_paths: bool = False
-    #: a password protects every page (its value never leaves gato_dash.security)
-    password_required: bool = False
     #: largest file the Datasets page accepts (upload or server path)
     max_upload_bytes: int = 4 * 1024 ** 3
 
