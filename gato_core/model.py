@@ -191,8 +191,11 @@ class MultiStart(tf.Module):
     """R independent starts of one categoriser, trained together as one flat computation.
 
     Memberships of all starts sit side by side, [N, R*K] (start r owns columns r*K ..
-    r*K+K-1), so the training step stays one matmul per quantity whatever R is. The starts
-    share no parameter: the gradient of the summed loss is each start's own gradient.
+    r*K+K-1), so every yield of every start is one matmul. Each start's softmax is its own
+    [N, K] op: XLA on CPU runs one softmax over [N, R, K] slower than R of them at R = 2
+    (the default), e.g. 2.7x instead of 2.2x the one-start step at K = 8
+    (bench/bench_starts.py). The starts share no parameter: the gradient of the summed loss
+    is each start's own gradient.
     """
 
     def __init__(self, starts):
@@ -224,10 +227,6 @@ class MultiStart(tf.Module):
         return tf.argmax(scores, axis=2, output_type=tf.int32)
 
     def soft_membership(self, inputs, temperature):
-        if self.model == "gmm":
-            scores = tf.reshape(self.log_scores(inputs) / temperature,
-                                [-1, self.n_starts, self.n_cats])
-            return tf.reshape(tf.nn.softmax(scores, axis=2), [-1, self.n_starts * self.n_cats])
         return tf.concat([start.soft_membership(inputs, temperature) for start in self.starts],
                          axis=1)
 
