@@ -109,6 +109,9 @@ def from_result(result, config, score_columns=None, *, rescale=None, window=None
         edges = [score_range[0]] + cuts + [score_range[1]]
         out["rule"] = RULE_CUTS
         out["cuts"] = cuts
+        # the same cuts on the column's own values, for a reader who cuts on the raw score
+        shift, scale = out["scores"]["shift"][0], out["scores"]["scale"][0]
+        out["column_cuts"] = [shift + scale * c for c in cuts]
         out["n_categories"] = len(cuts) + 1
         out["categories"] = [{"index": i, "range": [float(edges[i]), float(edges[i + 1])]}
                              for i in range(len(cuts) + 1)]

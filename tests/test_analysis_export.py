@@ -431,3 +431,37 @@ def statmodel_table_like(events):
     shape = (1, len(events.process_names))
     return YieldsTable(list(events.process_names), list(events.signal_names), np.zeros(shape),
                        np.zeros(shape), np.zeros(shape, dtype=int))
+
+
+def test_one_d_dataset_column_cuts_cut_the_raw_score_as_the_categoriser_does(tmp_path):
+    """A 1-D score outside [0, 1] is rescaled on import; ``column_cuts`` are the cuts on
+    the user's own score values, so cutting the raw column reproduces apply()."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+    from gato_core.datasets import import_dataset
+    from gato_core.scenarios import generate
+    from gato_core.training import train
+
+    toy = generate("one_d", 2000, 8000, seed=5)
+    raw = (8.0 * toy.scores[:, 0] - 2.0).astype(np.float32)  # a logit-like range
+    pq.write_table(pa.table({
+        "bdt": pa.array(raw), "w": pa.array(toy.weight),
+        "proc": pa.array(np.array(toy.process_names)[toy.process])}), tmp_path / "ev.parquet")
+    mapping = {"score_columns": ["bdt"], "weight_column": "w", "process_column": "proc",
+               "signals": ["signal"]}
+    datasets_dir = tmp_path / "datasets"
+    manifest = import_dataset([str(tmp_path / "ev.parquet")], mapping, datasets_dir, "oned")
+    lo, hi = manifest.report["rescaled"]["bdt"]
+    config = RunConfig.defaults("dataset", dataset=manifest.id, held_out_fraction=0.0,
+                                epochs=30, n_cats=[4], snapshot_interval=30)
+    result = [r for r in train(config, datasets_dir=datasets_dir) if r.kind == "result"][0]
+    cat = json.loads(bundle.export_files(config.to_dict(), result.to_dict(),
+                                         datasets_dir=datasets_dir)["categoriser.json"])
+    assert len(cat["column_cuts"]) == len(cat["cuts"]) >= 1
+    # independent of the exporter: the import's own linear map, applied by hand
+    np.testing.assert_allclose(cat["column_cuts"], lo + (hi - lo) * np.asarray(cat["cuts"]),
+                               rtol=1e-12)
+    assert lo < min(cat["column_cuts"]) and max(cat["column_cuts"]) < hi
+    by_hand = np.searchsorted(np.asarray(cat["column_cuts"]), raw.astype(np.float64),
+                              side="right")
+    assert np.mean(by_hand == apply(cat, {"bdt": raw})) > 0.9999
