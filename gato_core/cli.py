@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from .config import DATASET_SCENARIO, MODELS, ConfigError, RunConfig
+from .config import DATASET_SCENARIO, MODELS, PRESETS, ConfigError, RunConfig
+from .initial import INITS
 from .scenarios import SCENARIOS
 from .schedules import SCHEDULES
 
@@ -25,7 +26,8 @@ FLAG_FIELDS = {
     "snapshot_interval": "snapshot_interval", "model": "model", "noise": "noise",
     "lr_initial": "lr_initial", "lr_final": "lr_final", "t_initial": "t_initial",
     "t_final": "t_final", "lr_schedule": "lr_schedule", "t_schedule": "t_schedule",
-    "held_out_fraction": "held_out_fraction",
+    "held_out_fraction": "held_out_fraction", "init": "init", "starts": "n_starts",
+    "explore_fraction": "explore_fraction",
 }
 
 
@@ -51,6 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
                        ("--lr-final", float), ("--t-initial", float), ("--t-final", float),
                        ("--held-out-fraction", float)):
         run.add_argument(flag, type=kind)
+    optimiser = run.add_argument_group("optimiser (defaults: two starts, see docs/CONTRACTS.md)")
+    optimiser.add_argument("--preset", choices=list(PRESETS),
+                           help="named optimiser settings; 'reference' is the reference "
+                                "workflows' optimiser (one random start), for side by side runs")
+    optimiser.add_argument("--init", choices=list(INITS), help="where the categories start")
+    optimiser.add_argument("--starts", type=int, metavar="R",
+                           help="independent starts trained side by side")
+    optimiser.add_argument("--explore-fraction", type=float, metavar="F",
+                           help="share of the epochs all starts train before the best goes on")
     run.add_argument("--model", choices=list(MODELS))
     run.add_argument("--lr-schedule", choices=list(SCHEDULES))
     run.add_argument("--t-schedule", choices=list(SCHEDULES))
@@ -164,11 +175,12 @@ def dataset_command(args) -> int:
 def config_from_args(args, dataset_id: str | None = None) -> RunConfig:
     overrides = {field: getattr(args, flag) for flag, field in FLAG_FIELDS.items()
                  if getattr(args, flag, None) is not None}
+    preset = getattr(args, "preset", None) or "default"
     if args.scenario:
-        return RunConfig.defaults(args.scenario, **overrides)
+        return RunConfig.preset(preset, args.scenario, **overrides)
     # a dataset run; --data is checked (and imported) only once the flags are valid
-    return RunConfig.defaults(DATASET_SCENARIO, dataset=dataset_id or args.dataset or "pending",
-                              **overrides)
+    return RunConfig.preset(preset, DATASET_SCENARIO,
+                            dataset=dataset_id or args.dataset or "pending", **overrides)
 
 
 def summary(config: RunConfig, records) -> dict:

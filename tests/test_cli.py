@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gato_core.config import RunConfig
 from gato_core.scenarios import generate
 from helpers.optimum import snapped_against_optimum
 
@@ -69,6 +70,37 @@ def test_choices_come_from_the_registries_and_store_flag_is_gone():
     assert "store" not in by_dest
     source = (ROOT / "gato_core" / "cli.py").read_text()
     assert "gato_dash" not in source  # gato_core never reaches into the dashboard
+
+
+def test_optimiser_flags_reach_the_config_and_the_reference_preset_is_one_random_start():
+    from gato_core.cli import build_parser, config_from_args
+    from gato_core.config import PRESETS
+    from gato_core.initial import INITS
+
+    parse = build_parser().parse_args
+    default = config_from_args(parse(["run", "--scenario", "bump_hunt", "--out", "o"]))
+    assert (default.init, default.n_starts) == ("auto", 2)
+    reference = config_from_args(parse(["run", "--scenario", "bump_hunt", "--out", "o",
+                                        "--preset", "reference", "--epochs", "7"]))
+    assert reference == RunConfig.preset("reference", "bump_hunt", epochs=7)
+    assert (reference.init, reference.n_starts) == ("random", 1)
+    chosen = config_from_args(parse(["run", "--scenario", "one_d", "--out", "o", "--starts", "3",
+                                     "--init", "random", "--explore-fraction", "0.25"]))
+    assert (chosen.n_starts, chosen.init, chosen.explore_fraction) == (3, "random", 0.25)
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    by_dest = {a.dest: a for a in run._actions}
+    assert list(by_dest["preset"].choices) == list(PRESETS)
+    assert list(by_dest["init"].choices) == list(INITS)
+
+
+def test_bad_optimiser_flags_are_messages(tmp_path):
+    proc = cli("run", "--scenario", "one_d", "--starts", "0", "--explore-fraction", "1.5",
+               "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2
+    assert "number of starts must be between 1 and 8, got 0" in proc.stderr
+    assert "fraction of epochs with all starts must be between 0 and 1, got 1.5" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def _toy_parquet(path, seed=4):
