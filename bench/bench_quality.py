@@ -174,7 +174,8 @@ def print_means(rows: list[dict]) -> None:
         ratio = [r["ratio"] for r in group if r["ratio"]]
         print(f"{workflow:>10} {model:>12} {setting:>10} K={k:<3} samples={len(group)} "
               f"Z train {np.mean(z_train):.4f} (sd {np.std(z_train, ddof=1):.4f}), "
-              f"Z indep {np.mean(z_ind):.4f}, ratio {100 * np.mean(ratio):.2f}%", flush=True)
+              f"Z indep {np.mean(z_ind):.4f}"
+              + (f", ratio {100 * np.mean(ratio):.2f}%" if ratio else ""), flush=True)
 
 
 def main(argv=None) -> int:
