@@ -5,12 +5,13 @@ Nothing is ever unpickled (no pandas pickles, no ``allow_pickle``). ROOT files a
 with ``uproot``; only flat numeric branches qualify, a jagged branch is named and refused.
 
 ``inspect_sources`` returns the mapping step's preview (first rows, per-column dtype,
-min, max, NaN/inf counts) as plain data.
+min, max, NaN/inf counts) as plain data, reading a file piece by piece.
 """
 from __future__ import annotations
 
 import math
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,10 @@ import numpy as np
 DEFAULT_MAX_FILE_BYTES = 4 * 1024 ** 3
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".root": "root"}
 PREVIEW_ROWS = 10
+#: what inspecting a file holds at once, not the whole file: a ROOT batch of this many
+#: entries, a CSV block of this many bytes, one Parquet row group (its writer chose it)
+INSPECT_BATCH_ROWS = 1 << 20
+INSPECT_CSV_BLOCK_BYTES = 32 << 20
 
 
 class DatasetError(ValueError):
@@ -110,10 +115,10 @@ def check_size(source: Source, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> int:
     return size
 
 
-def read_source(source: Source, columns=None, label_column: str | None = None,
+def read_source(source: Source, columns, label_column: str | None = None,
                 max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[Table]:
-    """Read ``columns`` (all numeric columns if None) and the optional text/integer
-    ``label_column`` of one source. ROOT files without a tree name give one Table per TTree.
+    """Read the numeric ``columns`` and the optional text/integer ``label_column`` of one
+    source. ROOT files without a tree name give one Table per TTree.
     """
     check_size(source, max_bytes)
     fmt = source.format
@@ -159,8 +164,7 @@ def _read_arrow(source: Source, fmt: str, columns, label_column) -> Table:
     schema = _arrow_schema(source, fmt)
     names = list(schema.names)
     _check_columns(label, names, columns, label_column)
-    wanted = list(columns) if columns is not None else [
-        n for n in names if _is_numeric(schema.field(n).type) and n != label_column]
+    wanted = list(columns)
     if label_column is not None and label_column not in wanted:
         wanted.append(label_column)
     for name in wanted:
@@ -189,10 +193,8 @@ def _read_arrow(source: Source, fmt: str, columns, label_column) -> Table:
         column = table.column(name)
         if name == label_column:
             out.labels, out.label_names = _labels_from_arrow(column)
-        elif columns is not None:
-            out.chunks[name] = _numeric_chunks(column)
         else:
-            out.columns[name] = _numeric_from_arrow(column)
+            out.chunks[name] = _numeric_chunks(column)
     return out
 
 
@@ -259,7 +261,9 @@ def _labels_from_numbers(values: np.ndarray):
     return codes.astype(np.int32), [str(int(u)) for u in unique]
 
 
-def _read_root(source: Source, columns, label_column) -> list[Table]:
+@contextmanager
+def _open_trees(source: Source):
+    """The TTrees of a ROOT source (or its one named tree) as (name, tree, label), open."""
     import uproot
 
     path = source.path
@@ -283,25 +287,39 @@ def _read_root(source: Source, columns, label_column) -> list[Table]:
             found = ", ".join(handle.keys(cycle=False)) or "nothing"
             raise DatasetError({"tree": f"{Path(path).name} holds no TTree (found: {found}); "
                                         f"RNTuples are not supported"})
-        return [_read_tree(source, handle[name], name, columns, label_column) for name in trees]
+        yield [(name, handle[name], f"{Path(path).name}:{name}") for name in trees]
 
 
-def _read_tree(source: Source, tree, name: str, columns, label_column) -> Table:
+def _read_root(source: Source, columns, label_column) -> list[Table]:
+    with _open_trees(source) as trees:
+        return [_read_tree(source, tree, name, label, columns, label_column)
+                for name, tree, label in trees]
+
+
+def _tree_process(source: Source, name: str) -> str:
+    return source.process or (name if not source.tree else _default_process(source))
+
+
+def _branch_types(tree) -> tuple[dict[str, str], list[str]]:
+    """Every branch's type name, and the flat numeric branches (one number per event)."""
     import uproot
 
-    label = f"{Path(source.path).name}:{name}"
-    branches = list(tree.keys())
-    _check_columns(label, branches, columns, label_column)
-    dtypes = {}
-    flat = []
-    for branch in branches:
+    dtypes, flat = {}, []
+    for branch in tree.keys():
         interpretation = tree[branch].interpretation
         if isinstance(interpretation, uproot.AsDtype) and interpretation.to_dtype.shape == ():
             dtypes[branch] = str(interpretation.to_dtype)
             flat.append(branch)
         else:
             dtypes[branch] = tree[branch].typename or "unreadable"
-    wanted = list(columns) if columns is not None else [b for b in flat if b != label_column]
+    return dtypes, flat
+
+
+def _read_tree(source: Source, tree, name: str, label: str, columns, label_column) -> Table:
+    branches = list(tree.keys())
+    _check_columns(label, branches, columns, label_column)
+    dtypes, flat = _branch_types(tree)
+    wanted = list(columns)
     if label_column is not None and label_column not in wanted:
         wanted.append(label_column)
     for branch in wanted:
@@ -315,8 +333,7 @@ def _read_tree(source: Source, tree, name: str, columns, label_column) -> Table:
     except Exception as err:
         raise DatasetError({"file": f"{label} could not be read (truncated or corrupted?): "
                                     f"{_short(err)}"}) from None
-    out = Table(source, source.process or (name if not source.tree else _default_process(source)),
-                int(tree.num_entries), dtypes=dtypes)
+    out = Table(source, _tree_process(source, name), int(tree.num_entries), dtypes=dtypes)
     for branch in wanted:
         values = np.asarray(arrays[branch])
         if branch == label_column:
@@ -345,65 +362,176 @@ def inspect_sources(sources, n_rows: int = PREVIEW_ROWS,
     """What the mapping step shows, per table: row count, the first ``n_rows`` rows, and per
     column its dtype, min, max and NaN/inf counts. Plain JSON-safe data.
 
-    Text columns (process label candidates) are listed with their distinct values.
+    Text columns (process label candidates) are listed with their distinct values. Files
+    are read in batches of INSPECT_BATCH_ROWS rows, so memory stays at one batch whatever
+    the file's size (the web process inspects uploads of several GB).
     """
     out = []
     for source in sources:
         source = source if isinstance(source, Source) else parse_source(source)
-        text_columns = _text_columns(source, max_bytes)
-        tables = read_source(source, None, None, max_bytes)
-        for table in tables:
-            described = []
-            for name, dtype in table.dtypes.items():
-                if name in table.columns:
-                    described.append(_describe(name, dtype, table.columns[name]))
-                else:
-                    described.append({"name": name, "dtype": dtype, "kind": "other"})
-            preview_cols = list(table.columns)
-            rows = [[_plain(table.columns[c][i]) for c in preview_cols]
-                    for i in range(min(n_rows, table.n_rows))]
-            for name in text_columns:
-                labelled = read_source(source, [], name, max_bytes)[0]
-                entry = next(d for d in described if d["name"] == name)
-                entry.update(kind="text", values=labelled.label_names[:50],
-                             counts=np.bincount(labelled.labels,
-                                                minlength=len(labelled.label_names)).tolist()[:50])
-                preview_cols.append(name)
-                for i, row in enumerate(rows):
-                    row.append(labelled.label_names[labelled.labels[i]])
-            out.append({"source": table.label, "process": table.process, "n_rows": table.n_rows,
-                        "columns": described, "preview": {"columns": preview_cols, "rows": rows}})
+        check_size(source, max_bytes)
+        if source.format == "root":
+            out += _inspect_root(source, n_rows)
+        else:
+            out.append(_inspect_arrow(source, n_rows))
     return out
 
 
-def _text_columns(source: Source, max_bytes: int) -> list[str]:
-    if source.format == "root":
-        return []
+class _RunningStats:
+    """Min and max of the finite values, NaN and inf counts of one column, batch by batch."""
+
+    def __init__(self):
+        self.low = self.high = None
+        self.nan = self.inf = 0
+
+    def add(self, values: np.ndarray) -> None:
+        values = np.asarray(values)
+        if values.dtype.kind == "f":
+            finite = np.isfinite(values)
+            n_nan = int(np.isnan(values).sum())
+            self.nan += n_nan
+            self.inf += int(values.size - finite.sum() - n_nan)
+            if self.nan or self.inf:
+                values = values[finite]
+        if values.size:
+            low, high = values.min(), values.max()
+            self.low = low if self.low is None else min(self.low, low)
+            self.high = high if self.high is None else max(self.high, high)
+
+    def describe(self, name: str, dtype: str) -> dict:
+        return {"name": name, "dtype": dtype, "kind": "number",
+                "min": None if self.low is None else _plain(self.low),
+                "max": None if self.high is None else _plain(self.high),
+                "nan": self.nan, "inf": self.inf}
+
+
+def _inspected(label: str, process: str, dtypes: dict, numeric: list, text: list,
+               batches) -> dict:
+    """One table's preview from ``batches``: per batch ({numeric name: array}, {text name:
+    [(value, count), ...]}, [preview rows])."""
+    stats = {name: _RunningStats() for name in numeric}
+    counts = {name: {} for name in text}  # value -> count, in order of first appearance
+    rows, total = [], 0
+    for numbers, texts, head, size in batches:
+        for name, values in numbers.items():
+            stats[name].add(values)
+        for name, counted in texts.items():
+            seen = counts[name]
+            for value, count in counted:
+                seen[value] = seen.get(value, 0) + count
+        rows = rows or head  # the first batch holds the preview
+        total += size
+    described = []
+    for name, dtype in dtypes.items():
+        if name in stats:
+            described.append(stats[name].describe(name, dtype))
+        elif name in counts:
+            described.append({"name": name, "dtype": dtype, "kind": "text",
+                              "values": list(counts[name])[:50],
+                              "counts": list(counts[name].values())[:50]})
+        else:
+            described.append({"name": name, "dtype": dtype, "kind": "other"})
+    return {"source": label, "process": process, "n_rows": total, "columns": described,
+            "preview": {"columns": numeric + text, "rows": rows}}
+
+
+def _arrow_batch(batch, numeric: list, text: list, n_rows: int):
+    """One Arrow record batch (or table) as _inspected reads it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def chunked(column):
+        return pa.chunked_array([column]) if isinstance(column, pa.Array) else column
+
+    numbers = {name: _numeric_from_arrow(chunked(batch.column(name))) for name in numeric}
+    texts = {name: [(str(item["values"]), item["counts"]) for item in
+                    pc.value_counts(batch.column(name).drop_null()).to_pylist()]
+             for name in text}
+    head = batch.slice(0, n_rows)
+    columns = ([numbers[name][:n_rows] for name in numeric]
+               + [[None if v is None else str(v) for v in head.column(name).to_pylist()]
+                  for name in text])
+    rows = [[_plain(column[i]) for column in columns] for i in range(head.num_rows)]
+    return numbers, texts, rows, batch.num_rows
+
+
+def _inspect_arrow(source: Source, n_rows: int) -> dict:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyarrow import csv as pa_csv
+
+    fmt = source.format
+
+    def inspected(schema, batches):
+        numeric = [f.name for f in schema if _is_numeric(f.type)]
+        text = _text_fields(schema)
+        return _inspected(source.label, _default_process(source),
+                          {f.name: str(f.type) for f in schema}, numeric, text,
+                          (_arrow_batch(b, numeric, text, n_rows) for b in batches))
+
+    def refused(err):
+        return DatasetError({"file": f"{source.label} could not be read as {fmt.upper()} "
+                                     f"(truncated or corrupted?): {_short(err)}"})
+
+    schema = _arrow_schema(source, fmt)
+    try:
+        if fmt == "parquet":
+            # row group by row group: ParquetFile.iter_batches was measured to keep the
+            # whole file's decoded columns in Arrow's pool until the file is closed
+            wanted = [f.name for f in schema if _is_numeric(f.type)] + _text_fields(schema)
+            parquet = pq.ParquetFile(source.path)
+            return inspected(schema, (parquet.read_row_group(i, columns=wanted or None)
+                                      for i in range(parquet.num_row_groups)))
+        with pa_csv.open_csv(source.path, read_options=pa_csv.ReadOptions(
+                block_size=INSPECT_CSV_BLOCK_BYTES)) as reader:
+            return inspected(schema, reader)
+    except (pa.ArrowException, OSError, ValueError) as err:
+        if fmt != "csv" or isinstance(err, DatasetError):
+            raise refused(err) from None
+    # A CSV column that held numbers in the first block and text later: the whole file's
+    # types decide, as at import, so this rare file is read at once.
+    try:
+        table = pa_csv.read_csv(source.path)
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise refused(err) from None
+    return inspected(table.schema, [table])
+
+
+def _inspect_root(source: Source, n_rows: int) -> list[dict]:
+    inspected = []
+    with _open_trees(source) as trees:
+        for name, tree, label in trees:
+            dtypes, flat = _branch_types(tree)
+            table = _inspected(label, _tree_process(source, name), dtypes, flat, [],
+                               _tree_batches(tree, flat, label, n_rows))
+            table["n_rows"] = int(tree.num_entries)  # also when no branch is flat
+            inspected.append(table)
+    return inspected
+
+
+def _tree_batches(tree, flat: list, label: str, n_rows: int):
+    if not flat:
+        return
+    try:
+        for arrays in tree.iterate(flat, step_size=INSPECT_BATCH_ROWS, library="np"):
+            numbers = {b: np.asarray(arrays[b]) for b in flat}
+            size = len(numbers[flat[0]])
+            rows = [[_plain(numbers[b][i]) for b in flat] for i in range(min(n_rows, size))]
+            yield numbers, {}, rows, size
+    except DatasetError:
+        raise
+    except Exception as err:  # uproot raises many types for damaged files
+        raise DatasetError({"file": f"{label} could not be read (truncated or corrupted?): "
+                                    f"{_short(err)}"}) from None
+
+
+def _text_fields(schema) -> list[str]:
+    """Columns that may be a process label: text and dictionary-encoded text."""
     import pyarrow as pa
 
-    check_size(source, max_bytes)
-    schema = _arrow_schema(source, source.format)
     return [f.name for f in schema if not _is_numeric(f.type) and (
         pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
         or pa.types.is_dictionary(f.type))]
-
-
-def _describe(name: str, dtype: str, values: np.ndarray) -> dict:
-    values = np.asarray(values)
-    if values.dtype.kind == "f":
-        finite = np.isfinite(values)
-        n_nan = int(np.isnan(values).sum())
-        n_inf = int(values.size - finite.sum() - n_nan)
-        good = values[finite] if n_nan or n_inf else values
-    else:
-        n_nan = n_inf = 0
-        good = values
-    return {
-        "name": name, "dtype": dtype, "kind": "number",
-        "min": _plain(good.min()) if good.size else None,
-        "max": _plain(good.max()) if good.size else None,
-        "nan": n_nan, "inf": n_inf,
-    }
 
 
 def _plain(value):

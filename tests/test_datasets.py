@@ -137,6 +137,67 @@ def test_inspect_gives_preview_dtypes_ranges_and_nan_counts(tmp_path):
     json.dumps(table)  # plain data
 
 
+@pytest.mark.parametrize("kind", ["parquet", "csv", "root"])
+def test_inspect_reads_in_batches_and_agrees_with_the_whole_columns(tmp_path, monkeypatch, kind):
+    """Inspection streams the file (memory stays at one batch); its figures are those of
+    the whole columns, computed here with numpy."""
+    from gato_core import readers
+
+    monkeypatch.setattr(readers, "INSPECT_BATCH_ROWS", 97)  # ROOT: many batches, a short last one
+    monkeypatch.setattr(readers, "INSPECT_CSV_BLOCK_BYTES", 4096)
+    columns = toy_table(n_sig=500, n_bkg=1500, seed=3)
+    score = columns["score"].copy()
+    score[[5, 700, 1999]] = np.nan
+    score[[11, 1500]] = np.inf
+    columns["score"] = score
+    columns["n"] = np.arange(len(score)) * 3 - 100
+    if kind == "root":
+        path = tmp_path / "x.root"
+        with uproot.recreate(path) as f:
+            f.mktree("events", {"score": "float64", "n": "int64", "weight": "float64"})
+            f["events"].extend({"score": score, "n": columns["n"], "weight": columns["weight"]})
+        source = str(path)
+    elif kind == "parquet":  # read row group by row group
+        source = str(tmp_path / "x.parquet")
+        pq.write_table(pa.table({k: pa.array(v) for k, v in columns.items()}), source,
+                       row_group_size=97)
+    else:
+        source = write_csv(tmp_path / "x.csv", columns)
+    batch_sizes = []
+    add = readers._RunningStats.add
+    monkeypatch.setattr(readers._RunningStats, "add",
+                        lambda self, values: (batch_sizes.append(len(values)), add(self, values)))
+    (table,) = inspect_sources([source], n_rows=4)
+    assert table["n_rows"] == len(score)
+    assert max(batch_sizes) < len(score) // 4  # never the whole column at once
+    by_name = {c["name"]: c for c in table["columns"]}
+    finite = score[np.isfinite(score)]
+    assert by_name["score"]["nan"] == 3 and by_name["score"]["inf"] == 2
+    assert by_name["score"]["min"] == finite.min() and by_name["score"]["max"] == finite.max()
+    assert by_name["n"]["min"] == -100 and by_name["n"]["max"] == 3 * (len(score) - 1) - 100
+    assert table["preview"]["rows"][0][:1] == [score[0]] and len(table["preview"]["rows"]) == 4
+    if kind != "root":
+        names, counts = np.unique(columns["process"], return_counts=True)
+        got = dict(zip(by_name["process"]["values"], by_name["process"]["counts"]))
+        assert got == dict(zip(names.tolist(), counts.tolist()))
+
+
+def test_inspect_csv_whose_column_turns_to_text_after_the_first_block(tmp_path, monkeypatch):
+    """The first block types a column as numbers, a later one holds text: the whole file's
+    types decide, as the import's do, so the column is shown as text, not as a read error."""
+    from gato_core import readers
+
+    monkeypatch.setattr(readers, "INSPECT_CSV_BLOCK_BYTES", 1024)
+    n = 2000
+    label = np.array([str(i % 3) for i in range(n)], dtype=object)
+    label[-1] = "late text"
+    path = write_csv(tmp_path / "x.csv", {"score": np.linspace(0, 1, n), "label": label})
+    (table,) = inspect_sources([path])
+    by_name = {c["name"]: c for c in table["columns"]}
+    assert by_name["label"]["kind"] == "text" and "late text" in by_name["label"]["values"]
+    assert by_name["score"]["max"] == 1.0 and table["n_rows"] == n
+
+
 def test_softmax_scores_summing_to_one_drop_the_redundant_column(tmp_path):
     events = generate("three_class", 200, 2000, seed=3)
     p1, p2 = events.scores[:, 0], events.scores[:, 1]
