@@ -24,6 +24,13 @@ from .scenarios import SCENARIOS, EventSample
 
 RMS_RHO = 0.9
 RMS_EPS = 1e-7
+#: Epochs run eagerly while the step compiles (the first records come out at once); from
+#: this one on the compiled step runs, after waiting for the compiler if need be. A fixed
+#: epoch, because the two steps round differently: where the switch falls changes the
+#: categories a run ends in, and it must not depend on the machine's load.
+COMPILED_FROM_EPOCH = 5
+#: Epochs all starts keep training after the best was chosen, while its own step compiles.
+KEPT_COMPILE_EPOCHS = 10
 
 
 def role_weights(events: EventSample) -> np.ndarray:
@@ -100,7 +107,10 @@ class _Trainer:
 
     Compiling the step takes seconds, so it happens on a background thread while the first
     epochs run eagerly (same maths, slower per epoch): the first record comes out in well
-    under a second and nothing waits for the compiler.
+    under a second. The switch to the compiled step happens at a fixed epoch
+    (``use_compiled``), waiting for the compiler if it is not done: the two steps round
+    differently, so a switch that followed the compiler's timing made two runs of one
+    configuration end in different categories.
     """
 
     def __init__(self, model, n_signals: int, jit_compile: bool = True):
@@ -117,6 +127,7 @@ class _Trainer:
         self._compiled_diagnostics = tf.function(self._diagnostics, jit_compile=jit_compile)
         self._compiled_hard = tf.function(self._hard, jit_compile=jit_compile)
         self.ready = threading.Event()
+        self.compiled = False  # the compiled step is in use (see use_compiled)
         self.compile_seconds = None
         self.compile_error = None
 
@@ -161,8 +172,16 @@ class _Trainer:
         self.factors.assign(source.factors[index:index + 1])
         return self
 
+    def use_compiled(self, should_stop: Callable[[], bool]) -> None:
+        """From now on, the compiled step (unless compiling failed): waits for the compiler,
+        or until ``should_stop()``, in which case the eager step stays."""
+        while not self.ready.wait(0.1):
+            if should_stop():
+                return
+        self.compiled = self.compile_error is None
+
     def uses_compiled(self) -> bool:
-        return self.ready.is_set() and self.compile_error is None
+        return self.compiled
 
     def step(self, *args):
         fn = self._compiled_step if self.uses_compiled() else self._step
@@ -327,16 +346,18 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop, 
             break
         if epoch == explore_epochs:
             # only the best start so far trains on: the rest of the run costs one start.
-            # Its own step compiles in the background; until it is ready all starts keep
-            # running compiled, which is cheaper than running the one start eagerly.
+            # Its own step compiles in the background meanwhile all starts keep running
+            # compiled, for a fixed number of epochs (so that two runs agree).
             start_objectives, chosen = evaluation.best_start(
                 [model.parameters(r) for r in range(n_starts)], events, score_range)
             kept_trainer = trainer.keep_start(chosen)
             kept_trainer.compile_in_background(inputs, roles, all_weights, penalties)
-        if kept_trainer is not None and (kept_trainer.ready.is_set()
-                                         or not trainer.uses_compiled()):
+        if kept_trainer is not None and epoch == explore_epochs + KEPT_COMPILE_EPOCHS:
+            kept_trainer.use_compiled(should_stop)
             trainer = kept_trainer.take_state(trainer)
             model, n_starts, kept_trainer = trainer.model, 1, None
+        if epoch == COMPILED_FROM_EPOCH:
+            trainer.use_compiled(should_stop)
         if events.mass is not None and epoch % config.rewt_interval == 0:
             component = trainer.hard(inputs).numpy()  # [N, R]
             trainer.factors.assign(np.stack([massfit.reweight_factors(

@@ -115,6 +115,40 @@ def test_background_compiler_never_outlives_the_interpreter(one_d_small, monkeyp
         assert not t.is_alive()
 
 
+def test_a_slow_compiler_does_not_change_the_result(monkeypatch):
+    """Eager and compiled steps round differently, so the epoch at which a run switches
+    to the compiled step decides the categories it ends in. That epoch is fixed: a run
+    whose compiler finishes late (a busy machine) ends exactly where a quick one does,
+    through both switches (all starts, then the start kept after exploring)."""
+    import threading
+
+    from gato_core import training
+
+    # a size at which the two steps' rounding differs: the result changed with the
+    # compiler's speed before the switch epoch was fixed
+    config = RunConfig.defaults("one_d", n_signal=100000, n_bkg=300000, epochs=40,
+                                n_cats=[10], snapshot_interval=40)
+    events = generate("one_d", 100000, 300000, seed=3)
+    assert config.n_starts > 1 and training.exploration_epochs(config) \
+        + training.KEPT_COMPILE_EPOCHS < config.epochs  # both switches happen
+
+    def final(records):
+        result = records[-1]
+        assert result.kind == "result" and result.status == "finished"
+        return result.parameters, result.significance, [r.loss for r in records
+                                                        if r.kind == "epoch"]
+
+    quick = final(run(config, events))
+    compile_now = training._Trainer.compile_in_background
+
+    def compile_late(trainer, *args):  # the compiler starts 1.5 s late
+        threading.Timer(1.5, compile_now, (trainer, *args)).start()
+
+    monkeypatch.setattr(training._Trainer, "compile_in_background", compile_late)
+    slow = final(run(config, events))
+    assert slow == quick
+
+
 def test_bump_hunt_stream_has_reweighting_and_mass_histograms():
     cfg = RunConfig.defaults("bump_hunt", n_signal=3000, n_bkg=30000, epochs=30, n_cats=[3],
                              rewt_interval=10, snapshot_interval=10)
