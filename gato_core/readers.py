@@ -363,8 +363,8 @@ def inspect_sources(sources, n_rows: int = PREVIEW_ROWS,
     column its dtype, min, max and NaN/inf counts. Plain JSON-safe data.
 
     Text columns (process label candidates) are listed with their distinct values. Files
-    are read in batches of INSPECT_BATCH_ROWS rows, so memory stays at one batch whatever
-    the file's size (the web process inspects uploads of several GB).
+    are read piece by piece (Parquet row groups, CSV blocks, ROOT batches), so memory stays
+    at one piece whatever the file's size (the web process inspects uploads of several GB).
     """
     out = []
     for source in sources:
@@ -389,9 +389,9 @@ class _RunningStats:
         if values.dtype.kind == "f":
             finite = np.isfinite(values)
             n_nan = int(np.isnan(values).sum())
-            self.nan += n_nan
-            self.inf += int(values.size - finite.sum() - n_nan)
-            if self.nan or self.inf:
+            n_inf = int(values.size - finite.sum() - n_nan)
+            self.nan, self.inf = self.nan + n_nan, self.inf + n_inf
+            if n_nan or n_inf:
                 values = values[finite]
         if values.size:
             low, high = values.min(), values.max()
@@ -408,7 +408,7 @@ class _RunningStats:
 def _inspected(label: str, process: str, dtypes: dict, numeric: list, text: list,
                batches) -> dict:
     """One table's preview from ``batches``: per batch ({numeric name: array}, {text name:
-    [(value, count), ...]}, [preview rows])."""
+    [(value, count), ...]}, [the batch's first rows], its row count)."""
     stats = {name: _RunningStats() for name in numeric}
     counts = {name: {} for name in text}  # value -> count, in order of first appearance
     rows, total = [], 0
@@ -485,8 +485,10 @@ def _inspect_arrow(source: Source, n_rows: int) -> dict:
         with pa_csv.open_csv(source.path, read_options=pa_csv.ReadOptions(
                 block_size=INSPECT_CSV_BLOCK_BYTES)) as reader:
             return inspected(schema, reader)
+    except DatasetError:
+        raise
     except (pa.ArrowException, OSError, ValueError) as err:
-        if fmt != "csv" or isinstance(err, DatasetError):
+        if fmt != "csv":
             raise refused(err) from None
     # A CSV column that held numbers in the first block and text later: the whole file's
     # types decide, as at import, so this rare file is read at once.
