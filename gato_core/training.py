@@ -346,7 +346,7 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop, 
             break
         if epoch == explore_epochs:
             # only the best start so far trains on: the rest of the run costs one start.
-            # Its own step compiles in the background meanwhile all starts keep running
+            # Its own step compiles in the background while all starts keep running
             # compiled, for a fixed number of epochs (so that two runs agree).
             start_objectives, chosen = evaluation.best_start(
                 [model.parameters(r) for r in range(n_starts)], events, score_range)
