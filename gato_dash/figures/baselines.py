@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .colours import process_colour
+from .colours import process_colours
 from .style import base_layout, finite, int_keyed, message_figure, signal_names
 
 
@@ -42,6 +42,7 @@ def significance_comparison(run_info: dict | None, results: Sequence[dict]) -> g
     if not signals:
         return message_figure(title, "No significance values yet.")
     two_d = len(signals) > 1
+    colours = process_colours(signals, signals)
     fig = make_subplots(rows=1, cols=len(signals), subplot_titles=signals,
                         horizontal_spacing=0.08)
     baseline_name = "argmax + equidistant (2n+1)" if two_d else "equidistant bins"
@@ -69,7 +70,7 @@ def significance_comparison(run_info: dict | None, results: Sequence[dict]) -> g
             fig.add_trace(go.Scatter(
                 x=list(trained), y=[z for z, _ in trained.values()], mode="lines+markers",
                 name="GATO (this run)", legendgroup="gato", showlegend=first,
-                line=dict(color=process_colour(signal), width=2.5),
+                line=dict(color=colours[signal], width=2.5),
                 marker=dict(size=11, symbol=["circle" if s == "finished" else "circle-open"
                                              for s in statuses]),
                 customdata=statuses,
@@ -83,7 +84,7 @@ def significance_comparison(run_info: dict | None, results: Sequence[dict]) -> g
             fig.add_trace(go.Scatter(
                 x=list(held_out), y=[z for z, _ in held_out.values()], mode="lines+markers",
                 name=f"GATO on the {label}", legendgroup="heldout", showlegend=first,
-                line=dict(color=process_colour(signal), width=1.5, dash="dashdot"),
+                line=dict(color=colours[signal], width=1.5, dash="dashdot"),
                 marker=dict(size=9, symbol="x"),
                 hovertemplate=f"GATO on the {label}, K=%{{x}}: Z=%{{y:.3f}}<extra></extra>",
             ), row=1, col=col)

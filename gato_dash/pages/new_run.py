@@ -30,7 +30,7 @@ from gato_core.schedules import SCHEDULES
 from gato_dash import runtime
 from gato_dash.runtime import run_facts
 from gato_dash.address_bar import keep_query_in_address_bar
-from gato_dash.figures.colours import process_colour
+from gato_dash.figures.colours import process_colours
 from gato_dash.runtime.run_store import MAX_NAME_CHARS, TextTooLong
 
 log = logging.getLogger(__name__)
@@ -289,9 +289,10 @@ def _stacked(hist: dict, summary: dict, xlabel: str, log_scale: bool) -> go.Figu
     fig = go.Figure()
     # backgrounds first (bottom of the stack), signals on top
     order = [p for p in summary["processes"] if p not in summary["signals"]] + summary["signals"]
-    for position, process in enumerate(order):
+    colours = process_colours(summary["processes"], summary["signals"])
+    for process in order:
         fig.add_trace(go.Bar(x=centres, y=np.round(hist["counts"][process], 4), width=widths,
-                             name=process, marker_color=process_colour(process, position),
+                             name=process, marker_color=colours[process],
                              marker_line_width=0))
     fig.update_layout(barmode="stack", bargap=0, xaxis_title=xlabel, yaxis_title="events",
                       yaxis_type="log" if log_scale else "linear")
