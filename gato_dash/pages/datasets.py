@@ -70,8 +70,9 @@ def _server_path(text) -> Path:
     size = path.stat().st_size
     limit = runtime.settings().max_upload_bytes
     if size > limit:
-        raise DatasetError({"path": f"{path.name} has {size / 1e9:.2f} GB; this server takes "
-                                    f"files up to {limit / 1e9:.2f} GB (--max-upload-gb)"})
+        raise DatasetError({"path": f"{path.name} has {formatting.byte_size(size, 4)}; this "
+                                    f"server takes files up to {formatting.byte_size(limit)} "
+                                    f"(--max-upload-gib)"})
     return path
 
 
@@ -100,7 +101,6 @@ def runs_using(dataset_id: str) -> str | None:
 # ----- layout -------------------------------------------------------------------------------
 def layout(**_query):
     settings = runtime.settings()
-    limit_gb = settings.max_upload_bytes / 1e9
     read_only = settings.read_only
     add = dbc.Card(dbc.CardBody([
         html.H5("Add a dataset"),
@@ -118,7 +118,8 @@ def layout(**_query):
                           className="gato-chunked-upload"),
                 dbc.Progress(id="datasets-upload-progress", value=0, className="mt-1",
                              style={"height": "1rem"}),
-                dbc.FormText(f"Sent in chunks; files up to {limit_gb:.1f} GB.",
+                dbc.FormText("Sent in chunks; files up to "
+                             f"{formatting.byte_size(settings.max_upload_bytes)}.",
                              className="small"),
             ], md=6),
             dbc.Col([
