@@ -168,7 +168,9 @@ def _mapping_form(numeric: list[str], labels: list[str]):
         html.H6("Column mapping", className="mt-2"),
         dbc.Row([
             dbc.Col([dbc.Label("Score columns (1 to 3)", className="small mb-0"),
-                     dropdown("datasets-scores", numeric, multi=True)], md=6, lg=4),
+                     dropdown("datasets-scores", numeric, multi=True),
+                     html.Div(id="datasets-score-hint", className="form-text small")],
+                    md=6, lg=4),
             dbc.Col([dbc.Label("Weight column (optional: 1 per event)", className="small mb-0"),
                      dropdown("datasets-weight", numeric)], md=6, lg=4),
             dbc.Col([dbc.Label("Process column (optional: one process per file)",
@@ -373,31 +375,61 @@ def name_processes(names, sources):
     Output("datasets-weight", "options"),
     Output("datasets-mass", "options"),
     Output("datasets-process", "options"),
+    Output("datasets-score-hint", "children"),
     Input("datasets-sources", "data"),
     prevent_initial_call=True,
 )
 def inspect(sources):
     hidden = {"display": "none"}
     if not isinstance(sources, list) or not sources:
-        return None, None, hidden, [], [], [], []
+        return None, None, hidden, [], [], [], [], None
     try:
         inspection = inspect_sources(resolve_sources(sources),
                                      max_bytes=runtime.settings().max_upload_bytes)
     except DatasetError as exc:
-        return _problem(f"The files could not be read: {exc}"), None, hidden, [], [], [], []
+        return _problem(f"The files could not be read: {exc}"), None, hidden, [], [], [], [], \
+            None
     except Exception:
         log.exception("inspecting %s failed", sources)
         return _problem("The files could not be read (see the server log)."), None, hidden, \
-            [], [], [], []
+            [], [], [], [], None
     numeric = _ordered({c["name"] for t in inspection for c in t["columns"]
                         if c.get("kind") == "number"}, inspection)
     labels = _ordered({c["name"] for t in inspection for c in t["columns"]
                        if c.get("kind") in ("text", "number")}, inspection)
+    not_numbers = _not_numbers(inspection, set(numeric))
+    # Columns that cannot be numbers are listed, greyed out, rather than left out: a
+    # score column read as text must not just be missing without a word.
+    number_options = [{"label": c, "value": c} for c in numeric] + [
+        {"label": f"{name} ({why}: not a number)", "value": name, "disabled": True}
+        for name, why in not_numbers.items()]
     keep = [{"columns": [{k: c.get(k) for k in ("name", "kind", "values")}
                          for c in t["columns"]], "process": t.get("process"),
              "source": t["source"]} for t in inspection]
-    return (_preview(inspection), keep, {}, *[[{"label": c, "value": c} for c in numeric]] * 3,
-            [{"label": c, "value": c} for c in labels])
+    return (_preview(inspection), keep, {}, *[number_options] * 3,
+            [{"label": c, "value": c} for c in labels], _score_hint(not_numbers))
+
+
+def _not_numbers(inspection: list[dict], numeric: set) -> dict[str, str]:
+    """Columns that are numbers in no file: {name: "text" or its type}, in file order."""
+    found = {}
+    for table in inspection:
+        for column in table["columns"]:
+            name = column["name"]
+            if name not in numeric and name not in found:
+                found[name] = "text" if column.get("kind") == "text" else \
+                    f"type {column.get('dtype')}"
+    return found
+
+
+def _score_hint(not_numbers: dict[str, str]):
+    """Why some columns are not offered as scores (None when every column is a number)."""
+    if not not_numbers:
+        return None
+    listed = ", ".join(f"{name} ({why})" for name, why in not_numbers.items())
+    return (f"Not numbers, so not offered as scores, weight or mass: {listed}. A score "
+            "column listed here has an entry that is not a number (a repeated header, "
+            "\"n/a\"): fix it in the file and add the file again.")
 
 
 def _ordered(names: set, inspection: list[dict]) -> list[str]:
