@@ -521,15 +521,29 @@ def import_dataset(n_clicks, sources, scores, weight, process, signals, mass, wi
     for entry in sources:
         if entry.get("kind") == "upload":
             uploads.discard(entry.get("token"))
-    counts = ", ".join(f"{p}: {s['events']:,}" for p, s in manifest.process_summary.items())
     message = dbc.Alert([
-        html.Div([f"Imported {manifest.name!r}: {manifest.n_events:,} events ({counts}). ",
+        html.Div([f"Imported {manifest.name!r}: {manifest.n_events:,} events. ",
                   dcc.Link("Train on it", href=f"/new?scenario=dataset&dataset={manifest.id}",
                            id="datasets-train-link")]),
+        process_yields_table(manifest.process_summary),
         html.Ul([html.Li(n) for n in manifest.notes], className="small mb-0")
         if manifest.notes else None,
     ], color="success", id="datasets-imported")
     return message, (refresh or 0) + 1, []
+
+
+def process_yields_table(summary: dict[str, dict]):
+    """Events and weighted yield (the sum of the weights: what the significance counts) of
+    each process of an import; a yield far from the expected one shows a wrong weight
+    column or a missing scale at once."""
+    rows = [html.Tr([html.Td(name), html.Td("signal" if s.get("signal") else "background"),
+                     html.Td(formatting.number(s.get("events")), className="text-end"),
+                     html.Td(formatting.number(s.get("weight_sum")), className="text-end")])
+            for name, s in summary.items()]
+    head = html.Thead(html.Tr([html.Th("process"), html.Th("role"), html.Th("events"),
+                               html.Th("weighted yield (Σ weights)")]))
+    return dbc.Table([head, html.Tbody(rows)], size="sm", className="small mb-1 mt-1 w-auto",
+                     id="datasets-imported-yields")
 
 
 # ----- callbacks: the list --------------------------------------------------------------------
