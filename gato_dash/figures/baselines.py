@@ -7,16 +7,12 @@ from collections.abc import Iterable, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..run_summary import held_out_label
 from .colours import process_colours
 from .style import base_layout, finite, int_keyed, message_figure, signal_names
 
-
-def held_out_label(run_info: dict | None) -> str:
-    """What the held-out numbers were measured on, in a few words."""
-    held_out = (run_info or {}).get("held_out") or {}
-    if held_out.get("kind") == "split":
-        return f"held-out {100 * float(held_out.get('fraction') or 0):.0f} % of the dataset"
-    return "independent sample"
+#: What the trained categories' own numbers are measured on (beside held_out_label's)
+TRAINING_LABEL = "training sample"
 
 
 def _trained_points(results: Iterable[dict], signal: str,
@@ -69,12 +65,13 @@ def significance_comparison(run_info: dict | None, results: Sequence[dict]) -> g
             statuses = [status for _, status in trained.values()]
             fig.add_trace(go.Scatter(
                 x=list(trained), y=[z for z, _ in trained.values()], mode="lines+markers",
-                name="GATO (this run)", legendgroup="gato", showlegend=first,
+                name=f"GATO on the {TRAINING_LABEL}", legendgroup="gato", showlegend=first,
                 line=dict(color=colours[signal], width=2.5),
                 marker=dict(size=11, symbol=["circle" if s == "finished" else "circle-open"
                                              for s in statuses]),
                 customdata=statuses,
-                hovertemplate="GATO, K=%{x} (%{customdata}): Z=%{y:.3f}<extra></extra>",
+                hovertemplate=f"GATO on the {TRAINING_LABEL}, K=%{{x}} (%{{customdata}}): "
+                              "Z=%{y:.3f}<extra></extra>",
             ), row=1, col=col)
         held_out = _trained_points(results, signal, "heldout_significance")
         if held_out:
@@ -121,7 +118,8 @@ def significance_table_rows(run_info: dict | None, results: Sequence[dict]) -> l
         sig = res.get("significance") or {}
         status = res.get("status", "finished")
         rows.append({
-            "method": "GATO" if status == "finished" else f"GATO ({status})",
+            "method": f"GATO ({TRAINING_LABEL})" if status == "finished"
+                      else f"GATO ({TRAINING_LABEL}, {status})",
             "n_categories": int(res["n_cats"]),
             **{s: float(sig[s]) if finite(sig.get(s)) else None for s in signals},
             "objective": float(res["objective"]) if finite(res.get("objective")) else None,

@@ -25,7 +25,8 @@ from .style import TEMPLATE, compact_value
 
 FIGURES = ("significance", "loss", "bias", "lr")
 TITLES = {
-    "significance": "Significance per epoch",
+    # the epochs' Z are on the events the categories are trained on (held-out: results)
+    "significance": "Significance per epoch, training sample",
     "loss": "Loss and penalties",
     "bias": "Mean |bias| and temperature",
     "lr": "Learning rate",

@@ -21,7 +21,7 @@ def stacked_histogram_1d(result: dict, run_info: dict | None = None, log: bool =
     (``signal_scale`` or automatic) that the legend states.
     """
     n_cats = int(result["n_cats"])
-    title = f"Yields in the optimised bins, K = {n_cats}"
+    title = f"Yields in the optimised bins, K = {n_cats} (training sample)"
     cats = result.get("categories") or []
     if not cats or any(not c.get("range") or not c.get("process_yields") for c in cats):
         return message_figure(title, "No per-process yields with bin ranges in this result.")
@@ -140,7 +140,7 @@ def category_mass_spectra(result: dict, log: bool = False,
     background fit drawn.
     """
     n_cats = int(result["n_cats"])
-    title = f"Mass spectra per category, K = {n_cats}"
+    title = f"Mass spectra per category, K = {n_cats} (training sample, its Z per panel)"
     hists = result.get("mass_histograms")
     if not hists or not hists.get("counts"):
         return message_figure(title, "No mass histograms in this result.")
