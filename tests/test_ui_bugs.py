@@ -197,3 +197,132 @@ def test_no_hint_when_every_column_is_a_number(tmp_path):
     pq.write_table(pa.table({"score": [0.1, 0.2], "weight": [1.0, 1.0]}), path)
     *_, hint = page.inspect([{"kind": "path", "path": str(path), "process": "ggH"}])
     assert hint is None
+
+
+# ----- 6. "Your dataset" starts on a stored dataset -----------------------------------------
+def _import_toy(data_dir, name: str, seed: int) -> str:
+    from gato_core import datasets as catalogue
+    from gato_core.readers import Source
+
+    rng = np.random.default_rng(seed)
+    path = data_dir / f"{name}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"score": rng.random(400),
+                             "process": np.where(rng.random(400) < 0.3, "sig", "bkg")}), path)
+    return catalogue.import_dataset([Source(str(path))], {
+        "score_columns": ["score"], "process_column": "process", "signals": ["sig"]},
+        catalogue.datasets_folder(data_dir), name=name).id
+
+
+def test_a_dataset_run_starts_on_the_newest_or_the_named_dataset(tmp_path):
+    data_dir = tmp_path / "data"
+    create_app(data_dir, runtime.Settings())
+    page = sys.modules["gato_dash.pages.new_run"]
+
+    # none stored yet: the form says what to do, not that an id is malformed
+    _scenario, values, _name, _notices = page.values_from_query({"scenario": "dataset"})
+    assert values["dataset"] == ""
+    assert page.validate("dataset", values)[1] == {"dataset": page.NO_DATASET_YET}
+
+    older = _import_toy(data_dir, "older", 1)
+    newer = _import_toy(data_dir, "newer", 2)
+    _scenario, values, _name, _notices = page.values_from_query({"scenario": "dataset"})
+    assert values["dataset"] == newer
+    config, problems = page.validate("dataset", values)
+    assert problems == {} and config.dataset == newer
+    _scenario, values, _name, _notices = page.values_from_query(
+        {"scenario": "dataset", "dataset": older})
+    assert values["dataset"] == older
+    # a link naming a dataset that is not here keeps it, and says so
+    _scenario, values, _name, _notices = page.values_from_query(
+        {"scenario": "dataset", "dataset": "gone"})
+    assert values["dataset"] == "gone"
+    assert "no such dataset" in page.validate("dataset", values)[1]["dataset"]
+    # a toy scenario is left alone
+    assert page.values_from_query({"scenario": "one_d"})[1]["dataset"] == ""
+
+
+# ----- 7. every Z says which sample it is on -------------------------------------------------
+SPLIT = {"signal_names": ["ggH"], "held_out": {"kind": "split", "fraction": 0.3}}
+
+
+def _result(k, z, held, status="finished"):
+    return {"n_cats": k, "status": status, "significance": {"ggH": z}, "objective": z,
+            "heldout_significance": {"ggH": held} if held is not None else None}
+
+
+def test_the_headline_names_the_sample_of_each_z():
+    from gato_dash import run_summary
+
+    results = [_result(3, 1.2345, 1.1), _result(5, 1.5, 1.4449), _result(8, 9.9, 9.9,
+                                                                          "cancelled")]
+    assert run_summary.headline(results, SPLIT) == (
+        "K = 5 · Z(ggH) 1.500 on the training sample, 1.445 on the held-out 30 % of the "
+        "dataset")
+    toy = {"signal_names": ["signal1", "signal2"], "held_out": {"kind": "independent"}}
+    two = [{"n_cats": 3, "status": "finished", "significance": {"signal1": 1.0, "signal2": 2.0},
+            "heldout_significance": {"signal1": 0.9, "signal2": 1.9}}]
+    assert run_summary.headline(two, toy) == (
+        "K = 3 · Z(signal1) 1.000 on the training sample, 0.900 on the held-out independent "
+        "sample · Z(signal2) 2.000 on the training sample, 1.900 on the held-out independent "
+        "sample")
+    assert run_summary.headline([_result(3, 1.2, None)], {"signal_names": ["ggH"]}) == \
+        "K = 3 · Z(ggH) 1.200 on the training sample"
+    assert run_summary.headline([_result(3, 1.2, 1.0, "cancelled")], SPLIT) is None
+    assert run_summary.headline([], SPLIT) is None
+
+
+def test_results_labels_say_training_or_held_out():
+    from gato_dash.figures.baselines import significance_comparison, significance_table_rows
+
+    results = [_result(3, 1.2, 1.1)]
+    methods = [r["method"] for r in significance_table_rows(SPLIT, results)]
+    assert methods == ["GATO (training sample)", "GATO on the held-out 30 % of the dataset"]
+    names = [t.name for t in significance_comparison(SPLIT, results).data]
+    assert names == ["GATO on the training sample", "GATO on the held-out 30 % of the dataset"]
+    fig = history.history_figure("significance", _epochs(), ["signal"], n_cats=3)
+    assert "training sample" in fig.layout.title.text
+
+
+def _texts_of(component, type_name: str) -> list[str]:
+    """The text children of every ``type_name`` component inside ``component``."""
+    found = []
+    if isinstance(component, (list, tuple)):
+        for child in component:
+            found += _texts_of(child, type_name)
+        return found
+    children = getattr(component, "children", None)
+    if type(component).__name__ == type_name and isinstance(children, str):
+        found.append(children)
+    if children is not None and not isinstance(children, str):
+        found += _texts_of(children, type_name)
+    return found
+
+
+def test_the_category_table_headings_say_training():
+    from gato_dash import results_section
+
+    result = {"n_cats": 2, "categories": [
+        {"signal": {"ggH": 1.0}, "background": 4.0, "rel_unc": 0.1, "z": {"ggH": 0.5}},
+        {"signal": {"ggH": 2.0}, "background": 9.0, "rel_unc": 0.1, "z": {"ggH": 0.6}}],
+        "statistical_model": {"signals": ["ggH"], "asimov_z": {"ggH": 0.78},
+                              "pyhf_z": {"ggH": 0.78}, "pyhf_z_mc_stat": {"ggH": 0.7},
+                              "flags": [], "thresholds": {}}}
+    numbers = results_section._numbers(result)
+    text = str(numbers)
+    headings = _texts_of(numbers, "Th")
+    z_headings = [h for h in headings if "Z" in h]
+    assert len(z_headings) == 4 and all("training" in h for h in z_headings), headings
+    assert "Statistical model (training sample)" in text
+
+
+def test_the_import_summary_lists_weighted_yields():
+    page_module = pytest.importorskip("gato_dash.pages.datasets")
+    table = page_module.process_yields_table({
+        "ggH": {"events": 1500, "weight_sum": 6.0123, "signal": True},
+        "gjet": {"events": 30000, "weight_sum": 2701.5, "signal": False}})
+    text = str(table)
+    assert "weighted yield" in text
+    assert "'ggH'" in text and "'signal'" in text and "'1500'" in text and "'6.012'" in text
+    assert "'gjet'" in text and "'background'" in text and "'30,000'" in text
+    assert "'2702'" in text
