@@ -326,3 +326,14 @@ def test_the_import_summary_lists_weighted_yields():
     assert "'ggH'" in text and "'signal'" in text and "'1500'" in text and "'6.012'" in text
     assert "'gjet'" in text and "'background'" in text and "'30,000'" in text
     assert "'2702'" in text
+
+
+def test_the_compare_view_says_its_z_is_the_training_samples():
+    from gato_dash.comparison.loading import ComparedRun
+    from gato_dash.figures.compare import significance_vs_categories_figure
+
+    run = {"id": "r1", "name": "one", "scenario": "one_d", "status": "finished",
+           "config": {"scenario": "one_d"}, "run_info": SPLIT}
+    figure = significance_vs_categories_figure(
+        [ComparedRun(run=run, results=[_result(3, 1.2, 1.1)], histories={})])
+    assert "training sample" in figure["layout"]["yaxis"]["title"]["text"]

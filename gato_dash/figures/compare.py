@@ -281,7 +281,7 @@ def significance_vs_categories_figure(runs: list[ComparedRun]) -> dict:
                 "hovertemplate": label + "<br>K=%{x}: Z=%{y:.4f} (%{customdata})<extra></extra>",
             }, 1, col)
         grid.xaxis(1, col)["title"] = {"text": "number of categories"}
-    grid.yaxis(1, 1)["title"] = {"text": "hard significance Z"}
+    grid.yaxis(1, 1)["title"] = {"text": "hard significance Z, training sample"}
     return grid.figure()
 
 
@@ -309,7 +309,8 @@ def category_figure(runs: list[ComparedRun], n_cats: int, *, log_y: bool = False
         raise PanelNotApplicable(f"no run has final categories for K={n_cats}")
     n_cols = min(len(drawable), 3)
     n_rows = math.ceil(len(drawable) / n_cols)
-    titles = [f"{run_label(r)} · Z={z_value(res.get('objective'))}" for _, r, res in drawable]
+    titles = [f"{run_label(r)} · Z={z_value(res.get('objective'))} (training)"
+              for _, r, res in drawable]
     grid = _Grid(n_rows, n_cols, titles, h_spacing=0.05,
                  v_spacing=0.16 if n_rows > 1 else 0.1,
                  height=(360 if dim == 1 else 420) * n_rows + 80)
