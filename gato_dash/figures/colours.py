@@ -31,6 +31,11 @@ BACKGROUND_COLOURS = ("#9ecae1", "#a1d99b", "#fdd0a2", "#fddaec", "#ffed6f", "#b
                       "#fb8072")
 
 
+#: A bar of all signals (or all backgrounds) summed, where processes are not told apart
+SUMMED_SIGNAL_COLOUR = SIGNAL_COLOURS[0]
+SUMMED_BACKGROUND_COLOUR = "#9fb7cf"
+
+
 def process_colours(processes, signals) -> dict[str, str]:
     """The one colour map of a run's processes: ``{process: colour}``.
 

@@ -25,7 +25,8 @@ from ..comparison.loading import ComparedRun, shared_scenario
 # here as on its run's own page, and the compare view looks like the rest of the app.
 from ..formatting import z_value
 from .categories import display_grid
-from .colours import category_colour, category_colourscale, run_colour
+from .colours import (SUMMED_BACKGROUND_COLOUR, SUMMED_SIGNAL_COLOUR, category_colour,
+                      category_colourscale, run_colour)
 from .style import TEMPLATE
 
 #: Line styles tell the signals of a two-signal scenario apart within one run colour.
@@ -363,7 +364,8 @@ def _binned_yield_traces(result: dict, show_legend: bool) -> list[dict]:
     centres = [(c["range"][0] + c["range"][1]) / 2 for c in categories]
     widths = [c["range"][1] - c["range"][0] for c in categories]
     custom = [[c.get("index", i) + 1, c["range"][0], c["range"][1],
-               ", ".join(f"Z({k})={z_value(v)}" for k, v in (c.get("z") or {}).items())]
+               ", ".join(f"Z({k})={z_value(v)} (training)"
+                         for k, v in (c.get("z") or {}).items())]
               for i, c in enumerate(categories)]
     hover = ("category %{customdata[0]}<br>[%{customdata[1]:.3f}, %{customdata[2]:.3f}]"
              "<br>%{y:.4g} events<br>%{customdata[3]}<extra>%{fullData.name}</extra>")
@@ -373,9 +375,10 @@ def _binned_yield_traces(result: dict, show_legend: bool) -> list[dict]:
     signal = [sum(c["signal"].values()) if c.get("signal") else None for c in categories]
     return [
         dict(common, y=background, name="background", legendgroup="background",
-             marker={"color": "#9fb7cf", "line": {"color": "#33506e", "width": 1}}),
+             marker={"color": SUMMED_BACKGROUND_COLOUR,
+                     "line": {"color": "#33506e", "width": 1}}),
         dict(common, y=signal, name="signal", legendgroup="signal",
-             marker={"color": "#d62728", "line": {"color": "#7a1010", "width": 1}}),
+             marker={"color": SUMMED_SIGNAL_COLOUR, "line": {"color": "#7a1010", "width": 1}}),
     ]
 
 
