@@ -28,8 +28,11 @@ def main(argv=None) -> int:
     parser.add_argument("--allow-server-paths", action="store_true",
                         help="let imports read a path on this machine (off by default: "
                              "anyone with the page could make the server read any folder)")
-    parser.add_argument("--max-upload-gb", type=float, default=4.0,
-                        help="largest event file the Datasets page accepts (default 4 GB)")
+    # GiB (2^30 bytes), as the page and the README say; --max-upload-gb is the older name
+    parser.add_argument("--max-upload-gib", "--max-upload-gb", dest="max_upload_gib",
+                        type=float, default=4.0,
+                        help="largest event file the Datasets page accepts, in GiB "
+                             "(2^30 bytes; default 4 GiB)")
     parser.add_argument("--broker", default=None,
                         help="Redis URL of the job queue: runs train on Celery workers "
                              "(default $GATO_BROKER; unset: on this machine)")
@@ -62,10 +65,10 @@ def main(argv=None) -> int:
     except backends.BackendError as exc:
         parser.error(str(exc))
     configure_tensorflow(data_dir)  # environment first: the fork server inherits it
-    if not 0 < args.max_upload_gb <= 1024:
-        parser.error("--max-upload-gb must be between 0 and 1024")
+    if not 0 < args.max_upload_gib <= 1024:
+        parser.error("--max-upload-gib must be between 0 and 1024")
     settings = Settings(read_only=args.viewer, allow_server_paths=args.allow_server_paths,
-                        max_upload_bytes=int(args.max_upload_gb * 1024 ** 3))
+                        max_upload_bytes=int(args.max_upload_gib * 1024 ** 3))
     app = create_app(data_dir, settings, password=password, broker=broker, store=args.store)
     where = f"data: {data_dir}; store: {runtime.store()!r}"
     if broker is None:

@@ -89,3 +89,24 @@ def clock(seconds: float | None) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+#: Binary units: "GiB" is 2³⁰ bytes, what --max-upload-gib counts in and what the README says.
+_BYTE_UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB")
+
+
+def byte_size(n_bytes, digits: int = 3) -> str:
+    """A size in binary units, as people read a limit: "4 GiB", "1.5 GiB", "512 MiB",
+    "730 bytes". Up to ``digits`` significant digits (more to tell a file just over a
+    limit from the limit), whole numbers without ".0"."""
+    if not _is_number(n_bytes) or not math.isfinite(n_bytes) or n_bytes < 0:
+        return MISSING
+    value, unit = float(n_bytes), 0
+    while value >= 1024 and unit < len(_BYTE_UNITS) - 1:
+        value /= 1024
+        unit += 1
+    if unit == 0:
+        return f"{int(n_bytes)} bytes"
+    # "g" drops trailing zeros: "4" rather than "4.00" for a round limit
+    text = f"{value:.{digits}g}" if value < 10 ** digits else f"{value:.0f}"
+    return f"{text} {_BYTE_UNITS[unit]}"

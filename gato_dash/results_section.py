@@ -88,7 +88,7 @@ def _table(rows: list[dict], columns: list[str] | None = None, text_columns=("me
     if not rows:
         return html.P("No numbers yet.", className="text-muted")
     columns = columns or list(dict.fromkeys(k for row in rows for k in row))
-    head = html.Thead(html.Tr([html.Th(HEADERS.get(c, c)) for c in columns]))
+    head = html.Thead(html.Tr([html.Th(_heading(c)) for c in columns]))
     body = html.Tbody([
         html.Tr([html.Td(formatting.number(row.get(c)), className="text-start" if c in text_columns
                          else "text-end") for c in columns])
@@ -97,6 +97,13 @@ def _table(rows: list[dict], columns: list[str] | None = None, text_columns=("me
     extra = {"id": table_id} if table_id else {}
     return dbc.Table([head, body], size="sm", bordered=True, hover=True, striped=True,
                      responsive=True, className="small", **extra)
+
+
+def _heading(column: str) -> str:
+    # a category's Z is on the sample it was trained on: the heading says so
+    if column.startswith("z_"):
+        return f"Z({column[2:]}), training"
+    return HEADERS.get(column, column)
 
 
 def _category_table(result: dict):
@@ -120,9 +127,9 @@ def statistical_model_panel(result: dict):
         return html.P("No statistical model for this K (trained before it was computed, or "
                       "pyhf was missing); the analysis bundle computes it.",
                       className="text-muted small", id=f"{ID_PREFIX}-statmodel")
-    rows = [{"signal": s, "Asimov Z": model["asimov_z"].get(s),
-             "pyhf Z (no MC stat)": (model.get("pyhf_z") or {}).get(s),
-             "pyhf Z (with MC stat)": (model.get("pyhf_z_mc_stat") or {}).get(s)}
+    rows = [{"signal": s, "Asimov Z, training": model["asimov_z"].get(s),
+             "pyhf Z, training (no MC stat)": (model.get("pyhf_z") or {}).get(s),
+             "pyhf Z, training (with MC stat)": (model.get("pyhf_z_mc_stat") or {}).get(s)}
             for s in model.get("signals", [])]
     thresholds = model.get("thresholds") or {}
     flagged = [f for f in model.get("flags", [])
@@ -134,10 +141,11 @@ def statistical_model_panel(result: dict):
         + (" (large)" if f.get("large_mc_uncertainty") else ""))
         for f in flagged]
     return html.Div([
-        html.H5("Statistical model", className="mt-2"),
-        html.P("What a fit of this categorisation finds: the Asimov significance the optimiser "
-               "maximised, and pyhf's expected discovery significance of the exported "
-               "workspace (one channel per category, MC statistics as staterror).",
+        html.H5("Statistical model (training sample)", className="mt-2"),
+        html.P("What a fit of this categorisation finds on the training sample: the Asimov "
+               "significance the optimiser maximised, and pyhf's expected discovery "
+               "significance of its workspace (one channel per category, MC statistics as "
+               "staterror).",
                className="small text-muted mb-1"),
         _table(rows, text_columns=("signal",), table_id=f"{ID_PREFIX}-statmodel-table"),
         html.Div([

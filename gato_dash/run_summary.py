@@ -1,5 +1,6 @@
-"""Numbers that sum up one stored run, for the runs table and the compare view: its best
-significance per signal over the trained K, and how long it ran."""
+"""Numbers that sum up one stored run, for the runs table, the compare view and the run
+page's header: its best significance per signal over the trained K, how long it ran, and
+its headline significance with the sample each number is measured on."""
 from __future__ import annotations
 
 import math
@@ -26,3 +27,31 @@ def duration_seconds(run: dict) -> float | None:
     if start is None or end is None or end < start:
         return None
     return end - start
+
+
+def held_out_label(run_info: dict | None) -> str:
+    """What a run's held-out numbers were measured on, in a few words."""
+    held_out = (run_info or {}).get("held_out") or {}
+    if held_out.get("kind") == "split":
+        return f"held-out {100 * float(held_out.get('fraction') or 0):.0f} % of the dataset"
+    return "held-out independent sample"
+
+
+def headline(results: list[dict], run_info: dict | None) -> str | None:
+    """The run's significance in one line, each number with the sample it is measured on:
+    the K the results open on (the largest finished one), its training-sample Z and its
+    held-out Z per signal, e.g. "K = 5 · Z(ggH) 1.634 on the training sample, 1.601 on the
+    held-out 30 % of the dataset". None before a K has finished."""
+    finished = [r for r in results if r.get("status", "finished") == "finished"]
+    if not finished:
+        return None
+    result = max(finished, key=lambda r: int(r["n_cats"]))
+    training = result.get("significance") or {}
+    held_out = result.get("heldout_significance") or {}
+    parts = []
+    for signal in (run_info or {}).get("signal_names") or list(training):
+        text = f"Z({signal}) {fmt.z_value(training.get(signal))} on the training sample"
+        if held_out:
+            text += f", {fmt.z_value(held_out.get(signal))} on the {held_out_label(run_info)}"
+        parts.append(text)
+    return " · ".join([f"K = {int(result['n_cats'])}"] + parts)

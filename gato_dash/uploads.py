@@ -25,7 +25,7 @@ from pathlib import Path
 
 from flask import Response, request
 
-from . import runtime
+from . import formatting, runtime
 
 ROUTE = "/gato-upload"
 CHUNK_BYTES = 8 * 1024 * 1024
@@ -76,8 +76,9 @@ def _start():
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
         return _json({"error": "The file is empty or its size is unknown."}, 400)
     if size > limit:
-        return _json({"error": f"The file has {size / 1e9:.2f} GB; this server takes files up "
-                               f"to {limit / 1e9:.2f} GB (--max-upload-gb)."}, 413)
+        return _json({"error": f"The file has {formatting.byte_size(size, 4)}; this server "
+                               f"takes files up to {formatting.byte_size(limit)} "
+                               f"(--max-upload-gib)."}, 413)
     _remove_stale()
     token = secrets.token_hex(16)
     folder = uploads_folder() / token

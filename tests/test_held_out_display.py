@@ -20,18 +20,19 @@ def test_baselines_tab_shows_the_held_out_numbers_beside_the_training_ones():
     by_method = {row["method"]: row for row in rows}
     held_out = by_method["GATO on the held-out 50 % of the dataset"]
     assert held_out["signal"] == 1.41 and held_out["objective"] == 1.41
-    assert by_method["GATO"]["signal"] == 1.58
+    assert by_method["GATO (training sample)"]["signal"] == 1.58
     figure = significance_comparison(RUN_INFO, [RESULT])
     traces = {trace.name: trace for trace in figure.data}
     assert list(traces["GATO on the held-out 50 % of the dataset"].y) == [1.41]
     toy = significance_table_rows({**RUN_INFO, "held_out": {"kind": "independent"}}, [RESULT])
-    assert any(row["method"] == "GATO on the independent sample" for row in toy)
+    assert any(row["method"] == "GATO on the held-out independent sample" for row in toy)
 
 
 def test_no_held_out_row_for_runs_without_one():
     result = {k: v for k, v in RESULT.items() if not k.startswith("heldout")}
     assert [row["method"] for row in significance_table_rows(RUN_INFO, [result])
-            if row["n_categories"] == 5] == ["baseline (equidistant)", "exact optimum", "GATO"]
+            if row["n_categories"] == 5] == ["baseline (equidistant)", "exact optimum",
+                                                     "GATO (training sample)"]
 
 
 def test_compare_table_and_report_carry_the_held_out_significance():

@@ -58,7 +58,7 @@ def test_a_file_arrives_in_chunks_and_resumes(client, monkeypatch):
     ("../../etc/passwd", 10, 400, "ending in"),
     ("a.csv", 0, 400, "empty"),
     ("a.csv", "10", 400, "empty"),
-    ("a.csv", 5 * 1024 ** 3, 413, "up to 4.29 GB"),
+    ("a.csv", 5 * 1024 ** 3, 413, "up to 4 GiB"),
 ])
 def test_bad_uploads_are_refused_with_a_message(client, filename, size, status, message):
     code, body = start(client, filename, size)

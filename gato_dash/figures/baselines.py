@@ -7,16 +7,12 @@ from collections.abc import Iterable, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .colours import process_colour
+from ..run_summary import held_out_label
+from .colours import process_colours
 from .style import base_layout, finite, int_keyed, message_figure, signal_names
 
-
-def held_out_label(run_info: dict | None) -> str:
-    """What the held-out numbers were measured on, in a few words."""
-    held_out = (run_info or {}).get("held_out") or {}
-    if held_out.get("kind") == "split":
-        return f"held-out {100 * float(held_out.get('fraction') or 0):.0f} % of the dataset"
-    return "independent sample"
+#: What the trained categories' own numbers are measured on (beside held_out_label's)
+TRAINING_LABEL = "training sample"
 
 
 def _trained_points(results: Iterable[dict], signal: str,
@@ -42,6 +38,7 @@ def significance_comparison(run_info: dict | None, results: Sequence[dict]) -> g
     if not signals:
         return message_figure(title, "No significance values yet.")
     two_d = len(signals) > 1
+    colours = process_colours(signals, signals)
     fig = make_subplots(rows=1, cols=len(signals), subplot_titles=signals,
                         horizontal_spacing=0.08)
     baseline_name = "argmax + equidistant (2n+1)" if two_d else "equidistant bins"
@@ -68,12 +65,13 @@ def significance_comparison(run_info: dict | None, results: Sequence[dict]) -> g
             statuses = [status for _, status in trained.values()]
             fig.add_trace(go.Scatter(
                 x=list(trained), y=[z for z, _ in trained.values()], mode="lines+markers",
-                name="GATO (this run)", legendgroup="gato", showlegend=first,
-                line=dict(color=process_colour(signal), width=2.5),
+                name=f"GATO on the {TRAINING_LABEL}", legendgroup="gato", showlegend=first,
+                line=dict(color=colours[signal], width=2.5),
                 marker=dict(size=11, symbol=["circle" if s == "finished" else "circle-open"
                                              for s in statuses]),
                 customdata=statuses,
-                hovertemplate="GATO, K=%{x} (%{customdata}): Z=%{y:.3f}<extra></extra>",
+                hovertemplate=f"GATO on the {TRAINING_LABEL}, K=%{{x}} (%{{customdata}}): "
+                              "Z=%{y:.3f}<extra></extra>",
             ), row=1, col=col)
         held_out = _trained_points(results, signal, "heldout_significance")
         if held_out:
@@ -83,7 +81,7 @@ def significance_comparison(run_info: dict | None, results: Sequence[dict]) -> g
             fig.add_trace(go.Scatter(
                 x=list(held_out), y=[z for z, _ in held_out.values()], mode="lines+markers",
                 name=f"GATO on the {label}", legendgroup="heldout", showlegend=first,
-                line=dict(color=process_colour(signal), width=1.5, dash="dashdot"),
+                line=dict(color=colours[signal], width=1.5, dash="dashdot"),
                 marker=dict(size=9, symbol="x"),
                 hovertemplate=f"GATO on the {label}, K=%{{x}}: Z=%{{y:.3f}}<extra></extra>",
             ), row=1, col=col)
@@ -120,7 +118,8 @@ def significance_table_rows(run_info: dict | None, results: Sequence[dict]) -> l
         sig = res.get("significance") or {}
         status = res.get("status", "finished")
         rows.append({
-            "method": "GATO" if status == "finished" else f"GATO ({status})",
+            "method": f"GATO ({TRAINING_LABEL})" if status == "finished"
+                      else f"GATO ({TRAINING_LABEL}, {status})",
             "n_categories": int(res["n_cats"]),
             **{s: float(sig[s]) if finite(sig.get(s)) else None for s in signals},
             "objective": float(res["objective"]) if finite(res.get("objective")) else None,

@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .colours import category_colour, category_colourscale, process_colour
+from .colours import category_colour, category_colourscale, process_colours
 from .style import (TEMPLATE, base_layout, category_label, compact, finite, message_figure,
                     signal_names)
 
@@ -109,6 +109,7 @@ def _density_contours(run_info: dict | None, visible) -> list[go.Contour]:
     backgrounds = [p for p in counts if p not in signals]
     if backgrounds:
         groups.append(("background", backgrounds))
+    colours = process_colours(counts, signals)
     traces = []
     for label, members in groups:
         z = np.sum([np.asarray(counts[p], dtype=float) for p in members], axis=0).reshape(n, n)
@@ -117,7 +118,7 @@ def _density_contours(run_info: dict | None, visible) -> list[go.Contour]:
             continue
         # Relative to the peak so that every process gets the same, readable levels.
         z = np.where(z > 0, z / peak, np.nan)
-        colour = "#333333" if label == "background" else process_colour(label)
+        colour = "#333333" if label == "background" else colours[label]
         traces.append(go.Contour(
             x=compact(centres), y=compact(centres), z=[compact(row, 3) for row in z],
             name=f"{label} density", visible=visible,

@@ -21,20 +21,36 @@ CATEGORY_COLOURS: tuple[str, ...] = tuple(
 )
 
 
-#: Process colours that stay the same in every figure (backgrounds muted, signals strong):
-#: the results figures, the report, the new-run preview and the training histories.
-PROCESS_COLOURS = {
-    "bkg1": "#9ecae1",
-    "bkg2": "#a1d99b",
-    "bkg3": "#fdd0a2",
-    "bkg4": "#dadaeb",
-    "bkg5": "#fcbba1",
-    "signal": "#d62728",
-    "signal1": "#d62728",
-    "signal2": "#1f3fbf",
-}
-#: Processes without a colour of their own (a new scenario) take these by position.
-_FALLBACK_PROCESS_COLOURS = plotly.colors.qualitative.Pastel
+#: Signal colours, strong, in the order of the run's signals: the first signal is red and
+#: the second blue whatever they are called (a dataset's "ggH" and "VBF" as much as the toys'
+#: "signal1" and "signal2"). Chosen so that any two of them, and any signal and background,
+#: differ by a CIELAB distance (CIE76) of more than 25: told apart at a glance.
+SIGNAL_COLOURS = ("#d62728", "#1f3fbf", "#1b7837", "#6a3d9a", "#e6a100", "#e377c2")
+#: Background colours, muted, in the order of the run's backgrounds (same distance rule).
+BACKGROUND_COLOURS = ("#9ecae1", "#a1d99b", "#fdd0a2", "#fddaec", "#ffed6f", "#b3de69",
+                      "#fb8072")
+
+
+#: A bar of all signals (or all backgrounds) summed, where processes are not told apart
+SUMMED_SIGNAL_COLOUR = SIGNAL_COLOURS[0]
+SUMMED_BACKGROUND_COLOUR = "#9fb7cf"
+
+
+def process_colours(processes, signals) -> dict[str, str]:
+    """The one colour map of a run's processes: ``{process: colour}``.
+
+    Every figure that draws processes (results, report, new-run preview, training history)
+    takes its colours from here, so a process has one colour on every page. Colours go by
+    role and position, not by name: signals (in the order of ``signals``) take the strong
+    colours, the other processes (in the order of ``processes``) the muted ones. A process
+    named in ``signals`` but missing from ``processes`` still gets its signal colour.
+    """
+    signals = list(dict.fromkeys(signals or ()))
+    colours = {name: SIGNAL_COLOURS[i % len(SIGNAL_COLOURS)] for i, name in enumerate(signals)}
+    backgrounds = [p for p in dict.fromkeys(processes or ()) if p not in colours]
+    for i, name in enumerate(backgrounds):
+        colours[name] = BACKGROUND_COLOURS[i % len(BACKGROUND_COLOURS)]
+    return colours
 
 
 #: Outside-the-simplex cells: drawn fully transparent (value 0 in the display grid).
@@ -44,14 +60,6 @@ OUTSIDE_COLOUR = "rgba(0,0,0,0)"
 def category_colour(display_index: int) -> str:
     """Colour of displayed category ``display_index`` (0-based)."""
     return CATEGORY_COLOURS[display_index % len(CATEGORY_COLOURS)]
-
-
-def process_colour(name: str, position: int = 0) -> str:
-    """Colour of process (or signal) ``name``; ``position`` picks a fallback colour for a
-    process that has none of its own."""
-    return PROCESS_COLOURS.get(
-        name, _FALLBACK_PROCESS_COLOURS[position % len(_FALLBACK_PROCESS_COLOURS)]
-    )
 
 
 def category_colourscale(n_categories: int) -> list:

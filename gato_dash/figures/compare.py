@@ -25,7 +25,8 @@ from ..comparison.loading import ComparedRun, shared_scenario
 # here as on its run's own page, and the compare view looks like the rest of the app.
 from ..formatting import z_value
 from .categories import display_grid
-from .colours import category_colour, category_colourscale, run_colour
+from .colours import (SUMMED_BACKGROUND_COLOUR, SUMMED_SIGNAL_COLOUR, category_colour,
+                      category_colourscale, run_colour)
 from .style import TEMPLATE
 
 #: Line styles tell the signals of a two-signal scenario apart within one run colour.
@@ -281,7 +282,7 @@ def significance_vs_categories_figure(runs: list[ComparedRun]) -> dict:
                 "hovertemplate": label + "<br>K=%{x}: Z=%{y:.4f} (%{customdata})<extra></extra>",
             }, 1, col)
         grid.xaxis(1, col)["title"] = {"text": "number of categories"}
-    grid.yaxis(1, 1)["title"] = {"text": "hard significance Z"}
+    grid.yaxis(1, 1)["title"] = {"text": "hard significance Z, training sample"}
     return grid.figure()
 
 
@@ -309,7 +310,8 @@ def category_figure(runs: list[ComparedRun], n_cats: int, *, log_y: bool = False
         raise PanelNotApplicable(f"no run has final categories for K={n_cats}")
     n_cols = min(len(drawable), 3)
     n_rows = math.ceil(len(drawable) / n_cols)
-    titles = [f"{run_label(r)} · Z={z_value(res.get('objective'))}" for _, r, res in drawable]
+    titles = [f"{run_label(r)} · Z={z_value(res.get('objective'))} (training)"
+              for _, r, res in drawable]
     grid = _Grid(n_rows, n_cols, titles, h_spacing=0.05,
                  v_spacing=0.16 if n_rows > 1 else 0.1,
                  height=(360 if dim == 1 else 420) * n_rows + 80)
@@ -362,7 +364,8 @@ def _binned_yield_traces(result: dict, show_legend: bool) -> list[dict]:
     centres = [(c["range"][0] + c["range"][1]) / 2 for c in categories]
     widths = [c["range"][1] - c["range"][0] for c in categories]
     custom = [[c.get("index", i) + 1, c["range"][0], c["range"][1],
-               ", ".join(f"Z({k})={z_value(v)}" for k, v in (c.get("z") or {}).items())]
+               ", ".join(f"Z({k})={z_value(v)} (training)"
+                         for k, v in (c.get("z") or {}).items())]
               for i, c in enumerate(categories)]
     hover = ("category %{customdata[0]}<br>[%{customdata[1]:.3f}, %{customdata[2]:.3f}]"
              "<br>%{y:.4g} events<br>%{customdata[3]}<extra>%{fullData.name}</extra>")
@@ -372,9 +375,10 @@ def _binned_yield_traces(result: dict, show_legend: bool) -> list[dict]:
     signal = [sum(c["signal"].values()) if c.get("signal") else None for c in categories]
     return [
         dict(common, y=background, name="background", legendgroup="background",
-             marker={"color": "#9fb7cf", "line": {"color": "#33506e", "width": 1}}),
+             marker={"color": SUMMED_BACKGROUND_COLOUR,
+                     "line": {"color": "#33506e", "width": 1}}),
         dict(common, y=signal, name="signal", legendgroup="signal",
-             marker={"color": "#d62728", "line": {"color": "#7a1010", "width": 1}}),
+             marker={"color": SUMMED_SIGNAL_COLOUR, "line": {"color": "#7a1010", "width": 1}}),
     ]
 
 

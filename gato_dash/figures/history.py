@@ -20,12 +20,13 @@ import plotly.graph_objects as go
 # The app's small template, not plotly's default "plotly_white": that one is ~8 KB of JSON
 # per figure, deep-copied on every build (0.3 s of a finished run's page response) and
 # parsed again by the browser for each graph.
-from .colours import process_colour
+from .colours import process_colours
 from .style import TEMPLATE, compact_value
 
 FIGURES = ("significance", "loss", "bias", "lr")
 TITLES = {
-    "significance": "Significance per epoch",
+    # the epochs' Z are on the events the categories are trained on (held-out: results)
+    "significance": "Significance per epoch, training sample",
     "loss": "Loss and penalties",
     "bias": "Mean |bias| and temperature",
     "lr": "Learning rate",
@@ -59,12 +60,12 @@ def series(kind: str, signals) -> list[Series]:
     """The traces of figure ``kind`` in order (their indices are the extendData indices)."""
     signals = list(signals)
     if kind == "significance":
-        soft = [Series(f"Z {s} (soft)", _get("significance", s),
-                       colour=process_colour(s, i))
-                for i, s in enumerate(signals)]
+        colours = process_colours(signals, signals)
+        soft = [Series(f"Z {s} (soft)", _get("significance", s), colour=colours[s])
+                for s in signals]
         hard = [Series(f"Z {s} (hard)", _get("hard_significance", s), sparse=True,
-                       colour=process_colour(s, i))
-                for i, s in enumerate(signals)]
+                       colour=colours[s])
+                for s in signals]
         return soft + hard
     if kind == "loss":
         return [
@@ -143,7 +144,14 @@ def history_figure(kind: str, epochs: list[dict], signals, total_epochs: int | N
         layout["yaxis2"] = {"title": {"text": "temperature"}, "overlaying": "y",
                             "side": "right", "showgrid": False, "rangemode": "tozero"}
     elif kind == "lr":
-        layout["yaxis"] = {"title": {"text": "learning rate"}, "type": "log"}
+        # A log axis over small rates: powers of ten ("10⁻³") read shorter than "0.001".
+        layout["yaxis"] = {"title": {"text": "learning rate"}, "type": "log",
+                           "exponentformat": "power"}
+    # The fixed left/right margins are a minimum: tick labels wider than they are (a log
+    # axis of rates, a penalty of 10⁴) push the plot area in instead of being cut off.
+    for axis in ("yaxis", "yaxis2"):
+        if axis in layout:
+            layout[axis]["automargin"] = True
     fig.update_layout(**layout)
     for label, value in (references or {}).items():
         if value is not None and math.isfinite(value):

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .colours import process_colour
+from .colours import process_colours
 from .style import (base_layout, category_label, compact, finite, message_figure, nice_scale,
                     scaled_name, set_log, signal_names)
 
@@ -21,7 +21,7 @@ def stacked_histogram_1d(result: dict, run_info: dict | None = None, log: bool =
     (``signal_scale`` or automatic) that the legend states.
     """
     n_cats = int(result["n_cats"])
-    title = f"Yields in the optimised bins, K = {n_cats}"
+    title = f"Yields in the optimised bins, K = {n_cats} (training sample)"
     cats = result.get("categories") or []
     if not cats or any(not c.get("range") or not c.get("process_yields") for c in cats):
         return message_figure(title, "No per-process yields with bin ranges in this result.")
@@ -33,12 +33,13 @@ def stacked_histogram_1d(result: dict, run_info: dict | None = None, log: bool =
     yields = {p: np.array([c["process_yields"].get(p, 0.0) for c in cats]) for p in processes}
     total_bkg = np.sum([yields[p] for p in backgrounds], axis=0) if backgrounds else np.zeros(len(cats))
 
+    colours = process_colours(processes, signals)
     fig = go.Figure()
-    for i, proc in enumerate(backgrounds):
+    for proc in backgrounds:
         fig.add_trace(go.Bar(
             x=compact((lo + hi) / 2, 6), width=compact(hi - lo, 6), y=compact(yields[proc]),
             name=proc,
-            marker=dict(color=process_colour(proc, i), line=dict(width=0.5, color="#555")),
+            marker=dict(color=colours[proc], line=dict(width=0.5, color="#555")),
             hovertemplate=proc + ": %{y:.4g}<extra></extra>",
         ))
     for proc in signals:
@@ -50,7 +51,7 @@ def stacked_histogram_1d(result: dict, run_info: dict | None = None, log: bool =
         fig.add_trace(go.Scatter(
             x=compact(edges, 6), y=compact(np.append(yields[proc], yields[proc][-1]) * scale),
             mode="lines",
-            line=dict(shape="hv", color=process_colour(proc), width=2.5),
+            line=dict(shape="hv", color=colours[proc], width=2.5),
             name=scaled_name(proc, scale),
             hovertemplate=scaled_name(proc, scale) + ": %{y:.4g}<extra></extra>",
         ))
@@ -79,14 +80,15 @@ def _mass_panel(subplot: int, edges, counts: dict[str, np.ndarray], signals, win
     traces = []
     widths = np.diff(edges)
     backgrounds = [p for p in counts if p not in signals]
+    colours = process_colours(counts, signals)
     step_x = compact(edges)
-    for i, proc in enumerate(backgrounds):
+    for proc in backgrounds:
         y = np.asarray(counts[proc], dtype=float)
         # "hv" steps over the edges; the last value repeated closes the last bin.
         traces.append(go.Scatter(
             x=step_x, y=compact(np.append(y, y[-1])), mode="lines", **on_axes,
-            line=dict(shape="hv", width=0.5, color=process_colour(proc, i)),
-            fillcolor=process_colour(proc, i), stackgroup=f"panel{subplot}",
+            line=dict(shape="hv", width=0.5, color=colours[proc]),
+            fillcolor=colours[proc], stackgroup=f"panel{subplot}",
             name=proc, legendgroup=proc, showlegend=show_legend,
             hovertemplate=proc + " %{x:.1f} GeV: %{y:.4g}<extra></extra>",
         ))
@@ -97,7 +99,7 @@ def _mass_panel(subplot: int, edges, counts: dict[str, np.ndarray], signals, win
         y = np.asarray(counts[proc], dtype=float) * scale
         traces.append(go.Scatter(
             x=step_x, y=compact(np.append(y, y[-1])), mode="lines", **on_axes,
-            line=dict(shape="hv", color=process_colour(proc), width=2),
+            line=dict(shape="hv", color=colours[proc], width=2),
             name=scaled_name(proc, scale), legendgroup=proc, showlegend=show_legend,
             hovertemplate=scaled_name(proc, scale) + " %{x:.1f} GeV: %{y:.4g}<extra></extra>",
         ))
@@ -138,7 +140,7 @@ def category_mass_spectra(result: dict, log: bool = False,
     background fit drawn.
     """
     n_cats = int(result["n_cats"])
-    title = f"Mass spectra per category, K = {n_cats}"
+    title = f"Mass spectra per category, K = {n_cats} (training sample, its Z per panel)"
     hists = result.get("mass_histograms")
     if not hists or not hists.get("counts"):
         return message_figure(title, "No mass histograms in this result.")

@@ -70,8 +70,9 @@ def _server_path(text) -> Path:
     size = path.stat().st_size
     limit = runtime.settings().max_upload_bytes
     if size > limit:
-        raise DatasetError({"path": f"{path.name} has {size / 1e9:.2f} GB; this server takes "
-                                    f"files up to {limit / 1e9:.2f} GB (--max-upload-gb)"})
+        raise DatasetError({"path": f"{path.name} has {formatting.byte_size(size, 4)}; this "
+                                    f"server takes files up to {formatting.byte_size(limit)} "
+                                    f"(--max-upload-gib)"})
     return path
 
 
@@ -100,7 +101,6 @@ def runs_using(dataset_id: str) -> str | None:
 # ----- layout -------------------------------------------------------------------------------
 def layout(**_query):
     settings = runtime.settings()
-    limit_gb = settings.max_upload_bytes / 1e9
     read_only = settings.read_only
     add = dbc.Card(dbc.CardBody([
         html.H5("Add a dataset"),
@@ -118,7 +118,8 @@ def layout(**_query):
                           className="gato-chunked-upload"),
                 dbc.Progress(id="datasets-upload-progress", value=0, className="mt-1",
                              style={"height": "1rem"}),
-                dbc.FormText(f"Sent in chunks; files up to {limit_gb:.1f} GB.",
+                dbc.FormText("Sent in chunks; files up to "
+                             f"{formatting.byte_size(settings.max_upload_bytes)}.",
                              className="small"),
             ], md=6),
             dbc.Col([
@@ -167,7 +168,9 @@ def _mapping_form(numeric: list[str], labels: list[str]):
         html.H6("Column mapping", className="mt-2"),
         dbc.Row([
             dbc.Col([dbc.Label("Score columns (1 to 3)", className="small mb-0"),
-                     dropdown("datasets-scores", numeric, multi=True)], md=6, lg=4),
+                     dropdown("datasets-scores", numeric, multi=True),
+                     html.Div(id="datasets-score-hint", className="form-text small")],
+                    md=6, lg=4),
             dbc.Col([dbc.Label("Weight column (optional: 1 per event)", className="small mb-0"),
                      dropdown("datasets-weight", numeric)], md=6, lg=4),
             dbc.Col([dbc.Label("Process column (optional: one process per file)",
@@ -372,31 +375,61 @@ def name_processes(names, sources):
     Output("datasets-weight", "options"),
     Output("datasets-mass", "options"),
     Output("datasets-process", "options"),
+    Output("datasets-score-hint", "children"),
     Input("datasets-sources", "data"),
     prevent_initial_call=True,
 )
 def inspect(sources):
     hidden = {"display": "none"}
     if not isinstance(sources, list) or not sources:
-        return None, None, hidden, [], [], [], []
+        return None, None, hidden, [], [], [], [], None
     try:
         inspection = inspect_sources(resolve_sources(sources),
                                      max_bytes=runtime.settings().max_upload_bytes)
     except DatasetError as exc:
-        return _problem(f"The files could not be read: {exc}"), None, hidden, [], [], [], []
+        return _problem(f"The files could not be read: {exc}"), None, hidden, [], [], [], [], \
+            None
     except Exception:
         log.exception("inspecting %s failed", sources)
         return _problem("The files could not be read (see the server log)."), None, hidden, \
-            [], [], [], []
+            [], [], [], [], None
     numeric = _ordered({c["name"] for t in inspection for c in t["columns"]
                         if c.get("kind") == "number"}, inspection)
     labels = _ordered({c["name"] for t in inspection for c in t["columns"]
                        if c.get("kind") in ("text", "number")}, inspection)
+    not_numbers = _not_numbers(inspection, set(numeric))
+    # Columns that cannot be numbers are listed, greyed out, rather than left out: a
+    # score column read as text must not just be missing without a word.
+    number_options = [{"label": c, "value": c} for c in numeric] + [
+        {"label": f"{name} ({why}: not a number)", "value": name, "disabled": True}
+        for name, why in not_numbers.items()]
     keep = [{"columns": [{k: c.get(k) for k in ("name", "kind", "values")}
                          for c in t["columns"]], "process": t.get("process"),
              "source": t["source"]} for t in inspection]
-    return (_preview(inspection), keep, {}, *[[{"label": c, "value": c} for c in numeric]] * 3,
-            [{"label": c, "value": c} for c in labels])
+    return (_preview(inspection), keep, {}, *[number_options] * 3,
+            [{"label": c, "value": c} for c in labels], _score_hint(not_numbers))
+
+
+def _not_numbers(inspection: list[dict], numeric: set) -> dict[str, str]:
+    """Columns that are numbers in no file: {name: "text" or its type}, in file order."""
+    found = {}
+    for table in inspection:
+        for column in table["columns"]:
+            name = column["name"]
+            if name not in numeric and name not in found:
+                found[name] = "text" if column.get("kind") == "text" else \
+                    f"type {column.get('dtype')}"
+    return found
+
+
+def _score_hint(not_numbers: dict[str, str]):
+    """Why some columns are not offered as scores (None when every column is a number)."""
+    if not not_numbers:
+        return None
+    listed = ", ".join(f"{name} ({why})" for name, why in not_numbers.items())
+    return (f"Not numbers, so not offered as scores, weight or mass: {listed}. A score "
+            "column listed here has an entry that is not a number (a repeated header, "
+            "\"n/a\"): fix it in the file and add the file again.")
 
 
 def _ordered(names: set, inspection: list[dict]) -> list[str]:
@@ -488,15 +521,29 @@ def import_dataset(n_clicks, sources, scores, weight, process, signals, mass, wi
     for entry in sources:
         if entry.get("kind") == "upload":
             uploads.discard(entry.get("token"))
-    counts = ", ".join(f"{p}: {s['events']:,}" for p, s in manifest.process_summary.items())
     message = dbc.Alert([
-        html.Div([f"Imported {manifest.name!r}: {manifest.n_events:,} events ({counts}). ",
+        html.Div([f"Imported {manifest.name!r}: {manifest.n_events:,} events. ",
                   dcc.Link("Train on it", href=f"/new?scenario=dataset&dataset={manifest.id}",
                            id="datasets-train-link")]),
+        process_yields_table(manifest.process_summary),
         html.Ul([html.Li(n) for n in manifest.notes], className="small mb-0")
         if manifest.notes else None,
     ], color="success", id="datasets-imported")
     return message, (refresh or 0) + 1, []
+
+
+def process_yields_table(summary: dict[str, dict]):
+    """Events and weighted yield (the sum of the weights: what the significance counts) of
+    each process of an import; a yield far from the expected one shows a wrong weight
+    column or a missing scale at once."""
+    rows = [html.Tr([html.Td(name), html.Td("signal" if s.get("signal") else "background"),
+                     html.Td(formatting.number(s.get("events")), className="text-end"),
+                     html.Td(formatting.number(s.get("weight_sum")), className="text-end")])
+            for name, s in summary.items()]
+    head = html.Thead(html.Tr([html.Th("process"), html.Th("role"), html.Th("events"),
+                               html.Th("weighted yield (Σ weights)")]))
+    return dbc.Table([head, html.Tbody(rows)], size="sm", className="small mb-1 mt-1 w-auto",
+                     id="datasets-imported-yields")
 
 
 # ----- callbacks: the list --------------------------------------------------------------------

@@ -30,7 +30,7 @@ from gato_core.schedules import SCHEDULES
 from gato_dash import runtime
 from gato_dash.runtime import run_facts
 from gato_dash.address_bar import keep_query_in_address_bar
-from gato_dash.figures.colours import process_colour
+from gato_dash.figures.colours import process_colours
 from gato_dash.runtime.run_store import MAX_NAME_CHARS, TextTooLong
 
 log = logging.getLogger(__name__)
@@ -150,13 +150,30 @@ def scenario_description(scenario: str) -> str:
     return SCENARIOS[scenario].description
 
 
-def dataset_options() -> list[dict]:
+def _manifests() -> list:
+    """The stored datasets, newest first (none when the folder cannot be read)."""
     try:
-        manifests = catalogue.list_datasets(catalogue.datasets_folder(runtime.data_dir()))
+        return catalogue.list_datasets(catalogue.datasets_folder(runtime.data_dir()))
     except Exception:
         log.exception("listing datasets failed")
         return []
-    return [{"label": f"{m.name} ({m.n_events:,} events)", "value": m.id} for m in manifests]
+
+
+def dataset_options() -> list[dict]:
+    return [{"label": f"{m.name} ({m.n_events:,} events)", "value": m.id}
+            for m in _manifests()]
+
+
+NO_DATASET_YET = "no dataset yet: import one on the Datasets page"
+
+
+def preselected_dataset(given: str = "") -> str:
+    """The dataset a dataset run starts with: the one given (a link, the form) when it is
+    stored here, else the newest, else "" (there is none yet)."""
+    ids = [m.id for m in _manifests()]
+    if isinstance(given, str) and given in ids:
+        return given
+    return ids[0] if ids else ""
 
 
 def snapshot_cost(config: RunConfig | None, dim: int) -> str:
@@ -188,6 +205,9 @@ def values_from_query(query: dict) -> tuple[str, dict[str, str], str, list[str]]
             values[key] = _one(raw) or ""  # kept as typed: validation marks bad values
         else:
             unknown.append(key)
+    if scenario == DATASET_SCENARIO and not values["dataset"]:
+        # "Your dataset" without one named: start on the newest rather than on an error
+        values["dataset"] = preselected_dataset()
     if unknown:
         notices.append("Ignored settings in the link that do not exist: "
                        + ", ".join(sorted(unknown)) + ".")
@@ -205,7 +225,12 @@ def validate(scenario: str, values: dict[str, str]) -> tuple[RunConfig | None, d
     try:
         config = RunConfig.from_dict({"scenario": scenario, **values})
     except ConfigError as exc:
-        return None, dict(exc.problems)
+        problems = dict(exc.problems)
+        if scenario == DATASET_SCENARIO and not values.get("dataset") and "dataset" in problems:
+            # nothing picked because there is nothing to pick: say what to do, not that an
+            # id is malformed
+            problems["dataset"] = NO_DATASET_YET
+        return None, problems
     except Exception as exc:  # should not happen; never let it reach the user as a 500
         log.exception("validating %r failed", values)
         return None, {"config": f"could not check this configuration ({type(exc).__name__})"}
@@ -289,9 +314,10 @@ def _stacked(hist: dict, summary: dict, xlabel: str, log_scale: bool) -> go.Figu
     fig = go.Figure()
     # backgrounds first (bottom of the stack), signals on top
     order = [p for p in summary["processes"] if p not in summary["signals"]] + summary["signals"]
-    for position, process in enumerate(order):
+    colours = process_colours(summary["processes"], summary["signals"])
+    for process in order:
         fig.add_trace(go.Bar(x=centres, y=np.round(hist["counts"][process], 4), width=widths,
-                             name=process, marker_color=process_colour(process, position),
+                             name=process, marker_color=colours[process],
                              marker_line_width=0))
     fig.update_layout(barmode="stack", bargap=0, xaxis_title=xlabel, yaxis_title="events",
                       yaxis_type="log" if log_scale else "linear")
@@ -425,6 +451,9 @@ def load_preset(scenario, _quick, _reference, ids, dataset):
         raise dash.exceptions.PreventUpdate
     preset = {"preset-quick": "quick", "preset-reference": "reference"}.get(ctx.triggered_id,
                                                                            "default")
+    if scenario == DATASET_SCENARIO:
+        # the dataset picked stays picked; none yet (switching to "Your dataset"): the newest
+        dataset = preselected_dataset(dataset if isinstance(dataset, str) else "")
     values = preset_values(scenario, preset, dataset if isinstance(dataset, str) else "")
     return [values[i["name"]] for i in ids]
 

@@ -25,7 +25,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from gato_dash import formatting, live, runtime
+from gato_dash import formatting, live, run_summary, runtime
 from gato_dash.runtime import backends, run_facts
 # the training job's background callback: its own module, which Celery workers import too
 from gato_dash import training_callback  # noqa: F401
@@ -123,6 +123,9 @@ def layout(run_id=None, **query):
             html.Span(f" · created {formatting.timestamp(run['created'])} · "),
             dcc.Link("configure a similar run", href="/new?" + urlencode(_config_query(run))),
         ], className="text-muted small mb-2"),
+        # the headline Z, each number with its sample; the poll fills it as K finish
+        html.Div(headline(run["id"], run.get("run_info")), id="run-headline",
+                 className="fw-semibold mb-1"),
         html.Div(shown.status, id="run-status", className="run-status mb-1"),
         # written by the poll watchdog (assets/run_poll.js) while the server does not answer
         html.Div(id="run-connection", className="run-connection small text-danger"),
@@ -229,6 +232,7 @@ POLL_OUTPUTS = {
     # an answer arrived: whatever the watchdog said about the connection is over
     "connection": Output("run-connection", "children", allow_duplicate=True),
     "results": Output("run-results", "children"),
+    "headline": Output("run-headline", "children"),
     "figures": {kind: Output(f"run-fig-{kind}", "figure") for kind in history.FIGURES},
     "extends": {kind: Output(f"run-fig-{kind}", "extendData") for kind in history.FIGURES},
 }
@@ -296,10 +300,23 @@ def render_update(update: live.LiveUpdate, n_intervals: int = 0, view=None) -> d
         "watchdog_off": update.done,
         "connection": "",
         "results": results,
+        "headline": headline(update.state["run"]) if update.results_changed else no_update,
         "figures": {kind: update.figures[kind] if update.figures else no_update
                     for kind in history.FIGURES},
         "extends": {kind: update.extends.get(kind, no_update) for kind in history.FIGURES},
     }
+
+
+def headline(run_id: str, run_info: dict | None = None) -> str | None:
+    """The run's headline significance (gato_dash.run_summary.headline); None without one."""
+    try:
+        store = runtime.store()
+        if run_info is None:
+            run_info = (store.get_run(run_id) or {}).get("run_info")
+        return run_summary.headline(store.results(run_id), run_info)
+    except Exception:  # the header goes without; the results below say what is wrong
+        log.exception("the headline of run %s failed", run_id)
+        return None
 
 
 def _shown_if(visible: bool) -> dict:
