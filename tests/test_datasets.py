@@ -416,3 +416,92 @@ def test_toy_held_out_sample_is_independent_and_same_size():
     assert info["kind"] == "independent" and info["seed"] != 8
     assert not np.array_equal(held.scores, events.scores)
     np.testing.assert_array_equal(held.scores, generate("one_d", 500, 2000, seed=info["seed"]).scores)
+
+
+# ----- bounded resources: decompression bombs, many labels (issue #21) -------------------
+BOMB_ROWS = 100_000_000
+
+
+@pytest.fixture(scope="module")
+def parquet_bomb(tmp_path_factory):
+    """A real Parquet file of ~0.9 MB declaring 100 M rows: constant columns compress to
+    almost nothing (run-length / dictionary encoding), decoded they take ~1.9 GB."""
+    path = tmp_path_factory.mktemp("bomb") / "bomb.parquet"
+    rows = 10_000_000
+    table = pa.table({
+        "score": pa.array(np.full(rows, 0.5, np.float32)),
+        "weight": pa.array(np.ones(rows, np.float32)),
+        "process": pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, np.int32)),
+                                                  pa.array(["signal"]))})
+    with pq.ParquetWriter(path, table.schema) as writer:
+        for _ in range(BOMB_ROWS // rows):
+            writer.write_table(table, row_group_size=rows)
+    assert pq.read_metadata(path).num_rows == BOMB_ROWS and os.path.getsize(path) < 2e6
+    return str(path)
+
+
+PEAK_RSS_SCRIPT = """
+import json, resource, sys
+sys.path.insert(0, sys.argv[1])
+from gato_core.datasets import read_events
+from gato_core.readers import DatasetError, inspect_sources
+import pyarrow.parquet, uproot  # everything imported before the baseline
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+baseline = peak()
+try:
+    if sys.argv[3] == "inspect":
+        inspect_sources([sys.argv[2]])
+    else:
+        read_events([sys.argv[2]], json.loads(sys.argv[4]))
+    message = None
+except DatasetError as err:
+    message = str(err)
+print(json.dumps({"growth": peak() - baseline, "message": message}))
+"""
+
+
+@pytest.mark.parametrize("step", ["inspect", "import"])
+def test_a_parquet_decompression_bomb_is_refused_from_its_metadata(parquet_bomb, step):
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", PEAK_RSS_SCRIPT, repo, parquet_bomb, step,
+                           json.dumps(MAPPING)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout)
+    assert outcome["message"] is not None, "the bomb was read"
+    assert "declares 100,000,000 rows, more than the limit of 20,000,000" in outcome["message"]
+    assert "nothing of it was decoded" in outcome["message"]
+    # decoding even one of its ten row groups would take ~190 MB
+    assert outcome["growth"] < 50e6, f"peak memory grew by {outcome['growth'] / 1e6:.0f} MB"
+
+
+def test_row_limits_apply_to_root_trees_and_to_all_files_of_an_import(tmp_path, store):
+    events = toy_table(300, 1200)
+    path = tmp_path / "toy.root"
+    with uproot.recreate(path) as handle:
+        for tree in ("signal", "background"):
+            handle.mktree(tree, {"score": "float32", "weight": "float32"})
+            handle[tree].extend({"score": events["score"][:1000],
+                                 "weight": events["weight"][:1000]})
+    mapping = {"score_columns": ["score"], "weight_column": "weight", "signals": ["signal"]}
+    # two trees of 1,000 entries: refused for 1,500 from the tree headers, for both steps
+    with pytest.raises(DatasetError, match="declares 2,000 rows, more than the limit of 1,500"):
+        inspect_sources([str(path)], max_rows=1500)
+    refused(store, [str(path)], mapping, "declares 2,000 rows", max_events=1500)
+    # the budget is for the whole import: the second file gets what the first left
+    parquet = write_parquet(tmp_path / "t.parquet", toy_table(300, 1200))  # 1,500 rows
+    refused(store, [str(path), parquet], {**mapping, "process_names": ["s", "b", "p"]},
+            "t.parquet declares 1,500 rows, more than the limit of 1,000", max_events=3000)
+
+
+def test_a_parquet_row_group_too_large_to_inspect_is_refused(tmp_path, monkeypatch):
+    from gato_core import readers
+
+    path = write_parquet(tmp_path / "wide.parquet", toy_table(300, 1200))
+    # score + weight as float32/64 and the text process column: 1,500 rows in one group
+    monkeypatch.setattr(readers, "INSPECT_MAX_PIECE_BYTES", 10_000)
+    with pytest.raises(DatasetError, match="row group of 1,500 rows x 3 columns"):
+        inspect_sources([path])
