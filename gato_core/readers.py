@@ -38,6 +38,12 @@ MAX_ROWS = 20_000_000
 INSPECT_MAX_PIECE_BYTES = 1 << 30
 #: Decoded bytes per row assumed for a text column (offsets plus a short process name).
 TEXT_BYTES_PER_ROW = 16
+#: Most distinct values a process column may hold. Each process becomes a legend entry, a
+#: yield in every result and an entry of the dataset's manifest, and the stored process
+#: index is int16; analyses have a few to a few dozen. A column with more (an event number
+#: picked by mistake, or a crafted file with 2 M labels) is refused with a message. Values
+#: are counted by hashing (Arrow, numpy), never by searching a list, so the count is linear.
+MAX_PROCESSES = 1000
 
 
 class DatasetError(ValueError):
@@ -300,6 +306,7 @@ def _labels_from_arrow(column):
         column = pc.dictionary_encode(column)
     column = column.unify_dictionaries() if hasattr(column, "unify_dictionaries") else column
     chunks = column.chunks
+    check_process_count(len(chunks[0].dictionary) if chunks else 0)
     names = [str(x) for x in chunks[0].dictionary.to_pylist()] if chunks else []
     codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks]) \
         if chunks else np.zeros(0, np.int32)
@@ -312,7 +319,16 @@ def _labels_from_numbers(values: np.ndarray):
             raise DatasetError({"process": "a numeric process column must hold whole numbers"})
         values = values.astype(np.int64)
     unique, codes = np.unique(values, return_inverse=True)
+    check_process_count(len(unique))
     return codes.astype(np.int32), [str(int(u)) for u in unique]
+
+
+def check_process_count(n_distinct: int, what: str = "the process column holds") -> None:
+    """Refuse more than MAX_PROCESSES distinct process labels."""
+    if n_distinct > MAX_PROCESSES:
+        raise DatasetError({"process": f"{what} {n_distinct:,} distinct values, more "
+                                       f"than the {MAX_PROCESSES:,} processes a dataset may "
+                                       f"have; is it the right column (not an event number)?"})
 
 
 @contextmanager
@@ -470,14 +486,22 @@ def _inspected(label: str, process: str, dtypes: dict, numeric: list, text: list
     [(value, count), ...]}, [the batch's first rows], its row count)."""
     stats = {name: _RunningStats() for name in numeric}
     counts = {name: {} for name in text}  # value -> count, in order of first appearance
+    too_many = set()  # text columns with more than MAX_PROCESSES distinct values
     rows, total = [], 0
     for numbers, texts, head, size in batches:
         for name, values in numbers.items():
             stats[name].add(values)
         for name, counted in texts.items():
+            if name in too_many:
+                continue
+            if counted is None:  # this batch alone has too many
+                too_many.add(name)
+                continue
             seen = counts[name]
             for value, count in counted:
                 seen[value] = seen.get(value, 0) + count
+            if len(seen) > MAX_PROCESSES:
+                too_many.add(name)
         rows = rows or head  # the first batch holds the preview
         total += size
     described = []
@@ -485,9 +509,11 @@ def _inspected(label: str, process: str, dtypes: dict, numeric: list, text: list
         if name in stats:
             described.append(stats[name].describe(name, dtype))
         elif name in counts:
+            # counts of a column with too many values stop early: a part of the file
             described.append({"name": name, "dtype": dtype, "kind": "text",
                               "values": list(counts[name])[:50],
-                              "counts": list(counts[name].values())[:50]})
+                              "counts": list(counts[name].values())[:50],
+                              "too_many_values": name in too_many})
         else:
             described.append({"name": name, "dtype": dtype, "kind": "other"})
     return {"source": label, "process": process, "n_rows": total, "columns": described,
@@ -495,17 +521,23 @@ def _inspected(label: str, process: str, dtypes: dict, numeric: list, text: list
 
 
 def _arrow_batch(batch, numeric: list, text: list, n_rows: int):
-    """One Arrow record batch (or table) as _inspected reads it."""
+    """One Arrow record batch (or table) as _inspected reads it; a text column's counts are
+    None when the batch alone has more than MAX_PROCESSES distinct values (counted by
+    Arrow: no Python object per value)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     def chunked(column):
         return pa.chunked_array([column]) if isinstance(column, pa.Array) else column
 
+    def counted(column):
+        counts = pc.value_counts(column.drop_null())
+        if len(counts) > MAX_PROCESSES:
+            return None
+        return [(str(item["values"]), item["counts"]) for item in counts.to_pylist()]
+
     numbers = {name: _numeric_from_arrow(chunked(batch.column(name))) for name in numeric}
-    texts = {name: [(str(item["values"]), item["counts"]) for item in
-                    pc.value_counts(batch.column(name).drop_null()).to_pylist()]
-             for name in text}
+    texts = {name: counted(batch.column(name)) for name in text}
     head = batch.slice(0, n_rows)
     columns = ([numbers[name][:n_rows] for name in numeric]
                + [[None if v is None else str(v) for v in head.column(name).to_pylist()]

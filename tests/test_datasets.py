@@ -505,3 +505,49 @@ def test_a_parquet_row_group_too_large_to_inspect_is_refused(tmp_path, monkeypat
     monkeypatch.setattr(readers, "INSPECT_MAX_PIECE_BYTES", 10_000)
     with pytest.raises(DatasetError, match="row group of 1,500 rows x 3 columns"):
         inspect_sources([path])
+
+
+def labels_table(n_labels, first="signal"):
+    """One row per label: ``n_labels`` distinct process labels (made by Arrow, not Python)."""
+    import pyarrow.compute as pc
+
+    names = pc.binary_join_element_wise("p", pa.array(np.arange(n_labels)).cast(pa.string()), "")
+    names = pa.concat_arrays([pa.array([first]), names.slice(1)])
+    return {"score": pa.array(np.linspace(0, 1, n_labels, dtype=np.float32)), "process": names}
+
+
+def test_two_million_distinct_process_labels_are_refused_quickly(tmp_path, store):
+    import time
+
+    path = write_parquet(tmp_path / "labels.parquet", labels_table(2_000_000))
+    mapping = {"score_columns": ["score"], "process_column": "process", "signals": ["signal"]}
+    started = time.perf_counter()
+    refused(store, [path], mapping, "the process column holds 2,000,000 distinct values, more "
+                                    "than the 1,000 processes a dataset may have")
+    # the counting was quadratic: 20 k labels took 6 s, 2 M never finished
+    assert time.perf_counter() - started < 30
+    # the preview counts text values only up to the limit, and says so
+    started = time.perf_counter()
+    [table] = inspect_sources([path])
+    assert time.perf_counter() - started < 30
+    column = next(c for c in table["columns"] if c["name"] == "process")
+    assert column["too_many_values"] and table["n_rows"] == 2_000_000
+
+
+def test_process_labels_over_the_limit_across_files_and_numbers(tmp_path, store):
+    mapping = {"score_columns": ["score"], "process_column": "process", "signals": ["signal"]}
+    # 600 + 600 distinct labels: each file is fine, together they are too many
+    first = write_parquet(tmp_path / "a.parquet", labels_table(600))
+    second = labels_table(600, first="x")
+    second["process"] = pa.array(["b" + v for v in second["process"].to_pylist()])
+    second = write_parquet(tmp_path / "b.parquet", second)
+    refused(store, [first, second], mapping,
+            "the process columns of these files hold 1,200 distinct values")
+    # whole numbers as labels: counted the same way
+    numbers = write_parquet(tmp_path / "n.parquet",
+                            {"score": np.linspace(0, 1, 5000), "process": np.arange(5000)})
+    refused(store, [numbers], {**mapping, "signals": ["0"]},
+            "the process column holds 5,000 distinct values")
+    # at the limit it is still a dataset
+    assert import_dataset([first], mapping, store, "600 processes").processes[:2] == \
+        ["signal", "p1"]
