@@ -35,7 +35,7 @@ import secrets
 import shutil
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from flask import Response, request
@@ -61,6 +61,7 @@ UPLOADS_DIR = "uploads"
 _TOKEN = re.compile(r"^[0-9a-f]{32}$")
 _META = "upload.json"
 _LOCK = ".lock"
+_TRASH = ".trash-"
 #: starts of this process one at a time (the fcntl lock orders other processes)
 _START_GUARD = threading.Lock()
 
@@ -302,14 +303,17 @@ def safe_filename(name) -> str | None:
     return base
 
 
-def _kept_uploads(now: float) -> list[tuple[float, int, Path]]:
+def _kept_uploads(now: float, doomed: list[Path]) -> list[tuple[float, int, Path]]:
     """(last activity, declared size, folder) of every upload kept, oldest activity first;
-    those idle for longer than STALE_S are removed on the way."""
+    those idle for longer than STALE_S, and trash left by an earlier process, go to
+    ``doomed``."""
     kept = []
     with os.scandir(uploads_folder()) as entries:
         for entry in entries:
+            if entry.name.startswith(_TRASH):
+                doomed.append(Path(entry.path))
             if not _TOKEN.match(entry.name):
-                continue  # the lock file
+                continue  # the lock file, trash
             folder = Path(entry.path)
             try:
                 meta = json.loads((folder / _META).read_text())
@@ -318,25 +322,48 @@ def _kept_uploads(now: float) -> list[tuple[float, int, Path]]:
             except (OSError, ValueError, KeyError, TypeError):  # half made or damaged
                 size, active = 0, entry.stat().st_mtime
             if now - active > STALE_S:
-                shutil.rmtree(folder, ignore_errors=True)
+                doomed.append(folder)
             else:
                 kept.append((active, size, folder))
     return sorted(kept, key=lambda item: item[0])
+
+
+def _remove_soon(folders: list[Path]) -> None:
+    """Take ``folders`` out of the uploads at once (a rename each) and delete them on a
+    background thread: deleting thousands of folders left by an older version took 19 s
+    here, which no start should wait for."""
+    if not folders:
+        return
+    trash = uploads_folder() / f"{_TRASH}{secrets.token_hex(8)}"
+    trash.mkdir()
+    for folder in folders:
+        if not folder.name.startswith(_TRASH):
+            with suppress(OSError):  # gone meanwhile
+                os.rename(folder, trash / folder.name)
+    leftovers = [folder for folder in folders if folder.name.startswith(_TRASH)]
+
+    def delete():
+        for folder in [trash, *leftovers]:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    threading.Thread(target=delete, name="gato-upload-trash", daemon=True).start()
 
 
 def _make_room(size: int, total_limit: int) -> tuple[str, int] | None:
     """Remove abandoned uploads, oldest first, until one more of ``size`` bytes fits the
     bounds (see the module doc); the refusal (message, status) if it still does not."""
     now = time.time()
-    kept = _kept_uploads(now)
+    doomed: list[Path] = []
+    kept = _kept_uploads(now, doomed)
     total = sum(declared for _, declared, _ in kept)
     while kept and (len(kept) + 1 > MAX_UPLOADS or total + size > total_limit):
         active, declared, folder = kept[0]
         if now - active <= ABANDONED_S:
             break  # the oldest is still being sent: so are all the others
-        shutil.rmtree(folder, ignore_errors=True)
+        doomed.append(folder)
         kept.pop(0)
         total -= declared
+    _remove_soon(doomed)
     if len(kept) + 1 > MAX_UPLOADS:
         return (f"{len(kept)} uploads are in progress, the most this server keeps at once; "
                 f"try again when one has finished or after {ABANDONED_S // 60} minutes."), 429
