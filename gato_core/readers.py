@@ -184,6 +184,35 @@ def _arrow_schema(source: Source, fmt: str):
                                     f"(truncated or corrupted?): {_short(err)}"}) from None
 
 
+def check_csv_rows(source: Source, n_columns: int, max_rows: int,
+                   block_bytes: int = 16 << 20) -> None:
+    """Refuse a CSV file with more than ``max_rows`` rows before parsing it.
+
+    A CSV file has no row count: its line breaks are counted instead, a pass at disk speed
+    without parsing, and only when the file is large enough to hold that many rows (each
+    row takes at least one byte per column: separators and the line break). A line break
+    inside a quoted field counts as a row too, so this errs on the side of refusing.
+    """
+    if os.path.getsize(source.path) <= (max_rows + 1) * max(n_columns, 1):
+        return
+    breaks = {b"\n": 0, b"\r": 0}  # a file may end its lines with \n, \r\n or \r
+    last = b"\n"
+    with open(source.path, "rb") as handle:
+        while block := handle.read(block_bytes):
+            for mark in breaks:
+                breaks[mark] += block.count(mark)
+            last = block[-1:]
+            rows = max(breaks.values()) - 1  # the header line
+            if rows > max_rows:
+                break
+    rows = max(breaks.values()) - 1 + (last not in breaks)
+    if rows > max_rows:
+        raise DatasetError({"data": f"{source.label} has more than {max_rows:,} rows (line "
+                                    f"breaks counted), the limit of events (training needs "
+                                    f"memory in proportion to events); nothing of it was "
+                                    f"decoded"})
+
+
 def _parquet_metadata(source: Source):
     """The footer of a Parquet file (row counts, row groups), or DatasetError."""
     import pyarrow as pa
@@ -222,6 +251,8 @@ def _read_arrow(source: Source, fmt: str, columns, label_column,
     schema = _arrow_schema(source, fmt)
     if fmt == "parquet":
         check_rows(label, _parquet_metadata(source).num_rows, max_rows)
+    else:
+        check_csv_rows(source, len(schema.names), max_rows)
     names = list(schema.names)
     _check_columns(label, names, columns, label_column)
     wanted = list(columns)
@@ -567,6 +598,8 @@ def _inspect_arrow(source: Source, n_rows: int, max_rows: int = MAX_ROWS) -> dic
     schema = _arrow_schema(source, fmt)
     if fmt == "parquet":
         _check_parquet_pieces(source, schema, max_rows)
+    else:
+        check_csv_rows(source, len(schema.names), max_rows)
     try:
         if fmt == "parquet":
             # row group by row group: ParquetFile.iter_batches was measured to keep the
