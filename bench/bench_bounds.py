@@ -8,7 +8,7 @@ old and the new code run side by side on the same machine at the same time:
 - upload start body: peak memory growth of a server sent a 300 MB JSON start body with
   chunked transfer encoding (no Content-Length);
 - Parquet bomb: a 0.9 MB file declaring 100 M rows, inspected and imported: time, peak
-  memory growth, outcome;
+  memory growth, outcome; the same for a CSV of 25 M short rows;
 - process labels: importing 20 k and 2 M distinct labels: time and outcome (the old code
   is stopped after ``--timeout`` seconds);
 - figure cache: files beside a run after 500 crafted result counts.
@@ -120,17 +120,17 @@ MAPPING = {"score_columns": ["score"], "weight_column": "weight",
 
 
 def bomb(scratch: Path, step: str) -> dict:
+    import importlib
     import time
 
     from gato_core.datasets import read_events
     from gato_core.readers import DatasetError, inspect_sources
-
-    import pyarrow.parquet  # noqa: F401  (imported before the baseline)
-    path = scratch / "bomb.parquet"
+    importlib.import_module("pyarrow.parquet")  # imported before the baseline
+    path = scratch / ("bomb.parquet" if not step.startswith("csv") else "rows.csv")
     before = peak_bytes()
     began = time.perf_counter()
     try:
-        if step == "inspect":
+        if step in ("inspect", "csv inspect"):
             inspect_sources([str(path)])
         else:
             read_events([str(path)], MAPPING)
@@ -193,6 +193,8 @@ WORKERS = {
     "upload start body, 300 MB chunked": upload_body,
     "parquet bomb, inspect": lambda scratch: bomb(scratch, "inspect"),
     "parquet bomb, import": lambda scratch: bomb(scratch, "import"),
+    "CSV of 25 M short rows (260 MB), inspect": lambda scratch: bomb(scratch, "csv inspect"),
+    "CSV of 25 M short rows (260 MB), import": lambda scratch: bomb(scratch, "csv import"),
     "labels 20 k, import": lambda scratch: labels(scratch, 20_000),
     "labels 2 M, import": lambda scratch: labels(scratch, 2_000_000),
     "figure cache": figure_files,
@@ -208,7 +210,7 @@ def worker(name: str, checkout: str, scratch: str) -> None:
 # ----- the comparison -------------------------------------------------------------------
 def measure(name: str, checkout: Path, scratch: Path, timeout: float) -> dict:
     with tempfile.TemporaryDirectory(dir=scratch) as own:
-        for shared in scratch.glob("*.parquet"):
+        for shared in [*scratch.glob("*.parquet"), *scratch.glob("*.csv")]:
             os.symlink(shared, Path(own) / shared.name)
         try:
             done = subprocess.run([sys.executable, __file__, "--worker", name, str(checkout),
@@ -237,6 +239,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         write_bomb(scratch / "bomb.parquet")
+        (scratch / "rows.csv").write_bytes(b"score,weight,process\n"
+                                           + b"0.5,1,signal\n0.5,1,b\n" * 12_500_000)
         write_labels(scratch / "labels20000.parquet", 20_000)
         write_labels(scratch / "labels2000000.parquet", 2_000_000)
         print(f"Parquet bomb: {os.path.getsize(scratch / 'bomb.parquet') / 1e6:.2f} MB on disk, "
