@@ -101,7 +101,11 @@ def read_events(sources, mapping: DatasetMapping | dict, name: str = "dataset",
         raise DatasetError({"data": "give at least one input file"})
     tables = []
     for source in sources:
-        tables += read_source(source, mapping.numeric_columns, mapping.process_column, max_bytes)
+        # what is left of the event budget: files declaring more are refused from their
+        # metadata before decoding (a compressed file can declare 100 M rows in 1 MB)
+        remaining = max(max_events - sum(t.n_rows for t in tables), 0)
+        tables += read_source(source, mapping.numeric_columns, mapping.process_column, max_bytes,
+                              max_rows=remaining)
     total = sum(t.n_rows for t in tables)
     if total > max_events:
         raise DatasetError({"data": f"{total:,} events, more than the limit of {max_events:,} "

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .readers import DatasetError, Table
+from .readers import DatasetError, Table, check_process_count
 from .scenarios import EventSample
 
 MAX_SCORES = 3
@@ -165,21 +165,26 @@ def build_events(tables: list[Table], mapping: DatasetMapping,
     n_total = sum(t.n_rows for t in tables)
     report.n_rows_read = n_total
 
-    # process index per event, with one list of names over all tables
+    # process index per event, with one list of names over all tables (a dict finds a
+    # name's index: searching the list was quadratic, and 2 M labels hung the server)
     process_names: list[str] = []
+    index_of: dict[str, int] = {}
     codes = []
     for i, table in enumerate(tables):
         if mapping.process_column:
-            lookup = np.array([_index(process_names, n) for n in table.label_names], np.int16)
+            lookup = np.array([_index(process_names, index_of, n) for n in table.label_names],
+                              np.int64)
+            check_process_count(len(process_names), "the process columns of these files hold")
+            lookup = lookup.astype(np.int16)  # fits: MAX_PROCESSES is below 32,768
             codes.append(np.take(lookup, table.labels, out=pool_empty(table.n_rows, np.int16))
                          if table.n_rows else np.zeros(0, np.int16))
             table.labels = None
         else:
             pname = mapping.process_names[i] if mapping.process_names else table.process
-            codes.append(np.full(table.n_rows, _index(process_names, pname), np.int16))
+            codes.append(np.full(table.n_rows, _index(process_names, index_of, pname), np.int16))
     process = np.concatenate(codes) if len(codes) > 1 else codes[0]
     del codes
-    missing = [s for s in mapping.signals if s not in process_names]
+    missing = [s for s in mapping.signals if s not in index_of]
     if missing:
         raise DatasetError({"signals": f"signal {missing[0]!r} is not among the processes "
                                        f"({', '.join(process_names)})"})
@@ -245,7 +250,7 @@ def build_events(tables: list[Table], mapping: DatasetMapping,
     n_events = int(weight.shape[0])
     report.n_events = n_events
     is_signal_process = np.zeros(len(process_names), bool)
-    is_signal_process[[process_names.index(s) for s in mapping.signals]] = True
+    is_signal_process[[index_of[s] for s in mapping.signals]] = True
     n_signal_events = int(np.count_nonzero(is_signal_process[process]))
     if n_signal_events == 0:
         raise DatasetError({"signals": "no signal events (after the checks above)"})
@@ -296,10 +301,12 @@ def pool_empty(shape, dtype) -> np.ndarray:
     return np.frombuffer(buffer, dtype, count=count).reshape(shape)
 
 
-def _index(names: list[str], name: str) -> int:
-    if name not in names:
+def _index(names: list[str], index_of: dict[str, int], name: str) -> int:
+    """The index of ``name`` in ``names``, appended if new; ``index_of`` mirrors ``names``."""
+    if name not in index_of:
+        index_of[name] = len(names)
         names.append(name)
-    return names.index(name)
+    return index_of[name]
 
 
 def _score_geometry(scores: list[np.ndarray], mapping: DatasetMapping,

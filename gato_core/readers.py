@@ -25,6 +25,25 @@ PREVIEW_ROWS = 10
 #: entries, a CSV block of this many bytes, one Parquet row group (its writer chose it)
 INSPECT_BATCH_ROWS = 1 << 20
 INSPECT_CSV_BLOCK_BYTES = 32 << 20
+#: Most rows (events) the files of one import may hold, as declared by their metadata and
+#: checked before anything is decoded. It is gato_core.datasets.MAX_DATASET_EVENTS: a
+#: dataset holds no more events than training has memory for (~330 bytes per event), so a
+#: file declaring more could never be imported anyway. Parquet and ROOT compress a constant
+#: column to almost nothing: 0.9 MB on disk can declare 100 M rows, which decoded to
+#: 1.9 GB of memory (7.8 GB with more columns) before this check existed.
+MAX_ROWS = 20_000_000
+#: Most bytes one piece of an inspection may decode at once: the rows of one Parquet row
+#: group times the widths of the columns read (from the metadata). Inspection runs in the
+#: web process, which must stay small whatever a file's writer chose for its row groups.
+INSPECT_MAX_PIECE_BYTES = 1 << 30
+#: Decoded bytes per row assumed for a text column (offsets plus a short process name).
+TEXT_BYTES_PER_ROW = 16
+#: Most distinct values a process column may hold. Each process becomes a legend entry, a
+#: yield in every result and an entry of the dataset's manifest, and the stored process
+#: index is int16; analyses have a few to a few dozen. A column with more (an event number
+#: picked by mistake, or a crafted file with 2 M labels) is refused with a message. Values
+#: are counted by hashing (Arrow, numpy), never by searching a list, so the count is linear.
+MAX_PROCESSES = 1000
 
 
 class DatasetError(ValueError):
@@ -115,16 +134,26 @@ def check_size(source: Source, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> int:
     return size
 
 
+def check_rows(label: str, n_rows: int, max_rows: int) -> None:
+    """Refuse a table whose metadata declares more than ``max_rows`` rows (see MAX_ROWS)."""
+    if n_rows > max_rows:
+        raise DatasetError({"data": f"{label} declares {n_rows:,} rows, more than the limit of "
+                                    f"{max_rows:,} events (training needs memory in proportion "
+                                    f"to events); nothing of it was decoded"})
+
+
 def read_source(source: Source, columns, label_column: str | None = None,
-                max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[Table]:
+                max_bytes: int = DEFAULT_MAX_FILE_BYTES, max_rows: int = MAX_ROWS) -> list[Table]:
     """Read the numeric ``columns`` and the optional text/integer ``label_column`` of one
-    source. ROOT files without a tree name give one Table per TTree.
+    source. ROOT files without a tree name give one Table per TTree. A Parquet or ROOT
+    source (all its trees together) declaring more than ``max_rows`` rows is refused from
+    its metadata, before any column is decoded.
     """
     check_size(source, max_bytes)
     fmt = source.format
     if fmt == "root":
-        return _read_root(source, columns, label_column)
-    return [_read_arrow(source, fmt, columns, label_column)]
+        return _read_root(source, columns, label_column, max_rows)
+    return [_read_arrow(source, fmt, columns, label_column, max_rows)]
 
 
 def _default_process(source: Source) -> str:
@@ -155,13 +184,75 @@ def _arrow_schema(source: Source, fmt: str):
                                     f"(truncated or corrupted?): {_short(err)}"}) from None
 
 
-def _read_arrow(source: Source, fmt: str, columns, label_column) -> Table:
+def check_csv_rows(source: Source, n_columns: int, max_rows: int,
+                   block_bytes: int = 16 << 20) -> None:
+    """Refuse a CSV file with more than ``max_rows`` rows before parsing it.
+
+    A CSV file has no row count: its line breaks are counted instead, a pass at disk speed
+    without parsing, and only when the file is large enough to hold that many rows (each
+    row takes at least one byte per column: separators and the line break). A line break
+    inside a quoted field counts as a row too, so this errs on the side of refusing.
+    """
+    if os.path.getsize(source.path) <= (max_rows + 1) * max(n_columns, 1):
+        return
+    breaks = {b"\n": 0, b"\r": 0}  # a file may end its lines with \n, \r\n or \r
+    last = b"\n"
+    with open(source.path, "rb") as handle:
+        while block := handle.read(block_bytes):
+            for mark in breaks:
+                breaks[mark] += block.count(mark)
+            last = block[-1:]
+            rows = max(breaks.values()) - 1  # the header line
+            if rows > max_rows:
+                break
+    rows = max(breaks.values()) - 1 + (last not in breaks)
+    if rows > max_rows:
+        raise DatasetError({"data": f"{source.label} has more than {max_rows:,} rows (line "
+                                    f"breaks counted), the limit of events (training needs "
+                                    f"memory in proportion to events); nothing of it was "
+                                    f"decoded"})
+
+
+def _parquet_metadata(source: Source):
+    """The footer of a Parquet file (row counts, row groups), or DatasetError."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_metadata(source.path)
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise DatasetError({"file": f"{source.label} could not be read as PARQUET "
+                                    f"(truncated or corrupted?): {_short(err)}"}) from None
+
+
+def _decoded_bytes_per_row(schema, names) -> int:
+    """What one row of the columns ``names`` takes once decoded (an estimate for text)."""
+    import pyarrow as pa
+
+    total = 0
+    for name in names:
+        kind = schema.field(name).type
+        if pa.types.is_dictionary(kind):
+            kind = kind.index_type  # dictionary-encoded text: codes plus a few names
+        try:
+            total += max(kind.bit_width // 8, 1)
+        except ValueError:  # text and other variable-width types
+            total += TEXT_BYTES_PER_ROW
+    return total
+
+
+def _read_arrow(source: Source, fmt: str, columns, label_column,
+                max_rows: int = MAX_ROWS) -> Table:
     import pyarrow as pa
     import pyarrow.parquet as pq
     from pyarrow import csv as pa_csv
 
     label = source.label
     schema = _arrow_schema(source, fmt)
+    if fmt == "parquet":
+        check_rows(label, _parquet_metadata(source).num_rows, max_rows)
+    else:
+        check_csv_rows(source, len(schema.names), max_rows)
     names = list(schema.names)
     _check_columns(label, names, columns, label_column)
     wanted = list(columns)
@@ -246,6 +337,7 @@ def _labels_from_arrow(column):
         column = pc.dictionary_encode(column)
     column = column.unify_dictionaries() if hasattr(column, "unify_dictionaries") else column
     chunks = column.chunks
+    check_process_count(len(chunks[0].dictionary) if chunks else 0)
     names = [str(x) for x in chunks[0].dictionary.to_pylist()] if chunks else []
     codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks]) \
         if chunks else np.zeros(0, np.int32)
@@ -258,7 +350,16 @@ def _labels_from_numbers(values: np.ndarray):
             raise DatasetError({"process": "a numeric process column must hold whole numbers"})
         values = values.astype(np.int64)
     unique, codes = np.unique(values, return_inverse=True)
+    check_process_count(len(unique))
     return codes.astype(np.int32), [str(int(u)) for u in unique]
+
+
+def check_process_count(n_distinct: int, what: str = "the process column holds") -> None:
+    """Refuse more than MAX_PROCESSES distinct process labels."""
+    if n_distinct > MAX_PROCESSES:
+        raise DatasetError({"process": f"{what} {n_distinct:,} distinct values, more "
+                                       f"than the {MAX_PROCESSES:,} processes a dataset may "
+                                       f"have; is it the right column (not an event number)?"})
 
 
 @contextmanager
@@ -290,8 +391,11 @@ def _open_trees(source: Source):
         yield [(name, handle[name], f"{Path(path).name}:{name}") for name in trees]
 
 
-def _read_root(source: Source, columns, label_column) -> list[Table]:
+def _read_root(source: Source, columns, label_column, max_rows: int = MAX_ROWS) -> list[Table]:
     with _open_trees(source) as trees:
+        # entry counts are in the trees' headers: checked for all trees before any basket
+        # is decompressed
+        check_rows(source.label, sum(int(tree.num_entries) for _, tree, _ in trees), max_rows)
         return [_read_tree(source, tree, name, label, columns, label_column)
                 for name, tree, label in trees]
 
@@ -358,22 +462,24 @@ def _short(err) -> str:
 
 # ----- preview for the mapping step -------------------------------------------------------
 def inspect_sources(sources, n_rows: int = PREVIEW_ROWS,
-                    max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[dict]:
+                    max_bytes: int = DEFAULT_MAX_FILE_BYTES, max_rows: int = MAX_ROWS) -> list[dict]:
     """What the mapping step shows, per table: row count, the first ``n_rows`` rows, and per
     column its dtype, min, max and NaN/inf counts. Plain JSON-safe data.
 
     Text columns (process label candidates) are listed with their distinct values. Files
     are read piece by piece (Parquet row groups, CSV blocks, ROOT batches), so memory stays
     at one piece whatever the file's size (the web process inspects uploads of several GB).
+    A Parquet or ROOT file declaring more than ``max_rows`` rows, or a Parquet row group
+    that would decode to more than INSPECT_MAX_PIECE_BYTES, is refused from its metadata.
     """
     out = []
     for source in sources:
         source = source if isinstance(source, Source) else parse_source(source)
         check_size(source, max_bytes)
         if source.format == "root":
-            out += _inspect_root(source, n_rows)
+            out += _inspect_root(source, n_rows, max_rows)
         else:
-            out.append(_inspect_arrow(source, n_rows))
+            out.append(_inspect_arrow(source, n_rows, max_rows))
     return out
 
 
@@ -411,14 +517,22 @@ def _inspected(label: str, process: str, dtypes: dict, numeric: list, text: list
     [(value, count), ...]}, [the batch's first rows], its row count)."""
     stats = {name: _RunningStats() for name in numeric}
     counts = {name: {} for name in text}  # value -> count, in order of first appearance
+    too_many = set()  # text columns with more than MAX_PROCESSES distinct values
     rows, total = [], 0
     for numbers, texts, head, size in batches:
         for name, values in numbers.items():
             stats[name].add(values)
         for name, counted in texts.items():
+            if name in too_many:
+                continue
+            if counted is None:  # this batch alone has too many
+                too_many.add(name)
+                continue
             seen = counts[name]
             for value, count in counted:
                 seen[value] = seen.get(value, 0) + count
+            if len(seen) > MAX_PROCESSES:
+                too_many.add(name)
         rows = rows or head  # the first batch holds the preview
         total += size
     described = []
@@ -426,9 +540,11 @@ def _inspected(label: str, process: str, dtypes: dict, numeric: list, text: list
         if name in stats:
             described.append(stats[name].describe(name, dtype))
         elif name in counts:
+            # counts of a column with too many values stop early: a part of the file
             described.append({"name": name, "dtype": dtype, "kind": "text",
                               "values": list(counts[name])[:50],
-                              "counts": list(counts[name].values())[:50]})
+                              "counts": list(counts[name].values())[:50],
+                              "too_many_values": name in too_many})
         else:
             described.append({"name": name, "dtype": dtype, "kind": "other"})
     return {"source": label, "process": process, "n_rows": total, "columns": described,
@@ -436,17 +552,23 @@ def _inspected(label: str, process: str, dtypes: dict, numeric: list, text: list
 
 
 def _arrow_batch(batch, numeric: list, text: list, n_rows: int):
-    """One Arrow record batch (or table) as _inspected reads it."""
+    """One Arrow record batch (or table) as _inspected reads it; a text column's counts are
+    None when the batch alone has more than MAX_PROCESSES distinct values (counted by
+    Arrow: no Python object per value)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     def chunked(column):
         return pa.chunked_array([column]) if isinstance(column, pa.Array) else column
 
+    def counted(column):
+        counts = pc.value_counts(column.drop_null())
+        if len(counts) > MAX_PROCESSES:
+            return None
+        return [(str(item["values"]), item["counts"]) for item in counts.to_pylist()]
+
     numbers = {name: _numeric_from_arrow(chunked(batch.column(name))) for name in numeric}
-    texts = {name: [(str(item["values"]), item["counts"]) for item in
-                    pc.value_counts(batch.column(name).drop_null()).to_pylist()]
-             for name in text}
+    texts = {name: counted(batch.column(name)) for name in text}
     head = batch.slice(0, n_rows)
     columns = ([numbers[name][:n_rows] for name in numeric]
                + [[None if v is None else str(v) for v in head.column(name).to_pylist()]
@@ -455,7 +577,7 @@ def _arrow_batch(batch, numeric: list, text: list, n_rows: int):
     return numbers, texts, rows, batch.num_rows
 
 
-def _inspect_arrow(source: Source, n_rows: int) -> dict:
+def _inspect_arrow(source: Source, n_rows: int, max_rows: int = MAX_ROWS) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
     from pyarrow import csv as pa_csv
@@ -474,6 +596,10 @@ def _inspect_arrow(source: Source, n_rows: int) -> dict:
                                      f"(truncated or corrupted?): {_short(err)}"})
 
     schema = _arrow_schema(source, fmt)
+    if fmt == "parquet":
+        _check_parquet_pieces(source, schema, max_rows)
+    else:
+        check_csv_rows(source, len(schema.names), max_rows)
     try:
         if fmt == "parquet":
             # row group by row group: ParquetFile.iter_batches was measured to keep the
@@ -499,9 +625,27 @@ def _inspect_arrow(source: Source, n_rows: int) -> dict:
     return inspected(table.schema, [table])
 
 
-def _inspect_root(source: Source, n_rows: int) -> list[dict]:
+def _check_parquet_pieces(source: Source, schema, max_rows: int) -> None:
+    """Refuse, from the footer alone, a Parquet file inspection could not hold piece by
+    piece: too many rows, or a row group too large to decode at once."""
+    metadata = _parquet_metadata(source)
+    check_rows(source.label, metadata.num_rows, max_rows)
+    wanted = [f.name for f in schema if _is_numeric(f.type)] + _text_fields(schema)
+    per_row = _decoded_bytes_per_row(schema, wanted)
+    for i in range(metadata.num_row_groups):
+        rows = metadata.row_group(i).num_rows
+        if rows * per_row > INSPECT_MAX_PIECE_BYTES:
+            raise DatasetError({"file": (
+                f"{source.label} has a row group of {rows:,} rows x {len(wanted)} columns, "
+                f"about {rows * per_row / 1e9:,.1f} GB decoded, over the "
+                f"{INSPECT_MAX_PIECE_BYTES / 1e9:,.1f} GB this server decodes at once; write "
+                f"it with smaller row groups (pyarrow: row_group_size)")})
+
+
+def _inspect_root(source: Source, n_rows: int, max_rows: int = MAX_ROWS) -> list[dict]:
     inspected = []
     with _open_trees(source) as trees:
+        check_rows(source.label, sum(int(tree.num_entries) for _, tree, _ in trees), max_rows)
         for name, tree, label in trees:
             dtypes, flat = _branch_types(tree)
             table = _inspected(label, _tree_process(source, name), dtypes, flat, [],

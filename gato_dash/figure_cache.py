@@ -50,6 +50,11 @@ PACKAGE = Path(__file__).resolve().parent
 FIGURES_DIR = "figures"
 #: gzip level for the files: ~1 MB of JSON per K becomes ~0.1 MB in ~10 ms.
 GZIP_LEVEL = 5
+#: Most figure files kept beside one run; past it the oldest are removed. A run has at most
+#: 8 K (config.py), each with three files (K figures, linear and log axes), plus one file
+#: of run-level figures per result count: 32. Only keys of what the store holds are
+#: written at all (``FigureCache.get``); this bound also clears files of older versions.
+MAX_FILES_PER_RUN = 48
 
 
 def _code_version() -> str:
@@ -122,6 +127,11 @@ class FigureCache:
     asker wait for the first build instead of repeating it (``functools.lru_cache`` would
     build twice). ``store()`` gives the run store whose run folders hold the files (a
     callable: the app's store is chosen after import); None keeps figures in memory only.
+
+    Keys come from requests, which anyone can craft (any K, any result count): with a
+    store, figures are kept (in memory and on disk) only for keys of what the store holds,
+    a K that has a result or the run's current result count; others are built and
+    returned, never kept, so crafted requests cannot grow the cache.
     """
 
     def __init__(self, size: int, store: Callable[[], "RunStore"] | None = None):
@@ -137,22 +147,40 @@ class FigureCache:
                 self._values.move_to_end(key)
                 return self._values[key]
             lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
+        try:
+            with lock:
+                with self._guard:
+                    if key in self._values:
+                        return self._values[key]
+                value = self._read(key)
+                if value is None:
+                    text = pio.json.to_json_plotly(build())
+                    # from the same text as the file: memory and disk hold the same figures
+                    value = json.loads(text)
+                    if not self._is_stored(key):
+                        return value  # see the class doc: built, not kept
+                    self._write(key, text)
+                with self._guard:
+                    self._values[key] = value
+                    while len(self._values) > self.size:
+                        self._values.popitem(last=False)
+                return value
+        finally:
+            # also when the build raised (a K without a result): a lock per crafted key
+            # would otherwise stay forever
             with self._guard:
-                if key in self._values:
-                    return self._values[key]
-            value = self._read(key)
-            if value is None:
-                text = pio.json.to_json_plotly(build())
-                self._write(key, text)
-                # from the same text as the file: memory and disk hold the same figures
-                value = json.loads(text)
-            with self._guard:
-                self._values[key] = value
-                while len(self._values) > self.size:
-                    self._values.popitem(last=False)
                 self._locks.pop(key, None)
-            return value
+
+    def _is_stored(self, key: tuple) -> bool:
+        """Whether ``key`` names figures of what the store holds (always, without a store:
+        memory only, bounded by ``size``)."""
+        if self.store is None:
+            return True
+        kind, run_id, count, *_ = key
+        if not isinstance(run_id, str):
+            return False
+        ks = self.store().result_ks(run_id)
+        return count == len(ks) if kind == "run" else count in ks
 
     def put(self, key: tuple, value: dict) -> None:
         """Write a figure set built elsewhere (the training job, the importer) beside its
@@ -196,6 +224,7 @@ class FigureCache:
                 for stale in path.parent.glob(f"{stem}.*.json.gz"):  # older code's figures
                     if stale != path:
                         stale.unlink(missing_ok=True)
+                _evict_oldest(path.parent, keep=path)
                 if self.store().run_status(key[1]) is None:
                     # deleted meanwhile: delete() has removed the folder already, or will
                     shutil.rmtree(path.parent.parent, ignore_errors=True)
@@ -203,6 +232,20 @@ class FigureCache:
                 log.warning("could not keep figures in %s", path, exc_info=True)
                 with contextlib.suppress(OSError):
                     scratch.unlink(missing_ok=True)
+
+
+def _evict_oldest(folder: Path, keep: Path) -> None:
+    """Remove the oldest figure files of ``folder`` beyond MAX_FILES_PER_RUN."""
+    files = []
+    for file in folder.glob("*.json.gz"):
+        with contextlib.suppress(OSError):  # removed meanwhile by another writer
+            files.append((file.stat().st_mtime, file.name, file))
+    if len(files) <= MAX_FILES_PER_RUN:
+        return
+    files.sort()
+    for _, _, file in files[:len(files) - MAX_FILES_PER_RUN]:
+        if file != keep:
+            file.unlink(missing_ok=True)
 
 
 def prebuild(cache: FigureCache, run: dict, epochs: list[dict], result: dict,

@@ -10,20 +10,36 @@ for a few MB and falls over for analysis ntuples of hundreds of MB. The browser 
 
 Each chunk is streamed to disk in pieces of ``COPY_BYTES``, so the server holds at most
 that much of an upload in memory, whatever the file's size. An upload lives in
-``DATA_DIR/uploads/<token>/`` until the Datasets page imports it (and removes the folder);
-unfinished uploads older than ``STALE_S`` are removed when the next one starts.
+``DATA_DIR/uploads/<token>/`` until the Datasets page imports it (and removes the folder).
+
+Bounds, whatever a client sends:
+- request bodies: the start's JSON at most ``START_MAX_BYTES`` and ``JSON_MAX_DEPTH``
+  deep, a chunk at most ``CHUNK_BYTES``; Flask's per-request ``max_content_length``
+  enforces these also on a body sent with chunked transfer encoding (no Content-Length);
+- one writer per upload: a chunk is written under an exclusive ``fcntl`` lock on the
+  upload's lock file, so two PUTs at once cannot both append (the second gets 409);
+- what uploads keep on disk: at most ``MAX_UPLOADS`` folders declaring at most
+  ``PENDING_SIZE_FACTOR`` times the per-file limit together. A start that would pass either
+  bound first removes the uploads idle longer than ``ABANDONED_S``, oldest first, and is
+  refused with a message if that is not enough; uploads idle longer than ``STALE_S`` are
+  removed at every start. The folder count is bounded, so a start's look at the others
+  costs the same whether thousands of uploads were abandoned before or none.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import secrets
 import shutil
+import threading
 import time
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from flask import Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import formatting, runtime
 
@@ -31,9 +47,23 @@ ROUTE = "/gato-upload"
 CHUNK_BYTES = 8 * 1024 * 1024
 COPY_BYTES = 1024 * 1024
 STALE_S = 24 * 3600
+#: an upload that received nothing for this long may make room for a new one
+ABANDONED_S = 10 * 60
+#: most upload folders kept at once (started, finished but not imported yet)
+MAX_UPLOADS = 32
+#: the declared sizes of all kept uploads add up to at most this many times the per-file
+#: limit (--max-upload-gib): two largest files, or many smaller ones
+PENDING_SIZE_FACTOR = 2
+#: the start's body is {"filename", "size"}: a few hundred bytes, never nested
+START_MAX_BYTES = 4096
+JSON_MAX_DEPTH = 4
 UPLOADS_DIR = "uploads"
 _TOKEN = re.compile(r"^[0-9a-f]{32}$")
 _META = "upload.json"
+_LOCK = ".lock"
+_TRASH = ".trash-"
+#: starts of this process one at a time (the fcntl lock orders other processes)
+_START_GUARD = threading.Lock()
 
 
 class UploadError(ValueError):
@@ -65,7 +95,11 @@ def _start():
     refused = _refusal()
     if refused:
         return refused
-    body = request.get_json(silent=True)
+    try:
+        body = small_json(_body(START_MAX_BYTES))
+    except RequestEntityTooLarge:
+        return _json({"error": f"The request is larger than {START_MAX_BYTES} bytes; send "
+                               "{\"filename\": ..., \"size\": ...} as JSON."}, 413)
     if not isinstance(body, dict):
         return _json({"error": "Send {\"filename\": ..., \"size\": ...} as JSON."}, 400)
     filename = safe_filename(body.get("filename"))
@@ -79,14 +113,60 @@ def _start():
         return _json({"error": f"The file has {formatting.byte_size(size, 4)}; this server "
                                f"takes files up to {formatting.byte_size(limit)} "
                                f"(--max-upload-gib)."}, 413)
-    _remove_stale()
     token = secrets.token_hex(16)
-    folder = uploads_folder() / token
-    folder.mkdir(parents=True)
-    (folder / _META).write_text(json.dumps({"filename": filename, "size": size,
-                                            "started": time.time()}))
-    (folder / filename).touch()
+    with _starting():
+        problem = _make_room(size, PENDING_SIZE_FACTOR * limit)
+        if problem:
+            return _json({"error": problem[0]}, problem[1])
+        folder = uploads_folder() / token
+        folder.mkdir(parents=True)
+        (folder / _META).write_text(json.dumps({"filename": filename, "size": size,
+                                                "started": time.time()}))
+        (folder / filename).touch()
     return _json({"token": token, "chunk_bytes": CHUNK_BYTES})
+
+
+def _body(max_bytes: int) -> bytes:
+    """The request body, at most ``max_bytes`` (RequestEntityTooLarge past it, also for a
+    chunked body without Content-Length: Flask applies the per-request limit to the
+    stream the server hands over)."""
+    # one byte over the limit: a stream without Content-Length ends quietly at the limit,
+    # so only reading past it tells a body of exactly max_bytes from a longer one
+    request.max_content_length = max_bytes + 1
+    data = request.get_data(cache=False)
+    if len(data) > max_bytes:
+        raise RequestEntityTooLarge()
+    return data
+
+
+def small_json(raw: bytes, max_depth: int = JSON_MAX_DEPTH):
+    """``raw`` parsed as JSON, or None when it is not JSON or nests deeper than
+    ``max_depth`` (json.loads would raise RecursionError past ~1,000 levels)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    depth, in_text, escaped = 0, False, False
+    for char in text:  # brackets outside strings: the nesting json.loads would recurse into
+        if in_text:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_text = False
+        elif char == '"':
+            in_text = True
+        elif char in "[{":
+            depth += 1
+            if depth > max_depth:
+                return None
+        elif char in "]}":
+            depth -= 1
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def _chunk(token: str):
@@ -97,13 +177,32 @@ def _chunk(token: str):
         meta, path = _upload(token)
     except UploadError as exc:
         return _json({"error": str(exc)}, 404)
+    if request.content_length is None:  # chunked transfer encoding: length unknown ahead
+        return _json({"error": "send each chunk with a Content-Length header",
+                      "received": _size(path)}, 411)
+    request.max_content_length = CHUNK_BYTES
+    try:
+        with _writer(path.parent):
+            return _append(meta, path)
+    except BlockingIOError:
+        # another request is writing this upload: one writer only, the browser resumes
+        # from what the server has once it is done
+        return _json({"error": "another chunk of this upload is being written",
+                      "received": _size(path)}, 409)
+    except FileNotFoundError:  # removed meanwhile (imported, discarded, evicted)
+        return _json({"error": "There is no such upload (it may have been imported or "
+                               "removed)."}, 404)
+
+
+def _append(meta: dict, path: Path) -> Response:
+    """Append the request's body to ``path`` if it continues the file (under the lock)."""
     received = path.stat().st_size
     offset = request.args.get("offset", type=int)
     if offset != received:
         # the browser resumes from what the server has (a chunk lost on the way, a retry)
         return _json({"error": "offset does not match", "received": received}, 409)
     length = request.content_length
-    if length is None or length <= 0 or length > CHUNK_BYTES or received + length > meta["size"]:
+    if length <= 0 or length > CHUNK_BYTES or received + length > meta["size"]:
         return _json({"error": f"a chunk has 1 to {CHUNK_BYTES} bytes and ends within the "
                                "announced size", "received": received}, 400)
     copied = 0
@@ -123,12 +222,45 @@ def _chunk(token: str):
                   "complete": received == meta["size"]})
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+@contextmanager
+def _writer(folder: Path):
+    """Hold the upload's write lock, or BlockingIOError at once if another request has it
+    (threads and processes alike: each open() gets its own lock)."""
+    handle = os.open(folder / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
+
+
+@contextmanager
+def _starting():
+    """Starts one at a time, in this process and across processes sharing the folder."""
+    folder = uploads_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    with _START_GUARD:
+        handle = os.open(folder / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(handle)
+
+
 def _status(token: str):
     try:
         meta, path = _upload(token)
     except UploadError as exc:
         return _json({"error": str(exc)}, 404)
-    received = path.stat().st_size
+    received = _size(path)
     return _json({"received": received, "size": meta["size"],
                   "complete": received == meta["size"]})
 
@@ -171,15 +303,77 @@ def safe_filename(name) -> str | None:
     return base
 
 
-def _remove_stale(now: float | None = None) -> None:
-    now = time.time() if now is None else now
-    folder = uploads_folder()
-    if not folder.is_dir():
+def _kept_uploads(now: float, doomed: list[Path]) -> list[tuple[float, int, Path]]:
+    """(last activity, declared size, folder) of every upload kept, oldest activity first;
+    those idle for longer than STALE_S, and trash left by an earlier process, go to
+    ``doomed``."""
+    kept = []
+    with os.scandir(uploads_folder()) as entries:
+        for entry in entries:
+            if entry.name.startswith(_TRASH):
+                doomed.append(Path(entry.path))
+            if not _TOKEN.match(entry.name):
+                continue  # the lock file, trash
+            folder = Path(entry.path)
+            try:
+                meta = json.loads((folder / _META).read_text())
+                size, active = int(meta["size"]), float(meta["started"])
+                active = max(active, (folder / meta["filename"]).stat().st_mtime)
+            except (OSError, ValueError, KeyError, TypeError):  # half made or damaged
+                size, active = 0, entry.stat().st_mtime
+            if now - active > STALE_S:
+                doomed.append(folder)
+            else:
+                kept.append((active, size, folder))
+    return sorted(kept, key=lambda item: item[0])
+
+
+def _remove_soon(folders: list[Path]) -> None:
+    """Take ``folders`` out of the uploads at once (a rename each) and delete them on a
+    background thread: deleting thousands of folders left by an older version took 19 s
+    here, which no start should wait for."""
+    if not folders:
         return
-    for entry in folder.iterdir():
-        try:
-            started = json.loads((entry / _META).read_text())["started"]
-        except (OSError, ValueError, KeyError, TypeError):
-            started = entry.stat().st_mtime
-        if now - started > STALE_S:
-            shutil.rmtree(entry, ignore_errors=True)
+    trash = uploads_folder() / f"{_TRASH}{secrets.token_hex(8)}"
+    trash.mkdir()
+    for folder in folders:
+        if not folder.name.startswith(_TRASH):
+            with suppress(OSError):  # gone meanwhile
+                os.rename(folder, trash / folder.name)
+    leftovers = [folder for folder in folders if folder.name.startswith(_TRASH)]
+
+    def delete():
+        for folder in [trash, *leftovers]:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    threading.Thread(target=delete, name="gato-upload-trash", daemon=True).start()
+
+
+def _make_room(size: int, total_limit: int) -> tuple[str, int] | None:
+    """Remove abandoned uploads, oldest first, until one more of ``size`` bytes fits the
+    bounds (see the module doc); the refusal (message, status) if it still does not."""
+    now = time.time()
+    doomed: list[Path] = []
+    kept = _kept_uploads(now, doomed)
+    total = sum(declared for _, declared, _ in kept)
+    while kept and (len(kept) + 1 > MAX_UPLOADS or total + size > total_limit):
+        active, declared, folder = kept[0]
+        if now - active <= ABANDONED_S:
+            break  # the oldest is still being sent: so are all the others
+        doomed.append(folder)
+        kept.pop(0)
+        total -= declared
+    _remove_soon(doomed)
+    if len(kept) + 1 > MAX_UPLOADS:
+        return (f"{len(kept)} uploads are in progress, the most this server keeps at once; "
+                f"try again when one has finished or after {ABANDONED_S // 60} minutes."), 429
+    if total + size > total_limit:
+        return (f"Uploads in progress hold {formatting.byte_size(total)}; with this file's "
+                f"{formatting.byte_size(size)} they would pass the "
+                f"{formatting.byte_size(total_limit)} this server keeps for uploads. Try "
+                f"again when one has finished or after {ABANDONED_S // 60} minutes."), 413
+    free = shutil.disk_usage(uploads_folder()).free
+    if size > free:
+        return (f"The server's disk has {formatting.byte_size(free)} free, less than this "
+                f"file's {formatting.byte_size(size)}."), 413
+    return None

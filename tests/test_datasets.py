@@ -416,3 +416,178 @@ def test_toy_held_out_sample_is_independent_and_same_size():
     assert info["kind"] == "independent" and info["seed"] != 8
     assert not np.array_equal(held.scores, events.scores)
     np.testing.assert_array_equal(held.scores, generate("one_d", 500, 2000, seed=info["seed"]).scores)
+
+
+# ----- bounded resources: decompression bombs, many labels (issue #21) -------------------
+BOMB_ROWS = 100_000_000
+
+
+@pytest.fixture(scope="module")
+def parquet_bomb(tmp_path_factory):
+    """A real Parquet file of ~0.9 MB declaring 100 M rows: constant columns compress to
+    almost nothing (run-length / dictionary encoding), decoded they take ~1.9 GB."""
+    path = tmp_path_factory.mktemp("bomb") / "bomb.parquet"
+    rows = 10_000_000
+    table = pa.table({
+        "score": pa.array(np.full(rows, 0.5, np.float32)),
+        "weight": pa.array(np.ones(rows, np.float32)),
+        "process": pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, np.int32)),
+                                                  pa.array(["signal"]))})
+    with pq.ParquetWriter(path, table.schema) as writer:
+        for _ in range(BOMB_ROWS // rows):
+            writer.write_table(table, row_group_size=rows)
+    assert pq.read_metadata(path).num_rows == BOMB_ROWS and os.path.getsize(path) < 2e6
+    return str(path)
+
+
+PEAK_RSS_SCRIPT = """
+import json, resource, sys
+sys.path.insert(0, sys.argv[1])
+from gato_core.datasets import read_events
+from gato_core.readers import DatasetError, inspect_sources
+import pyarrow.parquet, uproot  # everything imported before the baseline
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+baseline = peak()
+try:
+    if sys.argv[3] == "inspect":
+        inspect_sources([sys.argv[2]])
+    else:
+        read_events([sys.argv[2]], json.loads(sys.argv[4]))
+    message = None
+except DatasetError as err:
+    message = str(err)
+print(json.dumps({"growth": peak() - baseline, "message": message}))
+"""
+
+
+@pytest.mark.parametrize("step", ["inspect", "import"])
+def test_a_parquet_decompression_bomb_is_refused_from_its_metadata(parquet_bomb, step):
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", PEAK_RSS_SCRIPT, repo, parquet_bomb, step,
+                           json.dumps(MAPPING)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout)
+    assert outcome["message"] is not None, "the bomb was read"
+    assert "declares 100,000,000 rows, more than the limit of 20,000,000" in outcome["message"]
+    assert "nothing of it was decoded" in outcome["message"]
+    # decoding even one of its ten row groups would take ~190 MB
+    assert outcome["growth"] < 50e6, f"peak memory grew by {outcome['growth'] / 1e6:.0f} MB"
+
+
+def test_row_limits_apply_to_root_trees_and_to_all_files_of_an_import(tmp_path, store):
+    events = toy_table(300, 1200)
+    path = tmp_path / "toy.root"
+    with uproot.recreate(path) as handle:
+        for tree in ("signal", "background"):
+            handle.mktree(tree, {"score": "float32", "weight": "float32"})
+            handle[tree].extend({"score": events["score"][:1000],
+                                 "weight": events["weight"][:1000]})
+    mapping = {"score_columns": ["score"], "weight_column": "weight", "signals": ["signal"]}
+    # two trees of 1,000 entries: refused for 1,500 from the tree headers, for both steps
+    with pytest.raises(DatasetError, match="declares 2,000 rows, more than the limit of 1,500"):
+        inspect_sources([str(path)], max_rows=1500)
+    refused(store, [str(path)], mapping, "declares 2,000 rows", max_events=1500)
+    # the budget is for the whole import: the second file gets what the first left
+    parquet = write_parquet(tmp_path / "t.parquet", toy_table(300, 1200))  # 1,500 rows
+    refused(store, [str(path), parquet], {**mapping, "process_names": ["s", "b", "p"]},
+            "t.parquet declares 1,500 rows, more than the limit of 1,000", max_events=3000)
+
+
+def test_a_parquet_row_group_too_large_to_inspect_is_refused(tmp_path, monkeypatch):
+    from gato_core import readers
+
+    path = write_parquet(tmp_path / "wide.parquet", toy_table(300, 1200))
+    # score + weight as float32/64 and the text process column: 1,500 rows in one group
+    monkeypatch.setattr(readers, "INSPECT_MAX_PIECE_BYTES", 10_000)
+    with pytest.raises(DatasetError, match="row group of 1,500 rows x 3 columns"):
+        inspect_sources([path])
+
+
+def labels_table(n_labels, first="signal"):
+    """One row per label: ``n_labels`` distinct process labels (made by Arrow, not Python)."""
+    import pyarrow.compute as pc
+
+    names = pc.binary_join_element_wise("p", pa.array(np.arange(n_labels)).cast(pa.string()), "")
+    names = pa.concat_arrays([pa.array([first]), names.slice(1)])
+    return {"score": pa.array(np.linspace(0, 1, n_labels, dtype=np.float32)), "process": names}
+
+
+IMPORT_SCRIPT = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from gato_core.datasets import import_dataset
+from gato_core.readers import DatasetError
+try:
+    import_dataset([sys.argv[2]], json.loads(sys.argv[3]), sys.argv[4], "labels")
+    print("imported")
+except DatasetError as err:
+    print(err)
+"""
+
+
+def test_two_million_distinct_process_labels_are_refused_quickly(tmp_path, store):
+    import subprocess
+    import sys
+    import time
+
+    path = write_parquet(tmp_path / "labels.parquet", labels_table(2_000_000))
+    mapping = {"score_columns": ["score"], "process_column": "process", "signals": ["signal"]}
+    before = snapshot(store)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # in a process of its own: the old quadratic count never finished (20 k labels took
+    # 6 s); 2 s here when the machine is idle, bench/bench_bounds.py has the figures
+    done = subprocess.run([sys.executable, "-c", IMPORT_SCRIPT, repo, path, json.dumps(mapping),
+                           str(store)], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "the process column holds 2,000,000 distinct values, more than the 1,000 " \
+           "processes a dataset may have" in done.stdout
+    assert snapshot(store) == before
+    # the preview counts text values only up to the limit, and says so
+    started = time.perf_counter()
+    [table] = inspect_sources([path])
+    assert time.perf_counter() - started < 120
+    column = next(c for c in table["columns"] if c["name"] == "process")
+    assert column["too_many_values"] and table["n_rows"] == 2_000_000
+
+
+def test_process_labels_over_the_limit_across_files_and_numbers(tmp_path, store):
+    mapping = {"score_columns": ["score"], "process_column": "process", "signals": ["signal"]}
+    # 600 + 600 distinct labels: each file is fine, together they are too many
+    first = write_parquet(tmp_path / "a.parquet", labels_table(600))
+    second = labels_table(600, first="x")
+    second["process"] = pa.array(["b" + v for v in second["process"].to_pylist()])
+    second = write_parquet(tmp_path / "b.parquet", second)
+    refused(store, [first, second], mapping,
+            "the process columns of these files hold 1,200 distinct values")
+    # whole numbers as labels: counted the same way
+    numbers = write_parquet(tmp_path / "n.parquet",
+                            {"score": np.linspace(0, 1, 5000), "process": np.arange(5000)})
+    refused(store, [numbers], {**mapping, "signals": ["0"]},
+            "the process column holds 5,000 distinct values")
+    # at the limit it is still a dataset
+    assert import_dataset([first], mapping, store, "600 processes").processes[:2] == \
+        ["signal", "p1"]
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"])
+def test_a_csv_with_more_rows_than_the_limit_is_refused_before_parsing(tmp_path, store, ending):
+    from gato_core import readers
+
+    mapping = {"score_columns": ["score"], "process_column": "process", "signals": ["s"]}
+    lines = [b"score,process"] + [b"0.5,s", b"0.25,b"] * 1000  # 2,000 rows
+    path = tmp_path / "rows.csv"
+    path.write_bytes(ending.join(lines))  # no line break after the last row
+    assert readers.inspect_sources([str(path)], max_rows=2000)[0]["n_rows"] == 2000
+    refused(store, [str(path)], mapping, "rows.csv has more than 1,999 rows", max_events=1999)
+    with pytest.raises(DatasetError, match="more than 1,999 rows"):
+        readers.inspect_sources([str(path)], max_rows=1999)
+    # counted in blocks: a refusal may come before the end of the file
+    with pytest.raises(DatasetError, match="more than 100 rows"):
+        readers.check_csv_rows(readers.Source(str(path)), 2, 100, block_bytes=64)
+    readers.check_csv_rows(readers.Source(str(path)), 2, 2000, block_bytes=64)
+    assert len(import_dataset([str(path)], mapping, store, "at the limit",
+                              max_events=2000).processes) == 2

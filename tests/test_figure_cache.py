@@ -202,3 +202,68 @@ def test_figure_trouble_never_fails_the_storing(store, monkeypatch):
     assert [r["n_cats"] for r in stored] == [5]
     assert store.result_ks(run_id) == [5]
     assert not cache_of(store).path(fc.k_key(run_id, 5)).exists()
+
+
+# ----- bounded: crafted requests cannot grow the cache (issue #21) ------------------------
+def figure_files(store, run_id) -> list[str]:
+    folder = store.run_dir(run_id) / fc.FIGURES_DIR
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_crafted_keys_are_built_but_never_kept(store, finished):
+    """A K without a result, a result count the run does not have, a run that does not
+    exist: the figures are built for the asker, and no file or memory entry stays."""
+    cache = cache_of(store, size=1000)
+    for n in range(500):
+        assert cache.get(fc.run_key(finished, n), lambda n=n: {"results": n}) == {"results": n}
+    for k in (1, 3, 10**12):
+        with pytest.raises(LookupError):  # the page's builder refuses a K without a result
+            cache.get(fc.k_key(finished, k), lambda: (_ for _ in ()).throw(LookupError(k)))
+    cache.get(fc.log_key("no-such-run", 5, True), lambda: {"v": 1})
+    assert not store.run_dir("no-such-run").exists()
+    # only what the store holds is kept: the run's two results, its K = 5 and 8
+    cache.get(fc.run_key(finished, 2), lambda: {"results": 2})
+    cache.get(fc.k_key(finished, 5), k_build(store, finished, 5))
+    assert figure_files(store, finished) == sorted(
+        f"{stem}.{fc.FIGURES_VERSION}.json.gz" for stem in ("run-2", "k-5"))
+    assert cache.get(fc.run_key(finished, 2), never) == {"results": 2}
+    assert cache.get(fc.run_key(finished, 7), lambda: {"again": 7}) == {"again": 7}
+    # nothing of the crafted keys stays in memory either (a lock per key stayed before)
+    assert sorted(cache._values) == sorted([fc.run_key(finished, 2), fc.k_key(finished, 5)])
+    assert cache._locks == {}
+
+
+def test_figure_files_beside_a_run_are_bounded_oldest_first(store, finished):
+    cache = cache_of(store)
+    written = []
+    for k in range(2, 2 + fc.MAX_FILES_PER_RUN + 12):  # put: the job's and importer's path
+        cache.put(fc.k_key(finished, k), {"k": k})
+        written.append(cache.path(fc.k_key(finished, k)).name)
+    assert figure_files(store, finished) == sorted(written[-fc.MAX_FILES_PER_RUN:])
+
+
+def test_crafted_callback_requests_leave_at_most_the_bound_in_viewer_mode(tmp_path):
+    import importlib
+
+    from gato_dash import results_section, runtime
+    from gato_dash.app import create_app
+
+    importlib.reload(results_section)  # register its callbacks with this test's app
+    app = create_app(tmp_path, runtime.Settings(read_only=True))
+    client = app.server.test_client()
+    client.get("/")
+    store = runtime.store()
+    run_id, _, _ = rf.store_finished_run(store, "one_d", n_cats=(3, 5))
+    output = next(key for key in app.callback_map if key.startswith("results-significance."))
+    codes = set()
+    for n in range(40):  # the result count comes from the K dropdown's options
+        body = {"output": output, "outputs": {"id": "results-significance",
+                                              "property": "figure"},
+                "inputs": [{"id": "results-run-id", "property": "data", "value": run_id}],
+                "state": [{"id": "results-k", "property": "options",
+                           "value": [{"label": str(i), "value": i} for i in range(n)]}],
+                "changedPropIds": ["results-run-id.data"]}
+        codes.add(client.post("/_dash-update-component", data=json.dumps(body),
+                              content_type="application/json").status_code)
+    assert codes == {200}
+    assert figure_files(store, run_id) == [f"run-2.{fc.FIGURES_VERSION}.json.gz"]
