@@ -55,16 +55,8 @@ def _json(data: dict, status: int = 200) -> Response:
     return Response(json.dumps(data), status, mimetype="application/json")
 
 
-def _refusal() -> Response | None:
-    if runtime.settings().read_only:
-        return _json({"error": "This dashboard is read-only: uploads are off."}, 403)
-    return None
-
-
 def _start():
-    refused = _refusal()
-    if refused:
-        return refused
+    runtime.require_writable("uploads are off")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return _json({"error": "Send {\"filename\": ..., \"size\": ...} as JSON."}, 400)
@@ -89,9 +81,7 @@ def _start():
 
 
 def _chunk(token: str):
-    refused = _refusal()
-    if refused:
-        return refused
+    runtime.require_writable("uploads are off")
     try:
         meta, path = _upload(token)
     except UploadError as exc:
