@@ -159,9 +159,15 @@ INSPECTED_COLUMN = mapping(one_of(scalar, list_of(scalar, 10_000)), 16)
 INSPECTED_TABLE = mapping(one_of(scalar, list_of(INSPECTED_COLUMN, 10_000)), 16)
 CONFIG_VALUE = optional(one_of(text(), number(-1e300, 1e300)))
 
+def path(value):
+    """An address's path, as the browser's location gives it."""
+    return None if isinstance(value, str) and value.startswith("/") \
+        and len(value) <= MAX_TEXT else "is not the path of an address"
+
+
 RULES: dict[tuple[str, str], Rule] = {
     # Dash Pages' router (the address bar)
-    ("_pages_location", "pathname"): TEXT,
+    ("_pages_location", "pathname"): path,
     ("_pages_location", "search"): TEXT,
     # run page
     ("run-poll", "n_intervals"): CLICKS,
@@ -310,10 +316,8 @@ def value_problem(declared, prop: str, entry: dict) -> str | None:
     problem = id_problem(component, declared)
     if problem:
         return f"the id {problem}"
-    if prop == ID_PROPERTY:
-        value = entry.get("value")
-        problem = id_problem(value, declared) if value is not None else None
-        return f"the value {problem}" if problem else None
+    if prop == ID_PROPERTY:  # a component's "id" property is its id, nothing else
+        return None if entry.get("value") == component else "the value is not the id"
     rule = RULES.get((rule_key(declared_pattern(declared) or declared), prop))
     if rule is None:
         return "has no declared rule (gato_dash.callback_inputs.RULES)"
@@ -348,6 +352,26 @@ def request_problem(callback: dict, body: dict) -> str | None:
                 problem = value_problem(declared["id"], prop, entry)
                 if problem:
                     return f"{key}: {_label(declared)}: {problem}"
+    return None
+
+
+def same_components_problem(callback: dict, body: dict, output: str,
+                            outputs: list) -> str | None:
+    """Dependencies with one pattern-matching id (an ALL output and the ALL state of its
+    ids, say) stand for the same components on the page: the callbacks zip them, so a
+    request that lists different components for them is not one a page sends."""
+    seen: dict[str, list] = {}
+    parts = output[2:-2].split("...") if output.startswith("..") else [output]
+    pairs = [(part.rsplit(".", 1)[0], given) for part, given in zip(parts, outputs)]
+    for key in ("inputs", "state"):
+        pairs += [(dep["id"], given)
+                  for dep, given in zip(callback.get(key, []), body.get(key, []))]
+    for declared, given in pairs:
+        if not isinstance(given, list):
+            continue
+        components = [entry.get("id") for entry in given]
+        if seen.setdefault(declared, components) != components:
+            return f"{declared} lists other components in another place of the request"
     return None
 
 

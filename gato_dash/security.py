@@ -177,7 +177,9 @@ def callback_problem(callback_map: dict) -> str | None:
         return "changedPropIds is not a list of the inputs"
     if not all(_is_prop_id(entry) for entry in changed):
         return "changedPropIds holds something that is not an id.property"
-    problem = _outputs_problem(output, outputs) or callback_inputs.request_problem(declared, body)
+    problem = (_outputs_problem(output, outputs)
+               or callback_inputs.request_problem(declared, body)
+               or callback_inputs.same_components_problem(declared, body, output, outputs))
     if problem:
         return problem
     if declared.get("background"):
