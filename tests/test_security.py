@@ -177,3 +177,90 @@ def test_crafted_run_ids_in_download_requests_change_nothing(app, client, run_id
                            content_type="application/json")
     # no update for a run id that names no run; 400 for a value that is no run id
     assert response.status_code == (204 if isinstance(run_id, str) or run_id is None else 400)
+
+
+# ----- viewer mode: every write refused, whatever the request -----------------------------
+#: Callbacks that write the run store or the data folder (by function name)
+WRITING_CALLBACKS = {"cancel_run", "start_run", "save_edits", "delete_runs", "import_results",
+                     "edit_sources", "import_dataset", "manage"}
+#: Caches a read may fill (figures, generated events, the job manager's): not state
+CACHE_PARTS = {"figures", "events", "jobs", "xla"}
+
+
+def stored_state(store, data_dir) -> tuple:
+    """Everything a write could change: each run with its results and epoch count, and the
+    data folder's files (caches and the database file's journals left out)."""
+    runs = {run["id"]: (store.get_run(run["id"]), store.results(run["id"]),
+                        len(store.epochs(run["id"], snapshots=False)))
+            for run in store.list_runs()}
+    files = sorted((str(path.relative_to(data_dir)), path.stat().st_size)
+                   for path in data_dir.rglob("*")
+                   if path.is_file() and not CACHE_PARTS & set(path.relative_to(data_dir).parts)
+                   and not path.name.startswith("runs.sqlite"))
+    return runs, files
+
+
+def test_viewer_mode_refuses_every_state_changing_callback_and_route(tmp_path):
+    from helpers import callback_requests as requests
+
+    registered_anew()
+    data_dir = tmp_path / "data"
+    app = create_app(data_dir, runtime.Settings(read_only=True))
+    client = app.server.test_client()
+    client.get("/")
+    store = runtime.store()
+    ids = requests.populate(store, data_dir, tmp_path)
+    # an upload in progress, as the upload route leaves it
+    token = "c" * 32
+    folder = data_dir / "uploads" / token
+    folder.mkdir(parents=True)
+    (folder / "upload.json").write_text('{"filename": "x.csv", "size": 10, "started": 0}')
+    (folder / "x.csv").write_bytes(b"a,b\n")
+    # values that would write in a writable app: a valid form, edited table cells...
+    values = requests.plausible_values(ids, store, valid_config=True)
+    by_type = requests.concrete_ids(ids)
+    before = stored_state(store, data_dir)
+
+    refused, answers = set(), []
+    for output in requests.server_callbacks(app):
+        callback = app.callback_map[output]
+        for trigger in range(len(callback["inputs"])):
+            body = requests.request_body(app, output, values, by_type, trigger)
+            response = client.post("/_dash-update-component", data=json.dumps(body),
+                                   content_type="application/json")
+            answers.append((output[:50], trigger, response.status_code))
+            if response.status_code == 403 or b"read-only" in response.data:
+                refused.add(callback["callback"].__name__)
+    for request in (client.post("/gato-upload", json={"filename": "y.csv", "size": 5}),
+                    client.put(f"/gato-upload/{token}?offset=4", data=b"c,d\n")):
+        assert request.status_code == 403 and "read-only" in request.get_json()["error"]
+
+    assert all(code < 500 for *_, code in answers), answers
+    assert WRITING_CALLBACKS <= refused, WRITING_CALLBACKS - refused
+    assert stored_state(store, data_dir) == before
+
+
+def test_viewer_mode_starts_no_training_from_a_crafted_job_request(tmp_path):
+    """The run page's job stores are not in a viewer's page, but a crafted call of the
+    training callback (when there is one) must not train a queued run."""
+    import time
+
+    registered_anew()
+    app = create_app(tmp_path, runtime.Settings(read_only=True))
+    client = app.server.test_client()
+    client.get("/")
+    run_id = runtime.store().create_run(CONFIG)
+    job = {"type": "run-job", "run": run_id, "load": "0" * 32}
+    result = {**job, "type": "run-job-result"}
+    output = next((key for key in app.callback_map if '"run-job-result"' in key),
+                  '{"load":["MATCH"],"run":["MATCH"],"type":"run-job-result"}.data')
+    body = {"output": output, "outputs": {"id": result, "property": "data"},
+            "inputs": [{"id": job, "property": "data", "value": {"run": run_id,
+                                                                   "load": "0" * 32}}],
+            "changedPropIds": [json.dumps(job, sort_keys=True, separators=(",", ":"))
+                               + ".data"]}
+    response = client.post("/_dash-update-component", data=json.dumps(body),
+                           content_type="application/json")
+    assert response.status_code in (400, 403), response.data[:200]  # refused, or no such callback
+    time.sleep(1.0)  # a job process would have claimed the run by now
+    assert runtime.store().get_run(run_id)["status"] == "queued"
