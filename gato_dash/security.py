@@ -10,8 +10,9 @@ requests, and addresses of files that do not exist.
   and property (gato_dash.callback_inputs); anything else is answered 400 with a short
   message before Dash parses it (Dash or the callback would raise on it and answer 500).
   What the values mean (does that run exist) stays each callback's job.
-- A request body is read up to ``MAX_CALLBACK_BYTES`` (Flask's ``MAX_CONTENT_LENGTH``),
-  also when it comes in chunks without a Content-Length: 413 beyond.
+- A callback request's body is read up to ``MAX_CALLBACK_BYTES`` (``limited_body``), also
+  when it comes in chunks without a Content-Length: 413 beyond. Other routes get Flask's
+  ``MAX_CONTENT_LENGTH`` as a ceiling.
 - A write asked of a read-only server (``runtime.require_writable``) is answered here: a
   route gets 403, a callback shows the refusal in the page's notice and changes nothing.
 - A request for a component file outside Dash's registered libraries (``../`` and such) is
@@ -26,6 +27,7 @@ import logging
 import dash
 from dash.exceptions import DependencyException
 from flask import Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import callback_inputs, runtime
 
@@ -59,7 +61,7 @@ def install(app, password: str | None = None) -> None:
             return Response("This GATO Dashboard needs a password.", 401,
                             {"WWW-Authenticate": 'Basic realm="GATO Dashboard"'})
         if request.path == callback_path and request.method == "POST":
-            request.max_content_length = MAX_CALLBACK_BYTES
+            limited_body(MAX_CALLBACK_BYTES)
             problem = callback_problem(app.callback_map)
             if problem:
                 log.warning("refused a callback request: %s", problem)
@@ -84,6 +86,20 @@ def callback_error(error: Exception):
         dash.set_props(READ_ONLY_NOTICE, {"children": str(error), "is_open": True})
         return None
     raise error
+
+
+def limited_body(limit: int) -> bytes:
+    """The request's body (kept for later reads, Dash's included), or a 413 when it has
+    more than ``limit`` bytes, with or without a Content-Length.
+
+    Werkzeug stops reading a chunked body at ``max_content_length`` without an error (the
+    body is silently cut there), so the stream is allowed one byte more: a body that has
+    it is too large. Memory stays bounded by ``limit``."""
+    request.max_content_length = limit + 1
+    data = request.get_data(cache=True)
+    if len(data) > limit:
+        raise RequestEntityTooLarge(f"A request body has at most {limit} bytes here.")
+    return data
 
 
 class BadJson(ValueError):

@@ -264,3 +264,55 @@ def test_viewer_mode_starts_no_training_from_a_crafted_job_request(tmp_path):
     assert response.status_code in (400, 403), response.data[:200]  # refused, or no such callback
     time.sleep(1.0)  # a job process would have claimed the run by now
     assert runtime.store().get_run(run_id)["status"] == "queued"
+
+
+def test_a_chunked_callback_body_is_limited_like_one_with_a_length(tmp_path):
+    """Without a Content-Length (Transfer-Encoding: chunked) the body is cut off at the
+    same limit: a 413, not a server reading all of it (a real server: the test client
+    never sends chunked bodies)."""
+    import socket
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from gato_dash import security
+
+    app = create_app(tmp_path)
+    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=30) as sock:
+            sock.sendall(b"POST /_dash-update-component HTTP/1.1\r\nHost: localhost\r\n"
+                         b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            piece = b" " * (1024 * 1024)  # JSON whitespace: fine to parse, were it read
+            try:
+                for _ in range(security.MAX_CALLBACK_BYTES // len(piece) + 2):
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+                sock.sendall(b"2\r\n{}\r\n0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server answered and closed before the end of the body
+            answer = sock.recv(4096)
+    finally:
+        server.shutdown()
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:100]
+
+
+def test_nan_and_infinity_in_a_callback_body_are_refused(app, client):
+    body = json.dumps(poll_body(app, live.initial_state("x"))).replace('"n_intervals", '
+                                                                       '"value": 1', '"n_intervals", "value": NaN')
+    assert "NaN" in body
+    response = client.post("/_dash-update-component", data=body,
+                           content_type="application/json")
+    assert response.status_code == 400 and b"NaN" in response.data
+
+
+def test_safe_json_refuses_what_no_request_holds():
+    from gato_dash.security import MAX_JSON_DEPTH, BadJson, safe_json
+
+    assert safe_json(b'{"a": [1, 2.5, "x", null]}') == {"a": [1, 2.5, "x", None]}
+    assert safe_json("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH)  # deep enough for us
+    for bad in (b"[NaN]", b"Infinity", b"-Infinity", b"[" * 100_000 + b"]" * 100_000,
+                b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1), b"\xff", b"{",
+                b""):
+        with pytest.raises(BadJson):
+            safe_json(bad)
