@@ -147,8 +147,8 @@ K = optional(integer(1, MAX_K))
 TEXT = optional(text())
 #: a dropdown value: one choice, several, or none
 PICKED = optional(one_of(text(), list_of(text(), 200)))
-#: a number typed into an <input type="number">
-TYPED_NUMBER = optional(number(-1e300, 1e300))
+#: a number typed into an <input type="number"> (a field being typed in may still be text)
+TYPED_NUMBER = optional(one_of(number(-1e300, 1e300), text(64)))
 #: the view a run page's link asked for (Dash Pages' parsed query: text, or a list of them)
 QUERY = optional(mapping(one_of(text(), list_of(text(), 20))))
 #: one Runs-table row as the table sends it back

@@ -189,7 +189,8 @@ def callback_problem(callback_map: dict) -> str | None:
         if not all(_is_dependency(e) for e in (entry if isinstance(entry, list) else [entry])):
             return "an entry of outputs is not an id/property pair"
     changed = body.get("changedPropIds", [])
-    if not isinstance(changed, list) or len(changed) > len(declared.get("inputs", [])) + 1:
+    # one entry per changed component: a pattern-matching input has many
+    if not isinstance(changed, list) or len(changed) > callback_inputs.MAX_ITEMS:
         return "changedPropIds is not a list of the inputs"
     if not all(_is_prop_id(entry) for entry in changed):
         return "changedPropIds holds something that is not an id.property"

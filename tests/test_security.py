@@ -320,3 +320,32 @@ def test_safe_json_refuses_what_no_request_holds():
                 b""):
         with pytest.raises(BadJson):
             safe_json(bad)
+
+
+def test_a_change_of_many_pattern_matching_inputs_is_a_valid_request(app, client):
+    """dash-renderer lists every changed component in changedPropIds: a preset fills all
+    of the New-run form's fields at once, so its check gets one entry per field."""
+    from gato_dash.pages import new_run
+
+    output = next(key for key in app.callback_map if key.startswith('..{"name":["ALL"],"type":"cfg"}.invalid'))
+    outputs = [[{"id": {"type": "cfg", "name": n}, "property": "invalid"}
+                for n in new_run.FORM_FIELDS],
+               [{"id": {"type": "cfg-msg", "name": n}, "property": "children"}
+                for n in new_run.FORM_FIELDS]] + [
+        {"id": i, "property": p} for i, p in (("new-run-button", "disabled"),
+                                              ("new-problems", "children"),
+                                              ("new-query", "data"),
+                                              ("new-snapshot-cost", "children"))]
+    fields = [{"type": "cfg", "name": n} for n in new_run.FORM_FIELDS]
+    values = new_run.form_values(new_run.scenario_defaults("one_d"))
+    body = {"output": output, "outputs": outputs,
+            "inputs": [[{"id": f, "property": "value", "value": values[f["name"]]}
+                        for f in fields],
+                       {"id": "new-scenario", "property": "value", "value": "one_d"},
+                       {"id": "new-name", "property": "value", "value": ""}],
+            "state": [[{"id": f, "property": "id", "value": f} for f in fields]],
+            "changedPropIds": [json.dumps(f, sort_keys=True, separators=(",", ":")) + ".value"
+                               for f in fields]}
+    response = client.post("/_dash-update-component", data=json.dumps(body),
+                           content_type="application/json")
+    assert response.status_code == 200, response.data[:300]
