@@ -162,7 +162,11 @@ def test_viewer_mode_refuses_to_cancel(tmp_path):
     response = app.server.test_client().post("/_dash-update-component", data=json.dumps(body),
                                              content_type="application/json")
     assert response.status_code == 200
-    assert "read-only" in response.data.decode()
+    # said in the app shell's notice (one place for every refused write), nothing else
+    answer = json.loads(response.data)
+    notice = answer["sideUpdate"]["read-only-notice"]
+    assert "read-only" in notice["children"] and notice["is_open"] is True
+    assert "run-cancel-feedback" not in answer.get("response", {})
     assert not store.cancel_requested(run_id)
 
 
