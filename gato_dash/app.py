@@ -51,6 +51,7 @@ def create_app(data_dir=None, settings: runtime.Settings | None = None,
         update_title=None,  # no "Updating..." flicker in the tab title while polling
         serve_locally=True,
         compress=True,  # gzip (flask-compress): plotly.js is 4.8 MB raw, ~1.4 MB compressed
+        on_error=security.callback_error,  # a refused write (read-only) becomes a notice
     )
     security.install(app, password)
     uploads.install(app.server)
@@ -73,5 +74,9 @@ def _shell() -> html.Div:
             ], fluid=True),
             color="dark", dark=True, className="mb-3",
         ),
-        dbc.Container(dash.page_container, fluid=True, className="pb-5"),
+        dbc.Container([
+            dbc.Alert(id=security.READ_ONLY_NOTICE, color="warning", is_open=False,
+                      dismissable=True, className="py-2"),
+            dash.page_container,
+        ], fluid=True, className="pb-5"),
     ])

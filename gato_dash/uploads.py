@@ -13,9 +13,10 @@ that much of an upload in memory, whatever the file's size. An upload lives in
 ``DATA_DIR/uploads/<token>/`` until the Datasets page imports it (and removes the folder).
 
 Bounds, whatever a client sends:
-- request bodies: the start's JSON at most ``START_MAX_BYTES`` and ``JSON_MAX_DEPTH``
-  deep, a chunk at most ``CHUNK_BYTES``; Flask's per-request ``max_content_length``
-  enforces these also on a body sent with chunked transfer encoding (no Content-Length);
+- request bodies: the start's JSON at most ``START_MAX_BYTES`` (read and parsed by
+  security.limited_body / safe_json, the same as a callback's: also with chunked transfer
+  encoding, and never deeper than a request of this app nests), a chunk at most
+  ``CHUNK_BYTES``;
 - one writer per upload: a chunk is written under an exclusive ``fcntl`` lock on the
   upload's lock file, so two PUTs at once cannot both append (the second gets 409);
 - what uploads keep on disk: at most ``MAX_UPLOADS`` folders declaring at most
@@ -41,7 +42,7 @@ from pathlib import Path
 from flask import Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import formatting, runtime
+from . import formatting, runtime, security
 
 ROUTE = "/gato-upload"
 CHUNK_BYTES = 8 * 1024 * 1024
@@ -56,7 +57,6 @@ MAX_UPLOADS = 32
 PENDING_SIZE_FACTOR = 2
 #: the start's body is {"filename", "size"}: a few hundred bytes, never nested
 START_MAX_BYTES = 4096
-JSON_MAX_DEPTH = 4
 UPLOADS_DIR = "uploads"
 _TOKEN = re.compile(r"^[0-9a-f]{32}$")
 _META = "upload.json"
@@ -85,18 +85,12 @@ def _json(data: dict, status: int = 200) -> Response:
     return Response(json.dumps(data), status, mimetype="application/json")
 
 
-def _refusal() -> Response | None:
-    if runtime.settings().read_only:
-        return _json({"error": "This dashboard is read-only: uploads are off."}, 403)
-    return None
-
-
 def _start():
-    refused = _refusal()
-    if refused:
-        return refused
+    runtime.require_writable("uploads are off")
     try:
-        body = small_json(_body(START_MAX_BYTES))
+        body = security.safe_json(security.limited_body(START_MAX_BYTES))
+    except security.BadJson:
+        body = None
     except RequestEntityTooLarge:
         return _json({"error": f"The request is larger than {START_MAX_BYTES} bytes; send "
                                "{\"filename\": ..., \"size\": ...} as JSON."}, 413)
@@ -126,53 +120,8 @@ def _start():
     return _json({"token": token, "chunk_bytes": CHUNK_BYTES})
 
 
-def _body(max_bytes: int) -> bytes:
-    """The request body, at most ``max_bytes`` (RequestEntityTooLarge past it, also for a
-    chunked body without Content-Length: Flask applies the per-request limit to the
-    stream the server hands over)."""
-    # one byte over the limit: a stream without Content-Length ends quietly at the limit,
-    # so only reading past it tells a body of exactly max_bytes from a longer one
-    request.max_content_length = max_bytes + 1
-    data = request.get_data(cache=False)
-    if len(data) > max_bytes:
-        raise RequestEntityTooLarge()
-    return data
-
-
-def small_json(raw: bytes, max_depth: int = JSON_MAX_DEPTH):
-    """``raw`` parsed as JSON, or None when it is not JSON or nests deeper than
-    ``max_depth`` (json.loads would raise RecursionError past ~1,000 levels)."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    depth, in_text, escaped = 0, False, False
-    for char in text:  # brackets outside strings: the nesting json.loads would recurse into
-        if in_text:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_text = False
-        elif char == '"':
-            in_text = True
-        elif char in "[{":
-            depth += 1
-            if depth > max_depth:
-                return None
-        elif char in "]}":
-            depth -= 1
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
 def _chunk(token: str):
-    refused = _refusal()
-    if refused:
-        return refused
+    runtime.require_writable("uploads are off")
     try:
         meta, path = _upload(token)
     except UploadError as exc:

@@ -109,7 +109,8 @@ def test_crafted_poll_values_reach_no_query(app, client, state, k_value):
     response = client.post("/_dash-update-component",
                            data=json.dumps(poll_body(app, state, k_value)),
                            content_type="application/json")
-    assert response.status_code in (200, 204), response.data[:300]
+    # refused at the boundary (400: not a value the page can hold), or no update
+    assert response.status_code in (200, 204, 400), response.data[:300]
     if response.status_code == 200:  # a bad K is ignored: the page shows a K of the run
         answer = json.loads(response.data)["response"]
         assert answer["run-k"]["value"] == 3
@@ -161,7 +162,11 @@ def test_viewer_mode_refuses_to_cancel(tmp_path):
     response = app.server.test_client().post("/_dash-update-component", data=json.dumps(body),
                                              content_type="application/json")
     assert response.status_code == 200
-    assert "read-only" in response.data.decode()
+    # said in the app shell's notice (one place for every refused write), nothing else
+    answer = json.loads(response.data)
+    notice = answer["sideUpdate"]["read-only-notice"]
+    assert "read-only" in notice["children"] and notice["is_open"] is True
+    assert "run-cancel-feedback" not in answer.get("response", {})
     assert not store.cancel_requested(run_id)
 
 
@@ -174,4 +179,177 @@ def test_crafted_run_ids_in_download_requests_change_nothing(app, client, run_id
             "changedPropIds": ["results-dl-report-btn.n_clicks"]}
     response = client.post("/_dash-update-component", data=json.dumps(body),
                            content_type="application/json")
-    assert response.status_code == 204  # no update: there is no such run
+    # no update for a run id that names no run; 400 for a value that is no run id
+    assert response.status_code == (204 if isinstance(run_id, str) or run_id is None else 400)
+
+
+# ----- viewer mode: every write refused, whatever the request -----------------------------
+#: Callbacks that write the run store or the data folder (by function name)
+WRITING_CALLBACKS = {"cancel_run", "start_run", "save_edits", "delete_runs", "import_results",
+                     "edit_sources", "import_dataset", "manage"}
+#: Caches a read may fill (figures, generated events, the job manager's): not state
+CACHE_PARTS = {"figures", "events", "jobs", "xla"}
+
+
+def stored_state(store, data_dir) -> tuple:
+    """Everything a write could change: each run with its results and epoch count, and the
+    data folder's files (caches and the database file's journals left out)."""
+    runs = {run["id"]: ({k: v for k, v in store.get_run(run["id"]).items() if k != "heartbeat"},
+                        store.results(run["id"]),
+                        len(store.epochs(run["id"], snapshots=False)))
+            for run in store.list_runs()}
+    files = sorted((str(path.relative_to(data_dir)), path.stat().st_size)
+                   for path in data_dir.rglob("*")
+                   if path.is_file() and not CACHE_PARTS & set(path.relative_to(data_dir).parts)
+                   and not path.name.startswith("runs.sqlite"))
+    return runs, files
+
+
+def test_viewer_mode_refuses_every_state_changing_callback_and_route(tmp_path):
+    from helpers import callback_requests as requests
+
+    registered_anew()
+    data_dir = tmp_path / "data"
+    app = create_app(data_dir, runtime.Settings(read_only=True))
+    client = app.server.test_client()
+    client.get("/")
+    store = runtime.store()
+    ids = requests.populate(store, data_dir, tmp_path)
+    # an upload in progress, as the upload route leaves it
+    token = "c" * 32
+    folder = data_dir / "uploads" / token
+    folder.mkdir(parents=True)
+    (folder / "upload.json").write_text('{"filename": "x.csv", "size": 10, "started": 0}')
+    (folder / "x.csv").write_bytes(b"a,b\n")
+    # values that would write in a writable app: a valid form, edited table cells...
+    values = requests.plausible_values(ids, store, valid_config=True)
+    by_type = requests.concrete_ids(ids)
+    before = stored_state(store, data_dir)
+
+    refused, answers = set(), []
+    for output in requests.server_callbacks(app):
+        callback = app.callback_map[output]
+        for trigger in range(len(callback["inputs"])):
+            # the running run's job is alive, as far as the store can tell (else a poll
+            # records it as interrupted: a status change that is not the request's doing)
+            store.heartbeat(ids["running"])
+            body = requests.request_body(app, output, values, by_type, trigger)
+            response = client.post("/_dash-update-component", data=json.dumps(body),
+                                   content_type="application/json")
+            answers.append((output[:50], trigger, response.status_code))
+            if response.status_code == 403 or b"read-only" in response.data:
+                refused.add(callback["callback"].__name__)
+    for request in (client.post("/gato-upload", json={"filename": "y.csv", "size": 5}),
+                    client.put(f"/gato-upload/{token}?offset=4", data=b"c,d\n")):
+        assert request.status_code == 403 and "read-only" in request.get_json()["error"]
+
+    assert all(code < 500 for *_, code in answers), answers
+    assert WRITING_CALLBACKS <= refused, WRITING_CALLBACKS - refused
+    assert stored_state(store, data_dir) == before
+
+
+def test_viewer_mode_starts_no_training_from_a_crafted_job_request(tmp_path):
+    """The run page's job stores are not in a viewer's page, but a crafted call of the
+    training callback (when there is one) must not train a queued run."""
+    import time
+
+    registered_anew()
+    app = create_app(tmp_path, runtime.Settings(read_only=True))
+    client = app.server.test_client()
+    client.get("/")
+    run_id = runtime.store().create_run(CONFIG)
+    job = {"type": "run-job", "run": run_id, "load": "0" * 32}
+    result = {**job, "type": "run-job-result"}
+    output = next((key for key in app.callback_map if '"run-job-result"' in key),
+                  '{"load":["MATCH"],"run":["MATCH"],"type":"run-job-result"}.data')
+    body = {"output": output, "outputs": {"id": result, "property": "data"},
+            "inputs": [{"id": job, "property": "data", "value": {"run": run_id,
+                                                                   "load": "0" * 32}}],
+            "changedPropIds": [json.dumps(job, sort_keys=True, separators=(",", ":"))
+                               + ".data"]}
+    response = client.post("/_dash-update-component", data=json.dumps(body),
+                           content_type="application/json")
+    assert response.status_code in (400, 403), response.data[:200]  # refused, or no such callback
+    time.sleep(1.0)  # a job process would have claimed the run by now
+    assert runtime.store().get_run(run_id)["status"] == "queued"
+
+
+def test_a_chunked_callback_body_is_limited_like_one_with_a_length(tmp_path):
+    """Without a Content-Length (Transfer-Encoding: chunked) the body is cut off at the
+    same limit: a 413, not a server reading all of it (a real server: the test client
+    never sends chunked bodies)."""
+    import socket
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from gato_dash import security
+
+    app = create_app(tmp_path)
+    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=30) as sock:
+            sock.sendall(b"POST /_dash-update-component HTTP/1.1\r\nHost: localhost\r\n"
+                         b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            piece = b" " * (1024 * 1024)  # JSON whitespace: fine to parse, were it read
+            try:
+                for _ in range(security.MAX_CALLBACK_BYTES // len(piece) + 2):
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+                sock.sendall(b"2\r\n{}\r\n0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server answered and closed before the end of the body
+            answer = sock.recv(4096)
+    finally:
+        server.shutdown()
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:100]
+
+
+def test_nan_and_infinity_in_a_callback_body_are_refused(app, client):
+    body = json.dumps(poll_body(app, live.initial_state("x"))).replace('"n_intervals", '
+                                                                       '"value": 1', '"n_intervals", "value": NaN')
+    assert "NaN" in body
+    response = client.post("/_dash-update-component", data=body,
+                           content_type="application/json")
+    assert response.status_code == 400 and b"NaN" in response.data
+
+
+def test_safe_json_refuses_what_no_request_holds():
+    from gato_dash.security import MAX_JSON_DEPTH, BadJson, safe_json
+
+    assert safe_json(b'{"a": [1, 2.5, "x", null]}') == {"a": [1, 2.5, "x", None]}
+    assert safe_json("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH)  # deep enough for us
+    for bad in (b"[NaN]", b"Infinity", b"-Infinity", b"[" * 100_000 + b"]" * 100_000,
+                b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1), b"\xff", b"{",
+                b""):
+        with pytest.raises(BadJson):
+            safe_json(bad)
+
+
+def test_a_change_of_many_pattern_matching_inputs_is_a_valid_request(app, client):
+    """dash-renderer lists every changed component in changedPropIds: a preset fills all
+    of the New-run form's fields at once, so its check gets one entry per field."""
+    from gato_dash.pages import new_run
+
+    output = next(key for key in app.callback_map if key.startswith('..{"name":["ALL"],"type":"cfg"}.invalid'))
+    outputs = [[{"id": {"type": "cfg", "name": n}, "property": "invalid"}
+                for n in new_run.FORM_FIELDS],
+               [{"id": {"type": "cfg-msg", "name": n}, "property": "children"}
+                for n in new_run.FORM_FIELDS]] + [
+        {"id": i, "property": p} for i, p in (("new-run-button", "disabled"),
+                                              ("new-problems", "children"),
+                                              ("new-query", "data"),
+                                              ("new-snapshot-cost", "children"))]
+    fields = [{"type": "cfg", "name": n} for n in new_run.FORM_FIELDS]
+    values = new_run.form_values(new_run.scenario_defaults("one_d"))
+    body = {"output": output, "outputs": outputs,
+            "inputs": [[{"id": f, "property": "value", "value": values[f["name"]]}
+                        for f in fields],
+                       {"id": "new-scenario", "property": "value", "value": "one_d"},
+                       {"id": "new-name", "property": "value", "value": ""}],
+            "state": [[{"id": f, "property": "id", "value": f} for f in fields]],
+            "changedPropIds": [json.dumps(f, sort_keys=True, separators=(",", ":")) + ".value"
+                               for f in fields]}
+    response = client.post("/_dash-update-component", data=json.dumps(body),
+                           content_type="application/json")
+    assert response.status_code == 200, response.data[:300]

@@ -306,6 +306,8 @@ def download_history_csv(_clicks, n_cats, x_mode, run_ids):
     prevent_initial_call=True,
 )
 def redraw_histories(n_cats, x_mode, log_y, smoothing, run_ids):
+    if n_cats is None:  # a dropdown without a choice (clearable=False: not from the page)
+        raise dash.exceptions.PreventUpdate
     runs, _ = load_runs(runtime.store(), run_ids or [])
     return _panel_outputs(lambda: figs.history_figure(
         runs, int(n_cats), log_y=bool(log_y), smoothing=float(smoothing or 0),
@@ -323,6 +325,8 @@ def redraw_histories(n_cats, x_mode, log_y, smoothing, run_ids):
     prevent_initial_call=True,
 )
 def redraw_categories(n_cats, log_y, run_ids):
+    if n_cats is None:
+        raise dash.exceptions.PreventUpdate
     runs, _ = load_runs(runtime.store(), run_ids or [])
     return _panel_outputs(lambda: figs.category_figure(runs, int(n_cats), log_y=bool(log_y)))
 

@@ -295,8 +295,7 @@ def _short(value) -> str:
 def edit_sources(upload, _add, _remove, path, sources):
     sources = [s for s in (sources if isinstance(sources, list) else []) if isinstance(s, dict)]
     trigger = ctx.triggered_id
-    if runtime.settings().read_only:
-        return no_update, _problem("This dashboard is read-only: datasets cannot be added.")
+    runtime.require_writable("datasets cannot be added")
     if trigger == "datasets-upload-done":
         if not isinstance(upload, dict):
             raise dash.exceptions.PreventUpdate
@@ -490,9 +489,7 @@ def import_dataset(n_clicks, sources, scores, weight, process, signals, mass, wi
                    window_hi, range_lo, range_hi, drop_nonfinite, name, refresh):
     if not n_clicks:
         raise dash.exceptions.PreventUpdate
-    if runtime.settings().read_only:
-        return _problem("This dashboard is read-only: datasets cannot be added."), no_update, \
-            no_update
+    runtime.require_writable("datasets cannot be added")
     mapping = {
         "score_columns": scores or [], "signals": signals or [],
         "weight_column": weight or None, "process_column": process or None,
@@ -561,8 +558,7 @@ def manage(_refresh, _rename, _delete, names, name_ids):
     trigger = ctx.triggered_id
     message = None
     if isinstance(trigger, dict) and ctx.triggered[0].get("value"):
-        if runtime.settings().read_only:
-            return no_update, "This dashboard is read-only."
+        runtime.require_writable("datasets cannot be renamed or deleted")
         dataset_id = trigger.get("id")
         try:
             if trigger.get("type") == "dataset-rename":

@@ -534,9 +534,7 @@ keep_query_in_address_bar("new-query", "new-url-synced")
 def start_run(n_clicks, raw_values, ids, scenario, name):
     if not n_clicks:
         raise dash.exceptions.PreventUpdate
-    if runtime.settings().read_only:
-        return no_update, dbc.Alert("This dashboard is read-only: it shows runs but starts "
-                                    "none.", color="warning")
+    runtime.require_writable("it shows runs but starts none")
     if not isinstance(ids, list) or not isinstance(raw_values, list) \
             or not all(isinstance(i, dict) for i in ids):
         raise dash.exceptions.PreventUpdate

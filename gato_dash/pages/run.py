@@ -367,8 +367,7 @@ def cancel_run(n_clicks, state):
     state = live.clean_state(state)
     if not n_clicks or state is None:
         raise dash.exceptions.PreventUpdate
-    if runtime.settings().read_only:
-        return "This dashboard is read-only: runs cannot be cancelled here."
+    runtime.require_writable("runs cannot be cancelled here")
     if runtime.store().request_cancel(state["run"]):
         return "Cancel requested: the run stops after the current epoch."
     return "The run had already ended."

@@ -205,8 +205,7 @@ def selection_changed(selected_rows, data):
 def save_edits(_timestamp, data, previous):
     if not data or not previous:
         return no_update
-    if runtime.settings().read_only:
-        return "This dashboard is read-only: changes are not saved."
+    runtime.require_writable("changes are not saved")
     if not isinstance(data, list) or not isinstance(previous, list):
         raise dash.exceptions.PreventUpdate
     before = {row.get("id"): row for row in previous if isinstance(row, dict)}
@@ -257,8 +256,7 @@ def delete_runs(_open, _cancel, _confirm, selected_ids, data, refresh):
                 html.Ul([html.Li(f"{names[i]} ({i})") for i in ids])]
         return True, body, no_update
     if ctx.triggered_id == "runs-delete-confirm" and ids:
-        if runtime.settings().read_only:
-            return False, no_update, no_update
+        runtime.require_writable("runs cannot be deleted")
         store = runtime.store()
         for run_id in ids:
             store.delete(run_id)
@@ -278,9 +276,7 @@ def delete_runs(_open, _cancel, _confirm, selected_ids, data, refresh):
     prevent_initial_call=True,
 )
 def import_results(contents, _clicks, filename, path, refresh):
-    if runtime.settings().read_only:
-        return dbc.Alert("This dashboard is read-only: imports are off.", color="warning"), \
-            no_update
+    runtime.require_writable("imports are off")
     store = runtime.store()
     try:
         if ctx.triggered_id == "runs-import-upload":

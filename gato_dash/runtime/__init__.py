@@ -43,6 +43,19 @@ class Settings:
     max_upload_bytes: int = 4 * 1024 ** 3
 
 
+class ReadOnlyError(PermissionError):
+    """A write asked of a read-only (``--viewer``) dashboard; the message says what was
+    refused. The web shell turns it into a 403 or a notice at one place (gato_dash.security)."""
+
+
+def require_writable(action: str = "this changes stored runs or data") -> None:
+    """Refuse a write when this server is read-only. Every path that writes the run store or
+    the data folder on behalf of a request calls this first, so ``--viewer`` cannot be
+    bypassed by a crafted request to a callback or route whose control the page hides."""
+    if _State.settings.read_only:
+        raise ReadOnlyError(f"This dashboard is read-only: {action}.")
+
+
 class _State:
     data_dir: Path | None = None
     store: RunStore | None = None
