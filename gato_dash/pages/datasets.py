@@ -12,6 +12,7 @@ neither another upload's folder nor a server path when paths are off.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import stat
 from pathlib import Path
@@ -535,6 +536,15 @@ def import_dataset(n_clicks, sources, scores, weight, process, signals, mass, wi
         return _problem(["Nothing was imported:", html.Ul([html.Li(f"{k}: {m}") for k, m in
                                                            exc.problems.items()])]), \
             no_update, no_update
+    except OSError as exc:  # the readers turn read errors into DatasetError: this is a write
+        log.warning("importing %s failed: %r", sources, exc)
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            why = "the data folder is read-only for the server"
+        elif exc.errno == errno.ENOSPC:
+            why = "the disk of the data folder is full"
+        else:
+            why = f"the datasets folder could not be written ({exc.strerror or exc})"
+        return _problem(f"Nothing was imported: {why}."), no_update, no_update
     except Exception:
         log.exception("importing %s failed", sources)
         return _problem("Nothing was imported: the files could not be read (see the server "
