@@ -61,7 +61,9 @@ def call(app, output: str, values: dict, changed: str):
     outputs = [dict(zip(("id", "property"), part.rsplit(".", 1))) for part in parts]
 
     def entries(kind):
-        return [{"id": e["id"], "property": e["property"],
+        # a pattern-matching ALL dependency with no components on the page: an empty list
+        return [[] if e["id"].startswith("{") else
+                {"id": e["id"], "property": e["property"],
                  "value": values.get(f"{e['id']}.{e['property']}")} for e in spec[kind]]
     body = {"output": key, "outputs": outputs if len(outputs) > 1 else outputs[0],
             "inputs": entries("inputs"), "state": entries("state"), "changedPropIds": [changed]}
