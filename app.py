@@ -47,7 +47,7 @@ def main(argv=None) -> int:
 
     from gato_dash import runtime
     from gato_dash.runtime import backends
-    from gato_dash.app import create_app
+    from gato_dash.app import create_app, data_folder_problem
     from gato_dash.runtime.jobs import warm_up_fork_server
     from gato_dash.runtime import Settings, configure_tensorflow, resolve_data_dir
     from gato_dash.security import PASSWORD_VARIABLE, exposed_without_password
@@ -58,7 +58,10 @@ def main(argv=None) -> int:
               f"this machine can start, cancel and delete runs. Set {PASSWORD_VARIABLE}, "
               "or add --viewer to show runs read-only.", file=sys.stderr, flush=True)
     data_dir = resolve_data_dir(args.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    problem = data_folder_problem(data_dir)
+    if problem:  # one line that says what to do, not a traceback
+        print(f"app.py: {problem}", file=sys.stderr)
+        return 2
     try:
         broker = backends.resolve_broker(args.broker)
         runtime.resolve_store(data_dir, args.store)
@@ -69,7 +72,12 @@ def main(argv=None) -> int:
         parser.error("--max-upload-gib must be between 0 and 1024")
     settings = Settings(read_only=args.viewer, allow_server_paths=args.allow_server_paths,
                         max_upload_bytes=int(args.max_upload_gib * 1024 ** 3))
-    app = create_app(data_dir, settings, password=password, broker=broker, store=args.store)
+    try:
+        app = create_app(data_dir, settings, password=password, broker=broker,
+                         store=args.store)
+    except backends.BackendError as exc:  # e.g. a store file that is not a database
+        print(f"app.py: {exc}", file=sys.stderr)
+        return 2
     where = f"data: {data_dir}; store: {runtime.store()!r}"
     if broker is None:
         # Training processes fork from a server that imports TensorFlow once; start it now

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import stat
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,10 +126,21 @@ class Table:
 
 # ----- reading ---------------------------------------------------------------------------
 def check_size(source: Source, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> int:
+    """The file's size, once it is known to be a regular file this process may read (a
+    FIFO or a device would block or never end), or DatasetError saying which it is not."""
     try:
-        size = os.path.getsize(source.path)
+        info = os.stat(source.path)
+        if stat.S_ISDIR(info.st_mode):
+            raise DatasetError({"file": f"{source.label} is a folder, not a file"})
+        if not stat.S_ISREG(info.st_mode):
+            raise DatasetError({"file": f"{source.label} is not a regular file (a device, a "
+                                        f"pipe or a socket)"})
+        with open(source.path, "rb"):
+            pass
+        size = info.st_size
     except OSError as err:
-        raise DatasetError({"file": f"{source.label}: cannot open the file ({err.strerror})"}) from None
+        raise DatasetError({"file": f"{source.label}: cannot open the file "
+                                    f"({err.strerror or type(err).__name__})"}) from None
     if size > max_bytes:
         raise DatasetError({"file": f"{source.label} is {size / 1e6:,.1f} MB, over the limit of "
                                     f"{max_bytes / 1e6:,.1f} MB"})
@@ -451,13 +464,37 @@ def _check_columns(label, names, columns, label_column):
     missing = [c for c in list(columns or []) + ([label_column] if label_column else [])
                if c not in names]
     if missing:
-        raise DatasetError({missing[0]: f"{label}: no column {missing[0]!r} "
-                                        f"(it has: {', '.join(names)})"})
+        # A header of names is listed; a "header" that is a line of some other file (a
+        # server path read as CSV) is not echoed: it may be a secret
+        listed = (f"it has: {', '.join(names)}" if all(_PLAIN_NAME.match(str(n)) for n in names)
+                  else f"it has {len(names)} column{'s' if len(names) != 1 else ''}, none "
+                       "with a plain name: is it an event table?")
+        raise DatasetError({missing[0]: f"{label}: no column {missing[0]!r} ({listed})"})
+
+
+#: a column name as event tables have them (listed in messages)
+_PLAIN_NAME = re.compile(r"^[\w .\-\[\]()/+*]{1,64}$")
+#: the parts of the readers' error messages that describe the problem, never the data:
+#: Arrow's CSV errors go on to quote the offending line or value, which could be anything
+#: in a file read by a server path (a password file, say)
+_SAFE_PROBLEMS = (
+    re.compile(r"^CSV parse error: Expected \d+ columns?, got \d+"),
+    re.compile(r"^(In CSV column #\d+: )?(Row #\d+: )?CSV conversion error to [\w\[\], ]+?"
+               r"(?=:|$)"),
+)
 
 
 def _short(err) -> str:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return text[:200]
+    """What went wrong reading a file, without quoting the file: a known message's
+    description, else the text before the first ": " or quote (where libraries start
+    quoting data or paths)."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    for pattern in _SAFE_PROBLEMS:
+        match = pattern.match(text)
+        if match:
+            return match.group(0)
+    text = re.split(r": |['\"`]", text, maxsplit=1)[0].strip().rstrip(":,")
+    return text[:200] or type(err).__name__
 
 
 # ----- preview for the mapping step -------------------------------------------------------

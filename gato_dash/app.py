@@ -12,6 +12,7 @@ imported it (gato_dash.runtime.jobs), and everything the pages compute is numpy.
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 
 import dash
@@ -35,6 +36,9 @@ def create_app(data_dir=None, settings: runtime.Settings | None = None,
     ``broker`` (or $GATO_BROKER): a Redis URL sends training jobs to Celery workers;
     ``store`` (or $GATO_STORE): a PostgreSQL URL for a run store shared by machines
     (gato_dash.runtime.backends). Without them, everything stays on this machine."""
+    problem = data_folder_problem(runtime.resolve_data_dir(data_dir))
+    if problem:
+        raise runtime.BackendError(problem)
     data_dir = runtime.configure(data_dir, settings, store=store)
     # Embedded: jobs start from a clean fork server, never from this threaded process.
     manager = backends.make_manager(data_dir, backends.resolve_broker(broker),
@@ -57,6 +61,19 @@ def create_app(data_dir=None, settings: runtime.Settings | None = None,
     uploads.install(app.server)
     app.layout = _shell()
     return app
+
+
+def data_folder_problem(folder: Path) -> str | None:
+    """Why the server cannot keep its runs in ``folder`` (not creatable, not writable), or
+    None. Checked at start, so that a read-only folder is one clear line, not a traceback."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return (f"the data folder {folder} cannot be written ({exc.strerror or exc}): give "
+                "--data-dir a folder this user can write, or fix its permissions")
+    return None
 
 
 #: The navigation bar: (label, address, how the address marks the link active)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import formatting as fmt
 from .run_summary import best_significance, duration_seconds
+from .runtime.run_store import DAMAGED
 
 
 #: Parameters shown in the runs table (the rest are in the compare view).
@@ -28,6 +29,44 @@ def parse_tags(text: str | None) -> list[str]:
         if tag and tag not in out:
             out.append(tag)
     return out[:20]
+
+
+def damage_of(run: dict, results: list[dict]) -> str | None:
+    """Why a run cannot be shown as a normal row, or None: the store could not read its row
+    (status "damaged") or a result, or a result's numbers are not numbers (a run imported
+    before imports were checked). Such a run is still listed, so it can be deleted."""
+    if run.get("status") == DAMAGED:
+        return run.get("message") or "damaged"
+    for result in results:
+        k = result.get("n_cats")
+        if result.get("damaged"):
+            return f"damaged: {result['damaged']}"
+        significance = result.get("significance")
+        if significance is not None and (not isinstance(significance, dict) or not all(
+                _is_number(z) for z in significance.values())):
+            return f"damaged: the stored result for K={k} has a significance that is not numbers"
+        objective = result.get("objective")
+        if objective is not None and not _is_number(objective):
+            return f"damaged: the stored result for K={k} has an objective that is not a number"
+        if isinstance(k, bool) or not isinstance(k, int):
+            return "damaged: a stored result has no whole-number K"
+    return None
+
+
+def _is_number(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def damaged_row(run: dict, reason: str) -> dict:
+    """The row of a damaged run: its id, name and reason (in the best-Z column, which it
+    cannot fill); ticking it and pressing Delete removes it."""
+    row = {column: None for column in ("epochs", "best_objective", "created_sort",
+                                       *KEY_HYPERPARAMETERS)}
+    name = run.get("name")
+    return {**row, "id": run["id"], "name": name if isinstance(name, str) else "",
+            "scenario": str(run.get("scenario") or ""), "status": DAMAGED, "ks": "",
+            "best_z": reason, "created": fmt.timestamp(run.get("created")), "duration": "",
+            "note": str(run.get("note") or ""), "tags": ""}
 
 
 def run_table_row(run: dict, results: list[dict]) -> dict:

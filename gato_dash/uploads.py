@@ -108,15 +108,19 @@ def _start():
                                f"takes files up to {formatting.byte_size(limit)} "
                                f"(--max-upload-gib)."}, 413)
     token = secrets.token_hex(16)
-    with _starting():
-        problem = _make_room(size, PENDING_SIZE_FACTOR * limit)
-        if problem:
-            return _json({"error": problem[0]}, problem[1])
-        folder = uploads_folder() / token
-        folder.mkdir(parents=True)
-        (folder / _META).write_text(json.dumps({"filename": filename, "size": size,
-                                                "started": time.time()}))
-        (folder / filename).touch()
+    try:
+        with _starting():
+            problem = _make_room(size, PENDING_SIZE_FACTOR * limit)
+            if problem:
+                return _json({"error": problem[0]}, problem[1])
+            folder = uploads_folder() / token
+            folder.mkdir(parents=True)
+            (folder / _META).write_text(json.dumps({"filename": filename, "size": size,
+                                                    "started": time.time()}))
+            (folder / filename).touch()
+    except OSError as exc:  # a read-only or full data folder: say so, not a 500
+        return _json({"error": f"The server cannot store uploads now ({exc.strerror or exc}): "
+                               "its data folder is read-only or full."}, 403)
     return _json({"token": token, "chunk_bytes": CHUNK_BYTES})
 
 

@@ -273,3 +273,127 @@ def test_a_dataset_run_of_the_cli_imports_with_its_held_out_numbers(tmp_path, st
     (training,) = written["trainings"]
     assert result["heldout_significance"] == training["heldout_significance"]
     assert result["heldout_objective"] == training["heldout_objective"]
+
+
+# ----- crafted records: every field checked against gato_core/records.py ------------------
+def first(kind: str):
+    def pick(records):
+        return next(r for r in records if r["kind"] == kind)
+    return pick
+
+
+def set_field(kind: str, field: str, value):
+    def change(records):
+        first(kind)(records)[field] = value
+    return change
+
+
+def drop_field(kind: str, field: str):
+    def change(records):
+        del first(kind)(records)[field]
+    return change
+
+
+def nested(kind: str, field: str, path: tuple, value):
+    def change(records):
+        target = first(kind)(records)[field]
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    return change
+
+
+CRAFTED_RECORDS = [
+    # (what changes, message: file + line, record kind, field)
+    (nested("result", "significance", ("signal",), [1, 2]),
+     r"records.jsonl line \d+: result record: significance\[signal\] must be a number"),
+    (set_field("result", "objective", "high"),
+     r"records.jsonl line \d+: result record: objective must be a number, got text"),
+    (set_field("result", "categories", [1, 2]),
+     r"result record: categories\[0\] must be an object"),
+    (nested("result", "categories", (0, "z"), {"signal": [3]}),
+     r"result record: categories\[0\]\.z\[signal\] must be a number"),
+    (nested("result", "snapshot", ("boundaries",), "0.5"),
+     r"result record: snapshot\.boundaries must be a list"),
+    (set_field("result", "n_cats", 10 ** 30), r"result record: n_cats is out of range"),
+    (set_field("result", "n_cats", 4), r"n_cats 4 is not a category count"),
+    (set_field("result", "status", "exploded"), r"status must be one of"),
+    (set_field("result", "order", {"0": 1}), r"result record: order must be a list"),
+    (set_field("epoch", "loss", [0.5]), r"epoch record: loss must be a number, got a list"),
+    (set_field("epoch", "epoch", True), r"epoch record: epoch must be a whole number"),
+    (set_field("epoch", "epoch", 10 ** 6), r"epoch record: epoch 1000000 is outside"),
+    (drop_field("epoch", "total_loss"), r"the epoch record lacks total_loss"),
+    (drop_field("result", "categories"), r"the result record lacks categories"),
+    (set_field("run_info", "baselines", [1]), r"run_info record: baselines must be an object"),
+    (nested("run_info", "baselines", ("signal", "x"), 1.0),
+     r"baselines\[signal\] has the key 'x', not a number of categories"),
+    (set_field("run_info", "signal_names", "signal"),
+     r"run_info record: signal_names must be a list"),
+    (set_field("run_info", "held_out", {"kind": "split", "n_events": "many"}),
+     r"run_info record: held_out\.n_events must be a whole number"),
+]
+
+
+@pytest.mark.parametrize("change,message", CRAFTED_RECORDS,
+                         ids=[m.split(": ")[-1][:40] for _, m in CRAFTED_RECORDS])
+def test_a_crafted_record_refuses_the_whole_import(cli_folder, store, change, message):
+    folder = cli_folder("crafted")
+    records = read_records(folder)
+    change(records)
+    (folder / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    data = zip_bytes(folder_members(folder, "crafted/"))
+    assert_refused(store, lambda: import_archive("crafted.zip", data, store), message)
+    runs_dir = store.data_dir() / "runs"
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())  # no files left either
+
+
+CRAFTED_TRAININGS = [
+    ({"epochs_done": "many"}, r"result.json trainings \(K=3\): result record: epochs_done must "
+                              r"be a whole number"),
+    ({"n_cats": 10 ** 30}, r"trainings\[0\]: \"n_cats\" must be a category count"),
+    ({"status": ["finished"]}, r"result record: status must be text"),
+    ({"message": {"a": 1}}, r"result record: message must be text"),
+]
+
+
+@pytest.mark.parametrize("change,message", CRAFTED_TRAININGS)
+def test_a_crafted_result_json_refuses_the_whole_import(cli_folder, store, change, message):
+    folder = cli_folder("crafted", with_records=False)
+    result = json.loads((folder / "result.json").read_text())
+    result["trainings"][0].update(change)
+    (folder / "result.json").write_text(json.dumps(result))
+    data = tar_gz_bytes(folder, "crafted")
+    assert_refused(store, lambda: import_archive("crafted.tar.gz", data, store), message)
+
+
+def test_a_crafted_archive_is_refused_by_the_runs_page_with_its_reason(cli_folder, tmp_path):
+    """Through the Runs page's import callback, as a browser posts it."""
+    from gato_dash import runtime
+    from gato_dash.app import create_app
+
+    app = create_app(tmp_path / "page-data")
+    client = app.server.test_client()
+    client.get("/")
+    folder = cli_folder("crafted")
+    records = read_records(folder)
+    nested("result", "significance", ("signal",), [1, 2])(records)
+    (folder / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    contents = "data:application/zip;base64," + base64.b64encode(
+        zip_bytes(folder_members(folder, "crafted/"))).decode()
+    key = next(k for k in app.callback_map if "runs-import-message.children" in k)
+    spec = app.callback_map[key]
+    values = {"runs-import-upload.contents": contents,
+              "runs-import-upload.filename": "crafted.zip"}
+    body = {"output": key,
+            "outputs": [dict(zip(("id", "property"), p.rsplit(".", 1)))
+                        for p in key[2:-2].split("...")],
+            "inputs": [{**e, "value": values.get(f"{e['id']}.{e['property']}")}
+                       for e in spec["inputs"]],
+            "state": [{**e, "value": values.get(f"{e['id']}.{e['property']}")}
+                      for e in spec["state"]],
+            "changedPropIds": ["runs-import-upload.contents"]}
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 200, response.data[:500]
+    text = response.get_data(as_text=True)
+    assert "Import refused" in text and "significance[signal] must be a number" in text
+    assert runtime.store().list_runs() == []

@@ -12,7 +12,9 @@ neither another upload's folder nor a server path when paths are off.
 """
 from __future__ import annotations
 
+import errno
 import logging
+import stat
 from pathlib import Path
 
 import dash
@@ -64,10 +66,33 @@ def _server_path(text) -> Path:
                                     "--allow-server-paths)"})
     if not isinstance(text, str) or not text.strip():
         raise DatasetError({"path": "give the path of a file on the server"})
-    path = Path(text.strip()).expanduser()
-    if not path.is_file():
-        raise DatasetError({"path": f"there is no file {text.strip()!r} on the server"})
-    size = path.stat().st_size
+    shown = text.strip()[:300]  # messages name the path and the problem, never the contents
+    try:
+        path = Path(text.strip()).expanduser()
+    except RuntimeError:  # "~someone" for a user this machine does not know
+        raise DatasetError({"path": f"{shown!r}: there is no such user's home folder on the "
+                                    "server"}) from None
+    try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise DatasetError({"path": f"{shown!r} is a folder; give the path of a file"})
+        if not stat.S_ISREG(info.st_mode):
+            raise DatasetError({"path": f"{shown!r} is not a regular file (a device, a pipe "
+                                        "or a socket)"})
+        with open(path, "rb"):  # readable by the server, not only listed
+            pass
+    except DatasetError:
+        raise
+    except (FileNotFoundError, NotADirectoryError):
+        raise DatasetError({"path": f"there is no file {shown!r} on the server"}) from None
+    except PermissionError:
+        raise DatasetError({"path": f"{shown!r}: permission denied (the server may not read "
+                                    "it)"}) from None
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte, a dead link...
+        raise DatasetError({"path": f"{shown!r} cannot be read "
+                                    f"({getattr(exc, 'strerror', None) or 'invalid path'})"}) \
+            from None
+    size = info.st_size
     limit = runtime.settings().max_upload_bytes
     if size > limit:
         raise DatasetError({"path": f"{path.name} has {formatting.byte_size(size, 4)}; this "
@@ -511,6 +536,15 @@ def import_dataset(n_clicks, sources, scores, weight, process, signals, mass, wi
         return _problem(["Nothing was imported:", html.Ul([html.Li(f"{k}: {m}") for k, m in
                                                            exc.problems.items()])]), \
             no_update, no_update
+    except OSError as exc:  # the readers turn read errors into DatasetError: this is a write
+        log.warning("importing %s failed: %r", sources, exc)
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            why = "the data folder is read-only for the server"
+        elif exc.errno == errno.ENOSPC:
+            why = "the disk of the data folder is full"
+        else:
+            why = f"the datasets folder could not be written ({exc.strerror or exc})"
+        return _problem(f"Nothing was imported: {why}."), no_update, no_update
     except Exception:
         log.exception("importing %s failed", sources)
         return _problem("Nothing was imported: the files could not be read (see the server "

@@ -13,7 +13,7 @@ dash.register_page(__name__, path="/", title="GATO Dashboard", name="Home", orde
 STATUS_COLOURS = {
     "queued": "secondary", "running": "primary", "finished": "success",
     "cancelled": "warning", "diverged": "danger", "failed": "danger",
-    "interrupted": "dark",
+    "interrupted": "dark", "damaged": "danger",
 }
 
 
@@ -35,7 +35,9 @@ def runs_table(runs: list[dict]):
             html.Td(dcc.Link(run["name"] or run["id"], href=f"/runs/{run['id']}",
                              className="run-link")),
             html.Td(run_facts.title_of(run)),
-            html.Td(status_badge(run["status"])),
+            # a damaged run says why when pointed at; its page says it too
+            html.Td(status_badge(run["status"], title=run["message"])
+                    if run["status"] == "damaged" else status_badge(run["status"])),
             html.Td(", ".join(str(k) for k in run["n_cats"])),
             html.Td(formatting.timestamp(run["created"])),
         ], id={"type": "home-run-row", "run": run["id"]}))

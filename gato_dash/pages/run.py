@@ -27,6 +27,7 @@ from dash import ClientsideFunction, Input, Output, State, callback, ctx, dcc, h
 
 from gato_dash import formatting, live, run_summary, runtime
 from gato_dash.runtime import backends, run_facts
+from gato_dash.runtime.run_store import DAMAGED, DamagedRecord
 # the training job's background callback: its own module, which Celery workers import too
 from gato_dash import training_callback  # noqa: F401
 from gato_dash.figures import history
@@ -58,6 +59,20 @@ def not_found(run_id) -> html.Div:
     ], id="run-not-found")
 
 
+def damaged(run: dict, reason: str) -> html.Div:
+    """The page of a run whose stored row or records cannot be read: what is wrong, and
+    where to delete it (the Runs page lists it as damaged)."""
+    return html.Div([
+        html.Div([
+            html.H3(str(run.get("name") or f"Run {run['id']}"), className="me-3 mb-0"),
+            status_badge(DAMAGED),
+        ], className="d-flex align-items-center mb-2"),
+        dbc.Alert([html.Div(str(reason)),
+                   html.Div(["It can be deleted on the ", dcc.Link("Runs page", href="/runs"),
+                             "."])], color="danger", id="run-damaged"),
+    ], id="run-page")
+
+
 def layout(run_id=None, **query):
     try:
         run = runtime.store().get_run(run_id) if run_id else None
@@ -67,6 +82,8 @@ def layout(run_id=None, **query):
                          color="danger")
     if run is None:
         return not_found(run_id)
+    if run["status"] == DAMAGED:
+        return damaged(run, run["message"])
 
     read_only = runtime.settings().read_only
     shown = None
@@ -76,6 +93,8 @@ def layout(run_id=None, **query):
         # instead of after two more round trips. The first poll then finds nothing new.
         try:
             shown = _ended_view(run)
+        except DamagedRecord as exc:
+            return damaged(run, f"damaged: {exc}")
         except Exception:  # the poll will try again and say what is wrong
             log.exception("drawing ended run %s on the server failed", run["id"])
     if shown is None:
@@ -259,6 +278,9 @@ def poll_run(n_intervals, k_value, state, view):
     selected = k_value if ctx.triggered_id == "run-k" and isinstance(k_value, int) else None
     try:
         update = live.poll(runtime.store(), state, selected)
+    except DamagedRecord as exc:  # polling again reads the same bytes: stop and say so
+        return {**_nothing_new(), "status": f"damaged: {exc}", "poll_ticks": n_intervals,
+                "watchdog_off": True}
     except Exception:
         # e.g. the database is locked for longer than the busy timeout: say so, retry
         log.exception("polling run %s failed", state.get("run"))
@@ -398,6 +420,11 @@ def results_block(run_id: str, prefill: bool = False, training=None, view: dict 
     ``view``: the page's query (tab, K, switches: see results_section.ResultsView)."""
     try:
         return results_section(run_id, prefill=prefill, training=training, view=view)
+    except DamagedRecord as exc:
+        return dbc.Alert([html.Div(f"damaged: {exc}"),
+                          html.Div(["The run can be deleted on the ",
+                                    dcc.Link("Runs page", href="/runs"), "."])],
+                         color="danger", id="run-damaged")
     except Exception:
         log.exception("results_section(%s) failed", run_id)
         return dbc.Alert("The results could not be drawn (see the server log); the training "

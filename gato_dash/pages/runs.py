@@ -5,7 +5,9 @@ only markdown column is the link to the run page, built from the store's own ids
 """
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 
 import dash
 import dash_bootstrap_components as dbc
@@ -23,7 +25,7 @@ from gato_dash.runtime.importer import (
     import_result_dir,
     import_upload,
 )
-from gato_dash.runtime.run_store import STATUSES, TextTooLong
+from gato_dash.runtime.run_store import DAMAGED, STATUSES, TextTooLong
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ COLUMNS = [
 def layout(**_query):
     scenario_options = [{"label": info.title, "value": key} for key, info in SCENARIOS.items()]
     scenario_options.append({"label": "Imported datasets", "value": DATASET_SCENARIO})
-    status_options = [{"label": s, "value": s} for s in STATUSES]
+    status_options = [{"label": s, "value": s} for s in (*STATUSES, DAMAGED)]
     return html.Div([
         html.H3("Runs"),
         html.P("Every stored run. Click a name, note or tags cell to edit it; tick 2 to "
@@ -141,9 +143,22 @@ def _import_card():
 def table_rows(store) -> list[dict]:
     """One row per stored run, newest first (best Z from the light result summaries)."""
     summaries = store.result_summaries()
-    return [dict(runs_table.run_table_row(run, summaries.get(run["id"], [])),
-                 open=f"[open](/runs/{run['id']})")
-            for run in store.list_runs()]
+    rows = []
+    for run in store.list_runs():
+        results = summaries.get(run["id"], [])
+        damage = runs_table.damage_of(run, results)
+        if damage is None:
+            try:
+                row = runs_table.run_table_row(run, results)
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                # a shape no check foresaw: this run is shown damaged, the table stays
+                log.warning("run %s cannot be shown as a row: %r", run["id"], exc)
+                row = runs_table.damaged_row(run, "damaged: its stored numbers cannot be "
+                                                  "read (see the server log)")
+        else:
+            row = runs_table.damaged_row(run, damage)
+        rows.append(dict(row, open=f"[open](/runs/{run['id']})"))
+    return rows
 
 
 @callback(
@@ -229,6 +244,10 @@ def save_edits(_timestamp, data, previous):
             except TextTooLong as exc:
                 refused.append(f"{column} of {row['id']} not saved: {exc}")
                 continue
+            except (sqlite3.Error, OSError) as exc:
+                log.warning("saving %s of run %s failed: %r", column, row["id"], exc)
+                refused.append(f"{column} of {row['id']} not saved: {write_problem(exc)}")
+                continue
             saved.append(f"{column} of {row['id']}")
     parts = (["saved " + ", ".join(saved)] if saved else []) + refused
     return "; ".join(parts) if parts else no_update
@@ -259,9 +278,27 @@ def delete_runs(_open, _cancel, _confirm, selected_ids, data, refresh):
         runtime.require_writable("runs cannot be deleted")
         store = runtime.store()
         for run_id in ids:
-            store.delete(run_id)
+            try:
+                store.delete(run_id)
+            except (sqlite3.Error, OSError) as exc:  # a full disk, a read-only folder
+                log.warning("deleting run %s failed: %r", run_id, exc)
+                return True, dbc.Alert(f"Run {run_id} could not be deleted: "
+                                       f"{write_problem(exc)}", color="danger",
+                                       id="runs-delete-problem"), (refresh or 0) + 1
         return False, no_update, (refresh or 0) + 1
     return False, no_update, no_update
+
+
+def write_problem(exc: Exception) -> str:
+    """What a failed write to the store or the data folder means for the user."""
+    text = str(exc).lower()
+    if isinstance(exc, sqlite3.Error) and "readonly" in text or \
+            getattr(exc, "errno", None) in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return ("the run store or the data folder is read-only for the server; ask whoever "
+                "runs it to make the data folder writable")
+    if getattr(exc, "errno", None) == errno.ENOSPC or "full" in text:
+        return "the disk of the data folder is full"
+    return "the run store could not be written (see the server log)"
 
 
 # ----- import ----------------------------------------------------------------------------
@@ -294,6 +331,9 @@ def import_results(contents, _clicks, filename, path, refresh):
             run_id = import_result_dir(path.strip(), store, on_result=prebuild_figures)
     except ImportProblem as exc:
         return dbc.Alert(f"Import refused: {exc}", color="danger"), no_update
+    except sqlite3.Error as exc:
+        log.warning("import failed: %r", exc)
+        return dbc.Alert(f"Import failed: {write_problem(exc)}", color="danger"), no_update
     except OSError as exc:
         return dbc.Alert(f"Import failed: {exc.strerror or exc}", color="danger"), no_update
     except Exception:  # an unexpected file shape must not surface as a server error

@@ -16,6 +16,7 @@ The data folder holds:
 from __future__ import annotations
 
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,7 +104,24 @@ def resolve_store(data_dir: Path, value=None) -> str:
 
 
 def open_store(data_dir: Path, value=None) -> RunStore:
-    return RunStore(resolve_store(data_dir, value), data_dir)
+    """The run store, or BackendError saying which file is wrong and what to do."""
+    location = resolve_store(data_dir, value)
+    try:
+        return RunStore(location, data_dir)
+    except (sqlite3.DatabaseError, OSError) as exc:
+        raise BackendError(_store_problem(location, exc)) from None
+
+
+def _store_problem(location: str, exc: Exception) -> str:
+    text = str(exc)
+    if "readonly" in text or isinstance(exc, PermissionError):
+        why = "it cannot be written (read-only file or folder)"
+    elif isinstance(exc, sqlite3.OperationalError) or isinstance(exc, OSError):
+        why = f"it cannot be opened ({text}; is it a folder?)"
+    else:  # "file is not a database", "database disk image is malformed"
+        why = f"it is not an SQLite database or it is damaged ({text})"
+    return (f"the run store {location}: {why}. Move it away (a new empty store is made in "
+            "its place), restore it from a backup, or give another --data-dir / --store")
 
 
 def resolve_data_dir(value=None) -> Path:

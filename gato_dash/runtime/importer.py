@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import functools
 import gzip
 import io
 import json
@@ -26,10 +27,14 @@ import stat
 import sys
 import tarfile
 import tempfile
+import types
+import typing
 import zipfile
 import zlib
+from dataclasses import MISSING, fields
 from pathlib import Path, PurePosixPath
 
+from gato_core import records as record_types
 from gato_core.config import ConfigError, RunConfig
 from gato_core.scenarios import SCENARIOS
 from gato_core.significance import objective_value
@@ -66,6 +71,11 @@ def import_result_dir(result_dir, store, name: str | None = None, on_result=None
     else:
         run_info = _run_info_from_result_json(result_json, config)
         epochs, results = [], _results_from_result_json(result_json, config)
+        # what was read from result.json meets the same schema as records.jsonl's records
+        check_record(run_info, RESULT_FILE, config)
+        for result in results:
+            check_record(result, f"{RESULT_FILE} trainings (K={result['n_cats']})", config,
+                         unknown=_UNKNOWN_WITHOUT_RECORDS)
         source = f"{RESULT_FILE} only: no per-epoch history"
     parameter_files = _parameter_files(folder)
     for result in results:
@@ -137,6 +147,8 @@ def _read_result_json(path: Path) -> dict:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ImportProblem(f"{RESULT_FILE} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ImportProblem(f"{RESULT_FILE} is nested too deeply") from None
     if not isinstance(data, dict):
         raise ImportProblem(f"{RESULT_FILE} must hold a JSON object")
     if not isinstance(data.get("trainings"), list):
@@ -219,10 +231,11 @@ def _results_from_result_json(data: dict, config: RunConfig) -> list[dict]:
         where = f"trainings[{i}]"
         if not isinstance(training, dict):
             raise ImportProblem(f"{where} must be an object")
-        try:
-            k = int(training.get("n_cats"))
-        except (TypeError, ValueError):
-            raise ImportProblem(f"{where} has no whole-number \"n_cats\"") from None
+        k = training.get("n_cats")
+        if isinstance(k, bool) or not isinstance(k, int) or k not in config.n_cats:
+            raise ImportProblem(f"{where}: \"n_cats\" must be a category count of the "
+                                f"configuration ({list(config.n_cats)}), got "
+                                f"{str(k)[:40]!r}")
         significance = training.get("significance")
         if not isinstance(significance, dict) or not significance:
             raise ImportProblem(f"{where} has no \"significance\" object")
@@ -233,10 +246,12 @@ def _results_from_result_json(data: dict, config: RunConfig) -> list[dict]:
                 raise ImportProblem(f"{where}.boundaries must be a list of cut positions")
             boundaries = sorted(_number(b, f"{where}.boundaries") for b in boundaries)
         epoch_ms = training.get("epoch_ms_median")
+        epochs_done = training.get("epochs_done")
         results[k] = {
-            "kind": "result", "n_cats": k, "status": str(training.get("status") or "finished"),
-            "message": str(training.get("message") or ""),
-            "epochs_done": int(training.get("epochs_done") or config.epochs),
+            "kind": "result", "n_cats": k, "status": training.get("status") or "finished",
+            "message": training.get("message") or "",
+            # checked with the whole record (check_record), like every other field
+            "epochs_done": config.epochs if epochs_done is None else epochs_done,
             "significance": z,
             "objective": _number(training["objective"], f"{where}.objective")
             if training.get("objective") is not None
@@ -277,14 +292,201 @@ def _categories_from_boundaries(boundaries: list[float]) -> list[dict]:
             for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]))]
 
 
-_REQUIRED = {
-    "run_info": ("scenario", "signal_names", "baselines"),
-    "epoch": ("n_cats", "epoch", "epochs", "loss", "significance"),
-    "result": ("n_cats", "status", "significance"),
+# ----- the record schema ----------------------------------------------------------------------
+# An imported run is shown to everyone (Runs table, Home, Compare): a record of the wrong
+# shape would break those pages for all users, so every record is checked before anything is
+# stored. The fields and their types are gato_core/records.py's (a field added there is
+# checked here too); the shapes inside the untyped dicts come from docs/CONTRACTS.md.
+_RECORD_CLASSES = {"run_info": record_types.RunInfo, "epoch": record_types.EpochRecord,
+                   "result": record_types.TrainingResult}
+#: result.json carries no median epoch time: an import of result.json alone leaves it unknown
+_UNKNOWN_WITHOUT_RECORDS = {"epoch_ms_median"}
+#: the largest whole number a record may hold: SQLite's integers are 64-bit, and JSON
+#: readers elsewhere (browsers) are exact only to 2**53
+_MAX_WHOLE = 2 ** 53
+_RESULT_STATUSES = ("finished", "cancelled", "diverged")
+
+_Number = float  # an int or a float, never a bool (NaN and inf allowed: a diverged run)
+_SNAPSHOT = {"epoch": int, "temperature": float, "boundaries": list[float], "grid": int,
+             "categories": list[int]}
+_CATEGORY = {"index": int, "component": int, "signal": dict[str, float], "background": float,
+             "bkg_sum_w2": float, "rel_unc": float, "z": dict[str, float], "range": list[float],
+             "process_yields": dict[str, float], "process_sum_w2": dict[str, float],
+             "process_counts": dict[str, float]}
+_COMPONENT = {"component": int, "weight": float, "mean": list[float],
+              "cov": list[list[float]]}
+_MASS_HISTOGRAMS = {"edges": list[float], "processes": list[str], "signals": list[str],
+                    "window": list[float], "counts": list[list[list[float]]],
+                    "fits": list[typing.Optional[dict[str, float]]]}
+_INCLUSIVE = {"processes": list[str], "signals": list[str],
+              "score_hist": {"edges": list[float], "counts": dict[str, list[float]]},
+              "score_density": {"grid": int, "counts": dict[str, list[float]]},
+              "mass_hist": {"edges": list[float], "counts": dict[str, list[float]],
+                            "window": list[float]}}
+_STATISTICAL_MODEL = {"n_categories": int, "signals": list[str],
+                      "asimov_z": dict[str, float], "pyhf_z": dict[str, float],
+                      "pyhf_z_mc_stat": dict[str, float], "flags": list[dict],
+                      "thresholds": dict[str, float], "seconds": float}
+_DATASET = {"id": str, "name": str, "content_hash": str, "dim": int, "mean_mode": str}
+_HELD_OUT = {"kind": str, "seed": int, "n_events": int, "fraction": float}
+#: (kind, field) -> the shape of a field records.py types only as ``dict`` / ``list[dict]``
+_SHAPES = {
+    ("run_info", "inclusive"): _INCLUSIVE, ("run_info", "dataset"): _DATASET,
+    ("run_info", "held_out"): _HELD_OUT,
+    ("epoch", "snapshot"): _SNAPSHOT, ("result", "snapshot"): _SNAPSHOT,
+    ("result", "categories"): [_CATEGORY], ("result", "components"): [_COMPONENT],
+    ("result", "mass_histograms"): _MASS_HISTOGRAMS,
+    ("result", "statistical_model"): _STATISTICAL_MODEL,
 }
 
 
+@functools.lru_cache(maxsize=None)
+def _field_types(kind: str) -> dict[str, tuple[object, bool, bool]]:
+    """field -> (shape, required, may be null) of one record kind, from gato_core/records.py."""
+    cls = _RECORD_CLASSES[kind]
+    hints = typing.get_type_hints(cls)
+    return {f.name: (_SHAPES.get((kind, f.name), hints[f.name]),
+                     f.default is MISSING and f.default_factory is MISSING,
+                     type(None) in typing.get_args(hints[f.name]))
+            for f in fields(cls)}
+
+
+def _describe(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _shape_problem(value, shape, where: str) -> str | None:
+    """Why ``value`` does not have ``shape`` (a type as records.py writes it, a dict of
+    optional keys -> shapes, or [shape] for a list of them), or None if it has."""
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return f"{where} must be an object, got {_describe(value)}"
+        for key, inner in shape.items():
+            if value.get(key) is not None:  # nested keys are optional, as the figures read them
+                problem = _shape_problem(value[key], inner, f"{where}.{key}")
+                if problem:
+                    return problem
+        return None
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return f"{where} must be a list, got {_describe(value)}"
+        for i, item in enumerate(value):
+            problem = _shape_problem(item, shape[0], f"{where}[{i}]")
+            if problem:
+                return problem
+        return None
+    origin, args = typing.get_origin(shape), typing.get_args(shape)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        problems = [_shape_problem(value, option, where) for option in options]
+        return None if any(p is None for p in problems) else problems[0]
+    if shape is _Number:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{where} must be a number, got {_describe(value)}"
+        return None
+    if shape is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{where} must be a whole number, got {_describe(value)}"
+        if abs(value) > _MAX_WHOLE:
+            return f"{where} is out of range ({value:.3g})"
+        return None
+    if shape is str:
+        return None if isinstance(value, str) else f"{where} must be text, got {_describe(value)}"
+    if shape is dict or origin is dict:
+        if not isinstance(value, dict):
+            return f"{where} must be an object, got {_describe(value)}"
+        key_type, value_type = args or (str, None)
+        for key, item in value.items():
+            if key_type is int and not _whole_number_text(key):
+                return f"{where} has the key {str(key)[:40]!r}, not a number of categories"
+            if value_type is not None:
+                problem = _shape_problem(item, value_type, f"{where}[{str(key)[:40]}]")
+                if problem:
+                    return problem
+        return None
+    if shape is list or origin is list:
+        if not isinstance(value, list):
+            return f"{where} must be a list, got {_describe(value)}"
+        # category maps hold ~10^4 numbers per snapshot: one pass over their types (their
+        # size is never used as a database integer, so it is not bounded here)
+        if args and args[0] in _SCALAR_TYPES and set(map(type, value)) <= _SCALAR_TYPES[
+                args[0]]:
+            return None
+        if args:
+            for i, item in enumerate(value):
+                problem = _shape_problem(item, args[0], f"{where}[{i}]")
+                if problem:
+                    return problem
+        return None
+    raise TypeError(f"no check for {shape!r}")  # a type records.py started using
+
+
+#: the exact Python types JSON gives for each scalar type (bool is no number)
+_SCALAR_TYPES = {float: {int, float}, int: {int}, str: {str}}
+
+
+def _whole_number_text(key) -> bool:
+    text = str(key)
+    return text.isdigit() and len(text) <= 6
+
+
+def check_record(record: dict, where: str, config: RunConfig,
+                 unknown: frozenset[str] = frozenset()) -> None:
+    """ImportProblem naming ``where``, the record kind and the field, unless ``record`` has
+    every field of its kind (gato_core/records.py) with the right type and shape, and its
+    category count is one the configuration trains. ``unknown``: fields that may be null."""
+    kind = record.get("kind") if isinstance(record, dict) else None
+    if kind not in _RECORD_CLASSES:
+        raise ImportProblem(f"{where}: expected a record with kind run_info, epoch or "
+                            f"result, got {str(kind)[:40]!r}")
+    types_of = _field_types(kind)
+    missing = [name for name, (_, required, _) in types_of.items() if required
+               and name not in record]
+    if missing:
+        raise ImportProblem(f"{where}: the {kind} record lacks {', '.join(missing)}")
+    for name, (shape, _, nullable) in types_of.items():
+        if name not in record or (record[name] is None and (nullable or name in unknown)):
+            continue
+        problem = _shape_problem(record[name], shape, name)
+        if problem:
+            raise ImportProblem(f"{where}: {kind} record: {problem}")
+    if kind in ("epoch", "result") and record["n_cats"] not in config.n_cats:
+        raise ImportProblem(f"{where}: {kind} record: n_cats {record['n_cats']} is not a "
+                            f"category count of the configuration ({list(config.n_cats)})")
+    if kind == "epoch" and not 0 <= record["epoch"] < max(record["epochs"], 1):
+        raise ImportProblem(f"{where}: epoch record: epoch {record['epoch']} is outside "
+                            f"0..{record['epochs'] - 1}")
+    if kind == "result" and record["status"] not in _RESULT_STATUSES:
+        raise ImportProblem(f"{where}: result record: status must be one of "
+                            f"{', '.join(_RESULT_STATUSES)}, got {record['status'][:40]!r}")
+    if kind == "run_info" and record["scenario"] != config.scenario:
+        raise ImportProblem(
+            f"{where}: records are of scenario {record['scenario'][:40]!r} but the "
+            f"configuration says {config.scenario!r}")
+
+
 def _read_records(path: Path, config: RunConfig) -> tuple[dict, list[dict], list[dict]]:
+    try:
+        return _records_of(path, config)
+    except UnicodeDecodeError:
+        raise ImportProblem(f"{RECORDS_FILE} is not UTF-8 text") from None
+
+
+def _records_of(path: Path, config: RunConfig) -> tuple[dict, list[dict], list[dict]]:
     run_info, epochs, results = None, [], {}
     with path.open(encoding="utf-8", errors="strict") as lines:
         for number, line in enumerate(lines, start=1):
@@ -295,18 +497,11 @@ def _read_records(path: Path, config: RunConfig) -> tuple[dict, list[dict], list
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ImportProblem(f"{where} is not valid JSON: {exc.msg}") from None
-            kind = record.get("kind") if isinstance(record, dict) else None
-            if kind not in _REQUIRED:
-                raise ImportProblem(f"{where}: expected a record with kind run_info, epoch or "
-                                    f"result, got {kind!r}")
-            missing = [f for f in _REQUIRED[kind] if f not in record]
-            if missing:
-                raise ImportProblem(f"{where}: {kind} record lacks {', '.join(missing)}")
+            except RecursionError:
+                raise ImportProblem(f"{where} is nested too deeply to be a record") from None
+            check_record(record, where, config)
+            kind = record["kind"]
             if kind == "run_info":
-                if record["scenario"] != config.scenario:
-                    raise ImportProblem(
-                        f"{where}: records are of scenario {record['scenario']!r} but the "
-                        f"configuration says {config.scenario!r}")
                 run_info = record
             elif kind == "epoch":
                 epochs.append(record)
@@ -327,7 +522,7 @@ def _parameter_files(folder: Path) -> dict[int, Path]:
             continue
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             continue
         if isinstance(data, dict) and "model" in data and isinstance(data.get("n_cats"), int):
             found.setdefault(data["n_cats"], path)

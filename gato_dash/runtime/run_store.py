@@ -42,6 +42,15 @@ MAX_TAG_CHARS = 40
 MAX_TAGS = 20
 
 
+#: What a run is shown as when its stored row cannot be read back (never written as a
+#: status: it is how ``get_run`` / ``list_runs`` report a row whose JSON is broken)
+DAMAGED = "damaged"
+
+
+class DamagedRecord(ValueError):
+    """A stored record that is not valid JSON; the message names the run and the record."""
+
+
 class TextTooLong(ValueError):
     """A name, note or tag over its limit; the message says which and the limit."""
 
@@ -280,10 +289,12 @@ class RunStore:
             args.append(int(limit))
         out = []
         for row in self._conn().execute(sql, args).fetchall():
-            rec = json.loads(row["record"])
+            what = f"run {run_id}: the stored epoch {row['seq']}"
+            rec = _decoded(row["record"], what, dict)
             rec["seq"] = int(row["seq"])
             if snapshots:
-                rec["snapshot"] = json.loads(row["snapshot"]) if row["snapshot"] else None
+                rec["snapshot"] = (_decoded(row["snapshot"], f"{what} snapshot", dict)
+                                   if row["snapshot"] else None)
             out.append(rec)
         return out
 
@@ -299,9 +310,10 @@ class RunStore:
 
     def results(self, run_id: str) -> list[dict]:
         rows = self._conn().execute(
-            "SELECT record FROM results WHERE run_id = ? ORDER BY n_cats", (run_id,)
+            "SELECT n_cats, record FROM results WHERE run_id = ? ORDER BY n_cats", (run_id,)
         ).fetchall()
-        return [json.loads(r["record"]) for r in rows]
+        return [_decoded(r["record"], f"run {run_id}: the stored result for K={r['n_cats']}",
+                         dict) for r in rows]
 
     def result_summaries(self) -> dict[str, list[dict]]:
         """Every run's results reduced to ``n_cats``, ``significance`` and ``objective``
@@ -324,8 +336,13 @@ class RunStore:
                            "significance": _json_value(significance),
                            "objective": _json_value(objective)}
             else:
-                full = json.loads(record)
-                summary = {key: full.get(key) for key in ("n_cats", "significance", "objective")}
+                try:
+                    full = _decoded(record, f"the stored result for K={n_cats}", dict)
+                except DamagedRecord as exc:  # shown as a damaged run, the others stay
+                    summary = {"n_cats": n_cats, "damaged": str(exc)}
+                else:
+                    summary = {key: full.get(key)
+                               for key in ("n_cats", "significance", "objective")}
             summaries.setdefault(run_id, []).append(summary)
         return summaries
 
@@ -704,18 +721,46 @@ def _json_default(obj):
     raise TypeError(f"cannot store {type(obj).__name__}")
 
 
+def _decoded(text, what: str, kind: type):
+    """``text`` read back as JSON of ``kind``, or DamagedRecord naming ``what``."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        raise DamagedRecord(f"{what} is not valid JSON") from None
+    if not isinstance(value, kind):
+        raise DamagedRecord(f"{what} is not a JSON {'object' if kind is dict else 'list'}")
+    return value
+
+
 def _run_dict(row, heavy: bool) -> dict:
-    config = json.loads(row["config"])
+    """The run dict of a row; a row whose JSON cannot be read is a run with status
+    "damaged" and a message saying which column, so one bad row never hides the others."""
+    problems = []
+
+    def column(name: str, kind: type, empty):
+        text = row[name]
+        if not text:
+            return empty
+        try:
+            return _decoded(text, f"the stored {name}", kind)
+        except DamagedRecord as exc:
+            problems.append(str(exc))
+            return empty
+
+    config = column("config", dict, {})
+    tags = column("tags", list, [])
+    run_info = column("run_info", dict, None) if heavy else None
+    n_cats = config.get("n_cats")
     out = {
         "id": row["id"],
         "name": row["name"],
         "note": row["note"],
-        "tags": json.loads(row["tags"] or "[]"),
+        "tags": tags,
         "scenario": row["scenario"],
         "status": row["status"],
         "message": row["message"],
         "config": config,
-        "n_cats": list(config.get("n_cats") or []),
+        "n_cats": list(n_cats) if isinstance(n_cats, list) else [],
         "created": row["created"],
         "started": row["started"],
         "finished": row["finished"],
@@ -726,6 +771,10 @@ def _run_dict(row, heavy: bool) -> dict:
         "cancel_requested": bool(row["cancel_requested"]),
     }
     if heavy:
-        out["run_info"] = json.loads(row["run_info"]) if row["run_info"] else None
+        out["run_info"] = run_info
+    if problems:
+        out["status"] = DAMAGED
+        out["message"] = f"damaged: {'; '.join(problems)}; delete it, or restore the store " \
+                         "from a backup"
     return out
 
