@@ -29,8 +29,11 @@ from typing import Callable
 
 import numpy as np
 
+from . import import_steps
 from .mapping import DatasetMapping, ImportReport, build_events
-from .readers import DEFAULT_MAX_FILE_BYTES, DatasetError, Source, parse_source, read_source
+from .readers import (DEFAULT_MAX_FILE_BYTES, DatasetError, Source, check_size, parse_source,
+                      read_source)
+from .selection import parse_selection
 from .scenarios import EventSample
 
 MANIFEST = "manifest.json"
@@ -99,6 +102,10 @@ def read_events(sources, mapping: DatasetMapping | dict, name: str = "dataset",
     sources = [s if isinstance(s, Source) else parse_source(s) for s in sources]
     if not sources:
         raise DatasetError({"data": "give at least one input file"})
+    for source in sources:
+        check_size(source, max_bytes)  # before a ROOT file is opened to list its trees
+    sources, tree_notes = import_steps.expand_sources(
+        sources, mapping.trees, [*mapping.numeric_columns, mapping.process_column])
     tables = []
     for source in sources:
         # what is left of the event budget: files declaring more are refused from their
@@ -112,7 +119,27 @@ def read_events(sources, mapping: DatasetMapping | dict, name: str = "dataset",
                                     f"(training needs memory in proportion to events)"})
     if total == 0:
         raise DatasetError({"data": "the input holds no events"})
+    cut = None
+    if mapping.selection:
+        cut = import_steps.apply_selection(tables, parse_selection(mapping.selection),
+                                           mapping.weight_column)
+        if cut["events_kept"] == 0:
+            raise DatasetError({"selection": f"the selection {mapping.selection!r} keeps none "
+                                             f"of the {cut['events_read']:,} events"})
     events, report = build_events(tables, mapping, name)
+    report.notes[:0] = tree_notes
+    if cut is not None:
+        report.selection = cut
+        report.notes.append(f"selection {cut['expression']!r} kept {cut['events_kept']:,} of "
+                            f"{cut['events_read']:,} events, weighted {cut['weight_kept']:.6g} "
+                            f"of {cut['weight_read']:.6g}")
+    report.scaling = import_steps.apply_scales(events, mapping.luminosity,
+                                               mapping.process_scales)
+    if report.scaling:
+        report.notes.append("weights scaled by " + ", ".join(
+            f"{p} x{report.scaling['process_scales'][p] * (mapping.luminosity or 1.0):.6g}"
+            for p in events.process_names))
+    import_steps.resolved_systematics(mapping.systematics, list(events.process_names))
     described = [{"file": Path(s.path).name, "tree": s.tree, "bytes": os.path.getsize(s.path)}
                  for s in sources]
     return events, report, described
