@@ -110,19 +110,23 @@ def assign_categories(parameters: dict, events: EventSample, score_range=(0.0, 1
     return hard_assign(parameters, events.scores), int(parameters["n_cats"]), None
 
 
-def hard_significance(parameters: dict, events: EventSample,
-                      score_range=(0.0, 1.0)) -> tuple[dict[str, float], float]:
+def hard_significance(parameters: dict, events: EventSample, score_range=(0.0, 1.0),
+                      bkg_rel_unc: float = 0.0) -> tuple[dict[str, float], float]:
     """(Z per signal, objective) of a trained categoriser on ``events``, e.g. a held-out
-    sample: the same hard assignment and counting as ``evaluate``."""
+    sample: the same hard assignment and counting as ``evaluate``. ``bkg_rel_unc`` > 0:
+    the Asimov Z with that relative background uncertainty (RunConfig.objective)."""
     category, n_cats, _ = assign_categories(parameters, events, score_range)
     signal, background, _ = category_yields(events, category, n_cats)
-    z = significance_per_signal(signal, background)
+    z = significance_per_signal(signal, background, bkg_rel_unc)
     return {s: float(z[j]) for j, s in enumerate(events.signal_names)}, objective_value(z)
 
 
-def best_start(parameter_sets: list[dict], events: EventSample, score_range=(0.0, 1.0)):
-    """(hard objective of every start, index of the best; the first of equals)."""
-    objectives = [hard_significance(p, events, score_range)[1] for p in parameter_sets]
+def best_start(parameter_sets: list[dict], events: EventSample, score_range=(0.0, 1.0),
+               bkg_rel_unc: float = 0.0):
+    """(hard objective of every start, index of the best; the first of equals), measured
+    with the training objective (``bkg_rel_unc`` as in ``hard_significance``)."""
+    objectives = [hard_significance(p, events, score_range, bkg_rel_unc)[1]
+                  for p in parameter_sets]
     return objectives, int(np.argmax(objectives))
 
 
