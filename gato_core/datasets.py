@@ -306,6 +306,45 @@ def delete_dataset(datasets_dir, dataset_id: str,
     shutil.rmtree(trash, ignore_errors=True)
 
 
+def adopt_dataset(source_dir, dataset_id: str, target_dir) -> DatasetManifest:
+    """Make dataset ``dataset_id`` of ``source_dir`` available in ``target_dir`` (another
+    datasets folder), so that a run on it can be exported from there: a run folder written
+    by ``python -m gato_core run --data`` carries its dataset, and importing the run into
+    a dashboard brings the dataset along.
+
+    Files are hard-linked where both folders are on one file system (no copy of several
+    GB), else copied; the folder appears with one ``os.replace``. A dataset already there
+    with the same content hash is kept; one with another content is refused."""
+    source = _folder(source_dir, dataset_id)
+    manifest = _read_manifest(source)
+    target_dir = Path(target_dir)
+    target = target_dir / source.name
+    if (target / MANIFEST).is_file():
+        present = _read_manifest(target)
+        if present.content_hash != manifest.content_hash:
+            raise DatasetError({"dataset": f"dataset {dataset_id} already exists in "
+                                           f"{target_dir} with other events (content "
+                                           f"{present.content_hash}, not "
+                                           f"{manifest.content_hash})"})
+        return present
+    target_dir.mkdir(parents=True, exist_ok=True)
+    tmp = target_dir / f".tmp-{source.name}-{os.getpid()}"
+    try:
+        tmp.mkdir()
+        for item in source.iterdir():
+            if not item.is_file() or item.name.startswith("."):
+                continue
+            try:
+                os.link(item, tmp / item.name)
+            except OSError:  # another file system, or links not allowed
+                shutil.copyfile(item, tmp / item.name)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return _read_manifest(target)
+
+
 def load_dataset(datasets_dir, dataset_id: str, mmap: bool = False) -> EventSample:
     """The stored events as an EventSample (``meta`` names the dataset and its hash)."""
     folder = _folder(datasets_dir, dataset_id)
