@@ -105,7 +105,7 @@ def read_events(sources, mapping: DatasetMapping | dict, name: str = "dataset",
     for source in sources:
         check_size(source, max_bytes)  # before a ROOT file is opened to list its trees
     sources, tree_notes = import_steps.expand_sources(
-        sources, mapping.trees, [*mapping.numeric_columns, mapping.process_column])
+        sources, mapping.trees, [*mapping.numeric_columns, mapping.process_column], max_events)
     tables = []
     for source in sources:
         # what is left of the event budget: files declaring more are refused from their

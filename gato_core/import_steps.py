@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .readers import DatasetError, Source, Table, _open_trees, parse_source
+from .readers import DatasetError, Source, Table, _open_trees, check_rows, parse_source
 
 #: Tree names ending like a systematic variation: ``_JESup``, ``_jer_Down``, ``Up``, ...
 VARIATION_SUFFIX = re.compile(r"[_\-.]?[A-Za-z0-9]*(up|down)$", re.IGNORECASE)
@@ -103,12 +103,16 @@ def clean_trees(value) -> dict[str, str] | None:
 
 
 def expand_sources(sources: list[Source], trees: dict[str, str] | None,
-                   needed_columns) -> tuple[list[Source], list[str]]:
-    """One Source per tree to read, with its process name; and notes for the report.
+                   needed_columns, max_rows: int | None = None) -> tuple[list[Source], list[str]]:
+    """The Sources to read (one per chosen tree, with its process name) and notes for the
+    report.
 
     ROOT files named without a tree are opened (headers only) to list their trees: with
     ``trees`` given only those are read, under their process names; without, all trees
-    that hold the needed columns (a variation-looking tree refuses the file).
+    that hold the needed columns (a variation-looking tree refuses the file). A file whose
+    trees are all read stays one Source, so the reader checks its declared rows as a whole.
+    ``max_rows``: the chosen trees of one file declaring more are refused from their
+    headers, before anything is decoded (readers.check_rows).
     """
     needed = [c for c in needed_columns if c]
     out, notes = [], []
@@ -125,6 +129,9 @@ def expand_sources(sources: list[Source], trees: dict[str, str] | None,
         if trees is not None:
             chosen = [t for t in listed if t.name in trees]
             used.update(t.name for t in chosen)
+            if max_rows is not None and chosen:
+                check_rows(f"{name} ({', '.join(t.name for t in chosen)})",
+                           sum(t.entries for t in chosen), max_rows)
             out += [Source(source.path, t.name, trees[t.name]) for t in chosen]
             left = [t.name for t in listed if t.name not in trees]
             if left:
@@ -145,11 +152,11 @@ def expand_sources(sources: list[Source], trees: dict[str, str] | None,
         if skipped and usable:
             notes.append(f"{name}: skipped trees without the mapped columns: "
                          f"{', '.join(skipped)}")
-        if not usable:
-            out.append(source)  # the reader names the missing column
+        if not usable or not skipped:
+            out.append(source)  # every tree is read (or none can be: the reader says why)
             continue
-        out += [Source(source.path, t.name, source.process if len(usable) == 1 else None)
-                for t in usable]
+        # as the reader names a file's trees: the file's process name, else the tree's
+        out += [Source(source.path, t.name, source.process) for t in usable]
     if trees is not None:
         missing = [t for t in trees if t not in used]
         if missing:

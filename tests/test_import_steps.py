@@ -92,6 +92,16 @@ def test_a_chosen_tree_missing_from_the_files_is_named(tmp_path):
         read_events([str(path)], dict(MAPPING, trees={"sig": "", "zjets": ""}))
 
 
+def test_chosen_trees_declaring_too_many_events_are_refused_before_decoding(tmp_path):
+    path = tmp_path / "mc.root"
+    write_root(path, {"sig": 300, "ttbar": 500, "wjets": 200})
+    with pytest.raises(DatasetError, match="declares 800 rows, more than the limit of 700"):
+        read_events([str(path)], dict(MAPPING, trees={"sig": "", "ttbar": ""}), max_events=700)
+    events, _, _ = read_events([str(path)], dict(MAPPING, trees={"sig": "", "wjets": ""}),
+                               max_events=700)
+    assert events.n_events == 500
+
+
 def test_trees_and_per_file_process_names_together_are_refused():
     with pytest.raises(DatasetError) as err:
         DatasetMapping.from_dict(dict(MAPPING, trees={"sig": ""}, process_names=["a"]))
