@@ -107,6 +107,38 @@ def _categoriser(config: RunConfig, result, events, score_columns, datasets_dir=
     return categoriser_file.from_result(result, config, order=order, **extra)
 
 
+def run_systematics(config: RunConfig, processes, datasets_dir=None) -> dict | None:
+    """The dataset's lnN systematics ``{nuisance: {process: u}}`` (``*`` expanded), or None
+    (toy scenarios, or a dataset imported without any)."""
+    if not config.is_dataset or datasets_dir is None:
+        return None
+    from .datasets import get_dataset
+    from .import_steps import resolved_systematics
+    from .readers import DatasetError
+    try:
+        manifest = get_dataset(datasets_dir, config.dataset)
+        return resolved_systematics(manifest.mapping.get("systematics"), list(processes)) or None
+    except DatasetError as exc:
+        raise ExportError(f"the run's dataset cannot be read: {exc}") from None
+
+
+def held_out_events(config, events: EventSample, cache_dir=None) -> EventSample | None:
+    """The run's held-out sample, as training evaluated it (gato_core.data.held_out_split):
+    toys an independent sample of the same size, datasets the held-out share of the events
+    with weights divided by that share (so yields estimate the full sample's). None when
+    the run held nothing out."""
+    from .data import held_out_split
+    try:
+        _, held, _ = held_out_split(_run_config(config), events, cache_dir)
+    except ConfigError as exc:
+        raise ExportError(f"the run's held-out events cannot be loaded: {exc}") from None
+    return held
+
+
+#: export_files computes the held-out sample itself unless the caller passes it (or None)
+_HELD_OUT_FROM_CONFIG = object()
+
+
 def _dataset_description(config: RunConfig, datasets_dir) -> dict:
     """Score columns as named in the user's files, the import's rescaling, the mass column."""
     from .datasets import get_dataset
@@ -139,15 +171,18 @@ def statistical_model(config, result, events=None, cache_dir=None, datasets_dir=
     config = _run_config(config)
     select_results([result], _get(result, "n_cats"))
     stored = _get(result, "statistical_model")
-    if stored:
-        return stored
     table = _result_table(result)
+    systematics = run_systematics(config, table.processes, datasets_dir) \
+        if table is not None else None
+    if stored and not systematics:
+        return stored
     if table is None:
         events = events if events is not None else load_run_events(config, cache_dir,
                                                                    datasets_dir)
         cat = _categoriser(config, result, events, None, datasets_dir)
         table, _ = _table_from_events(cat, events)
-    return statmodel.summary(table)
+        systematics = run_systematics(config, table.processes, datasets_dir)
+    return statmodel.summary(table, systematics)
 
 
 def _result_table(result) -> YieldsTable | None:
@@ -159,23 +194,39 @@ def _result_table(result) -> YieldsTable | None:
 
 
 def export_files(config, result, events=None, cache_dir=None, score_columns=None,
-                 mc_stat: str = "lnN", datasets_dir=None) -> dict[str, bytes]:
-    """{file name: content} for one finished K (names without the K folder)."""
+                 mc_stat: str = "lnN", datasets_dir=None,
+                 held_out=_HELD_OUT_FROM_CONFIG) -> dict[str, bytes]:
+    """{file name: content} for one finished K (names without the K folder).
+
+    The main files are on the full sample (every event of the run); ``yields_held_out.csv``
+    and ``statistical_model_held_out.json`` repeat the yields and the model on the held-out
+    sample only (``held_out``: that EventSample, None for none; by default computed from
+    the config as training did). Each file names its sample."""
     config = _run_config(config)
     select_results([result], _get(result, "n_cats"))
     events = events if events is not None else load_run_events(config, cache_dir, datasets_dir)
+    if held_out is _HELD_OUT_FROM_CONFIG:
+        held_out = held_out_events(config, events, cache_dir)
     cat = _categoriser(config, result, events, score_columns, datasets_dir)
     table, category = _table_from_events(cat, events)
-    spec = statmodel.workspace(table)
+    systematics = run_systematics(config, table.processes, datasets_dir)
+    spec = statmodel.workspace(table, systematics)
     statmodel.validated_workspace(spec)
     files = {
         "categoriser.json": categoriser_file.dumps(cat).encode(),
-        "yields.csv": table.to_csv().encode(),
+        "yields.csv": table.to_csv("full").encode(),
         "workspace.json": json.dumps(spec, indent=1).encode(),
         "datacard.txt": datacard_file.datacard(
-            table, mc_stat, title=f"{config.scenario}, K={_get(result, 'n_cats')}").encode(),
-        "statistical_model.json": json.dumps(statmodel.summary(table), indent=1).encode(),
+            table, mc_stat, title=f"{config.scenario}, K={_get(result, 'n_cats')}",
+            systematics=systematics, sample="full").encode(),
+        "statistical_model.json": json.dumps(
+            statmodel.summary(table, systematics, "full"), indent=1).encode(),
     }
+    if held_out is not None:
+        held_table, _ = _table_from_events(cat, held_out)
+        files["yields_held_out.csv"] = held_table.to_csv("held_out").encode()
+        files["statistical_model_held_out.json"] = json.dumps(
+            statmodel.summary(held_table, systematics, "held_out"), indent=1).encode()
     if events.mass is not None:
         hists = shapes.mass_histograms(events, category, cat["n_categories"])
         files["mass_histograms.csv"] = shapes.to_csv(hists).encode()
@@ -196,6 +247,7 @@ def bundle_bytes(config, results, n_cats=None, events=None, cache_dir=None,
     config = _run_config(config)
     chosen = select_results(results, n_cats)
     events = events if events is not None else load_run_events(config, cache_dir, datasets_dir)
+    held_out = held_out_events(config, events, cache_dir)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         ks = []
@@ -203,9 +255,10 @@ def bundle_bytes(config, results, n_cats=None, events=None, cache_dir=None,
             k = int(_get(result, "n_cats"))
             ks.append(k)
             for name, content in export_files(config, result, events, score_columns=score_columns,
-                                              mc_stat=mc_stat, datasets_dir=datasets_dir).items():
+                                              mc_stat=mc_stat, datasets_dir=datasets_dir,
+                                              held_out=held_out).items():
                 zf.writestr(f"{folder_name(k)}/{name}", content)
-        zf.writestr("README.md", readme(config, ks, events))
+        zf.writestr("README.md", readme(config, ks, events, held_out is not None))
     return buffer.getvalue()
 
 
@@ -266,7 +319,7 @@ def bundle_from_run_dir(run_dir, path=None, n_cats=None, cache_dir=None,
                         score_columns=score_columns, mc_stat=mc_stat, datasets_dir=datasets_dir)
 
 
-def readme(config: RunConfig, ks, events: EventSample) -> str:
+def readme(config: RunConfig, ks, events: EventSample, has_held_out: bool = False) -> str:
     has_mass = events.mass is not None
     title = (SCENARIOS[config.scenario].title if config.scenario in SCENARIOS
              else f"dataset {events.meta.get('name') or config.dataset}")
@@ -285,9 +338,24 @@ def readme(config: RunConfig, ks, events: EventSample) -> str:
         "  MC statistics as `staterror`; observations are Asimov data s + b.",
         "- `datacard.txt`: CMS Combine counting datacard, one bin per category.",
         "- `statistical_model.json`: Asimov Z and pyhf expected discovery Z with and without",
-        "  MC-stat uncertainty, and flags for categories with tiny background or large",
-        "  MC-stat uncertainty.",
+        "  MC-stat uncertainty (and with the dataset's lnN systematics, `pyhf_z_syst`), and",
+        "  flags for categories with tiny background or large MC-stat uncertainty.",
+        "",
+        "Which events: these files are on the **full sample** (every event of the run: the",
+        "training and the held-out events together); each says so (`sample` column, `sample`",
+        "key, datacard comment).",
     ]
+    if has_held_out:
+        lines += [
+            "- `yields_held_out.csv`, `statistical_model_held_out.json`: the same on the",
+            "  **held-out sample** only (events training never saw; a dataset's held-out",
+            "  weights are divided by the held-out fraction, so yields estimate the full",
+            "  sample's; a toy's held-out sample is an independent one of the same size).",
+        ]
+    lines += ["",
+              "Systematics: a dataset's lnN normalisation uncertainties u are `normsys`",
+              "modifiers (hi = 1+u, lo = 1/(1+u)) in the workspace and `lnN` rows with",
+              "kappa = 1+u in the datacard: the same log-normal model in both."]
     if has_mass:
         lines += ["- `mass_histograms.csv` / `.root`: per category (`cat<k>/`), per process mass",
                   "  histograms (1 GeV bins, full range, with sum w^2) and Asimov `data_obs`."]

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import DATASET_SCENARIO, MODELS, PRESETS, ConfigError, RunConfig
+from .config import DATASET_SCENARIO, MODELS, OBJECTIVES, PRESETS, ConfigError, RunConfig
 from .initial import INITS
 from .scenarios import SCENARIOS
 from .schedules import SCHEDULES
@@ -27,7 +27,8 @@ FLAG_FIELDS = {
     "lr_initial": "lr_initial", "lr_final": "lr_final", "t_initial": "t_initial",
     "t_final": "t_final", "lr_schedule": "lr_schedule", "t_schedule": "t_schedule",
     "held_out_fraction": "held_out_fraction", "init": "init", "starts": "n_starts",
-    "explore_fraction": "explore_fraction",
+    "explore_fraction": "explore_fraction", "objective": "objective",
+    "bkg_rel_unc": "bkg_rel_unc",
 }
 
 
@@ -62,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
                            help="independent starts trained side by side")
     optimiser.add_argument("--explore-fraction", type=float, metavar="F",
                            help="share of the epochs all starts train before the best goes on")
+    optimiser.add_argument("--objective", choices=list(OBJECTIVES),
+                           help="what training maximises: the Asimov Z, or the Asimov Z with "
+                                "a background uncertainty (needs --bkg-rel-unc)")
+    optimiser.add_argument("--bkg-rel-unc", type=float, metavar="U",
+                           help="relative background uncertainty per category for "
+                                "--objective asimov_bkg_unc (0.1 = 10 %%)")
     run.add_argument("--model", choices=list(MODELS))
     run.add_argument("--lr-schedule", choices=list(SCHEDULES))
     run.add_argument("--t-schedule", choices=list(SCHEDULES))
@@ -94,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--data-dir", required=True, metavar="DIR",
                      help="dashboard data folder; the dataset goes to DIR/datasets/<id>")
     _mapping_arguments(imp)
+    trees = dataset_sub.add_parser("trees", help="the TTrees of ROOT files: entries, branches")
+    trees.add_argument("paths", nargs="+", metavar="FILE.root")
     listing = dataset_sub.add_parser("list", help="list imported datasets")
     listing.add_argument("--data-dir", required=True, metavar="DIR")
     inspect = dataset_sub.add_parser("inspect", help="columns, ranges and first rows of files")
@@ -119,6 +128,20 @@ def _mapping_arguments(parser) -> None:
     group.add_argument("--drop-nonfinite", action="store_true",
                        help="drop rows with NaN/inf values instead of refusing the file")
     group.add_argument("--max-file-mb", type=float, help="refuse larger files")
+    steps = parser.add_argument_group("analysis steps at import (docs/DATASETS.md)")
+    steps.add_argument("--trees", nargs="+", metavar="TREE[=PROCESS]",
+                       help="read only these trees of the ROOT files, each as a process "
+                            "(default name: the tree's)")
+    steps.add_argument("--selection", metavar="EXPR",
+                       help="keep events passing a cut on columns, e.g. "
+                            "'nn_score > 0.1 & njets >= 2'")
+    steps.add_argument("--luminosity", type=float, metavar="L",
+                       help="multiply every weight by L")
+    steps.add_argument("--process-scales", nargs="+", metavar="PROCESS=FACTOR",
+                       help="multiply a process's weights (cross-section, normalisation)")
+    steps.add_argument("--systematics", nargs="+", metavar="NAME:PROCESS=U",
+                       help="lnN normalisation uncertainties, e.g. lumi:*=0.025 "
+                            "xs_tt:ttbar=0.1 (PROCESS * = every process)")
 
 
 def mapping_from_args(args) -> dict:
@@ -128,6 +151,8 @@ def mapping_from_args(args) -> dict:
         "process_names": args.process_names, "mass_column": args.mass_column,
         "mass_window": args.mass_window, "mass_range": args.mass_range,
         "drop_nonfinite": args.drop_nonfinite,
+        "trees": args.trees, "selection": args.selection, "luminosity": args.luminosity,
+        "process_scales": args.process_scales, "systematics": args.systematics,
     }
 
 
@@ -145,6 +170,10 @@ def _import(args, paths, data_dir, name=None):
           f"{manifest.dim} score(s), {manifest.mean_mode}; {counts}")
     for note in manifest.notes:
         print(f"note: {note}")
+    scaling = manifest.report.get("scaling")
+    if scaling:
+        for process, after in scaling["yields_after"].items():
+            print(f"yield {process}: {scaling['yields_before'][process]:.6g} -> {after:.6g}")
     return manifest
 
 
@@ -166,6 +195,12 @@ def dataset_command(args) -> int:
                       f"  {m.content_hash}")
         elif args.dataset_command == "inspect":
             print(json.dumps(inspect_sources(args.paths, n_rows=args.rows), indent=1))
+        elif args.dataset_command == "trees":
+            from .import_steps import list_trees
+            for path in args.paths:
+                for tree in list_trees(path):
+                    branches = ", ".join(f"{b} ({t})" for b, t in tree.branches.items())
+                    print(f"{Path(path).name}:{tree.name}  {tree.entries:,} entries  {branches}")
     except DatasetError as err:
         _print_errors(err.problems)
         return 2
@@ -267,6 +302,15 @@ def run_command(args) -> int:
                 z = " ".join(f"Z({s})={v:.3f}" for s, v in record.significance.items())
                 print(f"[K={record.n_cats}] {record.status}: hard {z} "
                       f"({record.epoch_ms_median:.1f} ms/epoch)", flush=True)
+    if config.is_dataset:
+        # the run folder carries its dataset (out/datasets/<id>, linked or copied), so
+        # `export` and a dashboard import of the folder find the events without --data-dir
+        from .datasets import adopt_dataset
+        from .readers import DatasetError
+        try:
+            adopt_dataset(datasets_folder(data_dir), config.dataset, datasets_folder(out))
+        except (DatasetError, OSError) as err:
+            print(f"warning: the run folder does not carry its dataset: {err}", file=sys.stderr)
     (out / "result.json").write_text(json.dumps(summary(config, records), indent=1))
     print(f"wrote {out / 'result.json'} in {time.perf_counter() - start:.1f} s")
     if args.export and not interrupted:

@@ -10,6 +10,13 @@ from .scenarios import MASS_CENTER, MASS_RANGE, SCENARIOS, ScenarioInfo
 from .schedules import SCHEDULES
 
 MODELS = ("gmm", "sigmoid_cuts")
+#: What training maximises: the Asimov Z ("asimov"), or the Asimov Z with a background
+#: uncertainty of ``bkg_rel_unc`` x b in every category ("asimov_bkg_unc", Cowan's formula:
+#: gato_core.significance.asimov_z_bkg_unc), which keeps categories out of regions where a
+#: systematic uncertainty on the background would dominate.
+OBJECTIVES = ("asimov", "asimov_bkg_unc")
+#: Largest relative background uncertainty the objective accepts (200 %).
+MAX_BKG_REL_UNC = 2.0
 MAX_TOTAL_EVENTS = 5_000_000
 MAX_STARTS = 8
 
@@ -90,6 +97,11 @@ class RunConfig:
     #: held-out significance. Toy runs ignore it: they are evaluated on an independent
     #: sample from the generator (another seed, same size).
     held_out_fraction: float = 0.0
+    #: the training objective (OBJECTIVES); "asimov_bkg_unc" needs bkg_rel_unc > 0
+    objective: str = "asimov"
+    #: relative background uncertainty per category for objective "asimov_bkg_unc"
+    #: (0.1 = 10 %: σ_b = 0.1 x b, independent between categories)
+    bkg_rel_unc: float = 0.0
 
     # ----- construction -------------------------------------------------------------
     @classmethod
@@ -230,7 +242,24 @@ class RunConfig:
                "fraction of epochs with all starts")
         _range(p, "snapshot_interval", self.snapshot_interval, 1, 100_000,
                "snapshot interval (epochs)")
+        if self.objective not in OBJECTIVES:
+            p["objective"] = (f"objective must be one of {', '.join(OBJECTIVES)}, "
+                              f"got {self.objective!r}")
+        _range(p, "bkg_rel_unc", self.bkg_rel_unc, 0.0, MAX_BKG_REL_UNC,
+               "relative background uncertainty")
+        if "bkg_rel_unc" not in p and "objective" not in p:
+            if self.objective == "asimov_bkg_unc" and not self.bkg_rel_unc > 0:
+                p["bkg_rel_unc"] = ("the objective with a background uncertainty needs a "
+                                    "relative uncertainty above 0 (e.g. 0.1 for 10 %)")
+            elif self.objective == "asimov" and self.bkg_rel_unc > 0:
+                p["bkg_rel_unc"] = ("a background uncertainty is used only by the objective "
+                                    "'asimov_bkg_unc'; choose it or set the uncertainty to 0")
         return p
+
+    @property
+    def training_bkg_rel_unc(self) -> float:
+        """The σ_b / b the objective uses (0 for the plain Asimov Z)."""
+        return self.bkg_rel_unc if self.objective == "asimov_bkg_unc" else 0.0
 
     def validated(self) -> "RunConfig":
         problems = self.problems()

@@ -20,7 +20,12 @@ def _num(v: float) -> str:
     return format(float(v), ".12g")
 
 
-def datacard(table: YieldsTable, mc_stat: str = "lnN", title: str = "") -> str:
+def datacard(table: YieldsTable, mc_stat: str = "lnN", title: str = "",
+             systematics: dict | None = None, sample: str = "") -> str:
+    """The datacard text. ``systematics`` {nuisance: {process: u}} (``*`` expanded) adds one
+    ``lnN`` row per nuisance with kappa = 1 + u where the process has a rate (the pyhf
+    workspace's normsys uses hi = 1 + u, lo = 1/(1 + u): the same log-normal)."""
+    lnn_rows = dict(systematics or {})  # the name ``systematics`` is the rows' list below
     if mc_stat not in MC_STAT_FORMS:
         raise ExportError(f"MC statistics must be one of {MC_STAT_FORMS}, got {mc_stat!r}")
     bins = [channel_name(k) for k in range(table.n_categories)]
@@ -34,6 +39,7 @@ def datacard(table: YieldsTable, mc_stat: str = "lnN", title: str = "") -> str:
 
     lines = [f"# GATO categorisation{': ' + title if title else ''}",
              "# counting experiment, one bin per category; observation = Asimov s + b",
+             *([f"# yields on the {sample} sample"] if sample else []),
              f"imax {table.n_categories}", f"jmax {len(processes) - 1}", "kmax *", "-" * 40]
     obs = table.sum_w.sum(axis=1)
     rows = [["bin"] + bins, ["observation"] + [_num(v) for v in obs]]
@@ -63,6 +69,10 @@ def datacard(table: YieldsTable, mc_stat: str = "lnN", title: str = "") -> str:
                 alpha = table.sum_w[k, col_of[p]] / n
                 systematics.append([f"mcstat_{bins[k]}_{p}", f"gmN {n}"] + [
                     _num(alpha) if (kk == k and pp == p) else "-" for kk, pp in cols])
+    for name, per_process in lnn_rows.items():
+        systematics.append([name, "lnN"] + [
+            _num(1.0 + per_process[p]) if (p in per_process and table.sum_w[k, col_of[p]] > 0)
+            else "-" for k, p in cols])
     block = _aligned(header + systematics)
     lines += block[:len(header)] + ["-" * 40] + block[len(header):]
     return "\n".join(lines) + "\n"

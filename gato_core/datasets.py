@@ -29,8 +29,11 @@ from typing import Callable
 
 import numpy as np
 
+from . import import_steps
 from .mapping import DatasetMapping, ImportReport, build_events
-from .readers import DEFAULT_MAX_FILE_BYTES, DatasetError, Source, parse_source, read_source
+from .readers import (DEFAULT_MAX_FILE_BYTES, DatasetError, Source, check_size, parse_source,
+                      read_source)
+from .selection import parse_selection
 from .scenarios import EventSample
 
 MANIFEST = "manifest.json"
@@ -99,6 +102,10 @@ def read_events(sources, mapping: DatasetMapping | dict, name: str = "dataset",
     sources = [s if isinstance(s, Source) else parse_source(s) for s in sources]
     if not sources:
         raise DatasetError({"data": "give at least one input file"})
+    for source in sources:
+        check_size(source, max_bytes)  # before a ROOT file is opened to list its trees
+    sources, tree_notes = import_steps.expand_sources(
+        sources, mapping.trees, [*mapping.numeric_columns, mapping.process_column], max_events)
     tables = []
     for source in sources:
         # what is left of the event budget: files declaring more are refused from their
@@ -112,7 +119,27 @@ def read_events(sources, mapping: DatasetMapping | dict, name: str = "dataset",
                                     f"(training needs memory in proportion to events)"})
     if total == 0:
         raise DatasetError({"data": "the input holds no events"})
+    cut = None
+    if mapping.selection:
+        cut = import_steps.apply_selection(tables, parse_selection(mapping.selection),
+                                           mapping.weight_column)
+        if cut["events_kept"] == 0:
+            raise DatasetError({"selection": f"the selection {mapping.selection!r} keeps none "
+                                             f"of the {cut['events_read']:,} events"})
     events, report = build_events(tables, mapping, name)
+    report.notes[:0] = tree_notes
+    if cut is not None:
+        report.selection = cut
+        report.notes.append(f"selection {cut['expression']!r} kept {cut['events_kept']:,} of "
+                            f"{cut['events_read']:,} events, weighted {cut['weight_kept']:.6g} "
+                            f"of {cut['weight_read']:.6g}")
+    report.scaling = import_steps.apply_scales(events, mapping.luminosity,
+                                               mapping.process_scales)
+    if report.scaling:
+        report.notes.append("weights scaled by " + ", ".join(
+            f"{p} x{report.scaling['process_scales'][p] * (mapping.luminosity or 1.0):.6g}"
+            for p in events.process_names))
+    import_steps.resolved_systematics(mapping.systematics, list(events.process_names))
     described = [{"file": Path(s.path).name, "tree": s.tree, "bytes": os.path.getsize(s.path)}
                  for s in sources]
     return events, report, described
@@ -277,6 +304,45 @@ def delete_dataset(datasets_dir, dataset_id: str,
     trash = folder.with_name(f".del-{dataset_id}-{os.getpid()}")
     os.replace(folder, trash)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def adopt_dataset(source_dir, dataset_id: str, target_dir) -> DatasetManifest:
+    """Make dataset ``dataset_id`` of ``source_dir`` available in ``target_dir`` (another
+    datasets folder), so that a run on it can be exported from there: a run folder written
+    by ``python -m gato_core run --data`` carries its dataset, and importing the run into
+    a dashboard brings the dataset along.
+
+    Files are hard-linked where both folders are on one file system (no copy of several
+    GB), else copied; the folder appears with one ``os.replace``. A dataset already there
+    with the same content hash is kept; one with another content is refused."""
+    source = _folder(source_dir, dataset_id)
+    manifest = _read_manifest(source)
+    target_dir = Path(target_dir)
+    target = target_dir / source.name
+    if (target / MANIFEST).is_file():
+        present = _read_manifest(target)
+        if present.content_hash != manifest.content_hash:
+            raise DatasetError({"dataset": f"dataset {dataset_id} already exists in "
+                                           f"{target_dir} with other events (content "
+                                           f"{present.content_hash}, not "
+                                           f"{manifest.content_hash})"})
+        return present
+    target_dir.mkdir(parents=True, exist_ok=True)
+    tmp = target_dir / f".tmp-{source.name}-{os.getpid()}"
+    try:
+        tmp.mkdir()
+        for item in source.iterdir():
+            if not item.is_file() or item.name.startswith("."):
+                continue
+            try:
+                os.link(item, tmp / item.name)
+            except OSError:  # another file system, or links not allowed
+                shutil.copyfile(item, tmp / item.name)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return _read_manifest(target)
 
 
 def load_dataset(datasets_dir, dataset_id: str, mmap: bool = False) -> EventSample:

@@ -34,6 +34,40 @@ def boundaries_1d(parameters: dict, score_range=(0.0, 1.0)) -> list[float]:
     return [float(0.5 * (grid[i] + grid[i + 1])) for i in change]
 
 
+def segment_components(parameters: dict, boundaries, score_range=(0.0, 1.0)) -> list[int]:
+    """The model component that wins each 1-D category, left to right (category i is the
+    segment between boundaries i-1 and i). Categories are numbered by position; a
+    Gaussian mixture's components win them in any order (e.g. 0, 3, 1, 4, 2), and a
+    component may win two segments or none."""
+    edges = np.array([score_range[0], *boundaries, score_range[1]], dtype=np.float64)
+    middles = 0.5 * (edges[:-1] + edges[1:])
+    return [int(c) for c in hard_assign(parameters, middles[:, None])]
+
+
+def component_categories(result: dict) -> dict[int, list[int]]:
+    """{model component: display indices (0-based) of the categories it wins}, for labels.
+
+    1-D: from the parameters and boundaries (so results stored before the categories
+    carried their winning component are labelled right too); 2-D: ``order``. The one
+    mapping the figures use to name a component."""
+    parameters = result.get("parameters") or {}
+    boundaries = result.get("boundaries")
+    n_components = int(parameters.get("n_cats") or result.get("n_cats") or 0)
+    if int(parameters.get("dim", 0) or 0) == 1 and boundaries is not None:
+        try:
+            winners = segment_components(parameters, boundaries,
+                                         tuple(parameters.get("mean_range") or (0.0, 1.0)))
+        except (KeyError, TypeError, ValueError):  # incomplete parameters: what evaluate stored
+            winners = [int(c.get("component", i))
+                       for i, c in enumerate(result.get("categories") or [])]
+        out = {c: [] for c in range(n_components)}
+        for display, component in enumerate(winners):
+            out.setdefault(component, []).append(display)
+        return out
+    order = list(result.get("order") or range(n_components))
+    return {c: [int(order[c])] for c in range(len(order))}
+
+
 def segment_index(scores_1d: np.ndarray, boundaries) -> np.ndarray:
     return np.searchsorted(np.asarray(boundaries, dtype=np.float64), scores_1d, side="right")
 
@@ -110,19 +144,23 @@ def assign_categories(parameters: dict, events: EventSample, score_range=(0.0, 1
     return hard_assign(parameters, events.scores), int(parameters["n_cats"]), None
 
 
-def hard_significance(parameters: dict, events: EventSample,
-                      score_range=(0.0, 1.0)) -> tuple[dict[str, float], float]:
+def hard_significance(parameters: dict, events: EventSample, score_range=(0.0, 1.0),
+                      bkg_rel_unc: float = 0.0) -> tuple[dict[str, float], float]:
     """(Z per signal, objective) of a trained categoriser on ``events``, e.g. a held-out
-    sample: the same hard assignment and counting as ``evaluate``."""
+    sample: the same hard assignment and counting as ``evaluate``. ``bkg_rel_unc`` > 0:
+    the Asimov Z with that relative background uncertainty (RunConfig.objective)."""
     category, n_cats, _ = assign_categories(parameters, events, score_range)
     signal, background, _ = category_yields(events, category, n_cats)
-    z = significance_per_signal(signal, background)
+    z = significance_per_signal(signal, background, bkg_rel_unc)
     return {s: float(z[j]) for j, s in enumerate(events.signal_names)}, objective_value(z)
 
 
-def best_start(parameter_sets: list[dict], events: EventSample, score_range=(0.0, 1.0)):
-    """(hard objective of every start, index of the best; the first of equals)."""
-    objectives = [hard_significance(p, events, score_range)[1] for p in parameter_sets]
+def best_start(parameter_sets: list[dict], events: EventSample, score_range=(0.0, 1.0),
+               bkg_rel_unc: float = 0.0):
+    """(hard objective of every start, index of the best; the first of equals), measured
+    with the training objective (``bkg_rel_unc`` as in ``hard_significance``)."""
+    objectives = [hard_significance(p, events, score_range, bkg_rel_unc)[1]
+                  for p in parameter_sets]
     return objectives, int(np.argmax(objectives))
 
 
@@ -145,11 +183,15 @@ def evaluate(parameters: dict, events: EventSample, score_range=(0.0, 1.0)) -> d
             order[int(comp)] = display
     process_yields, process_sum_w2, process_counts = _process_yields(events, category, n_cats)
     edges = [score_range[0]] + list(boundaries or []) + [score_range[1]]
+    # 1-D: categories are segments, numbered left to right; "component" names the model
+    # component that wins each (not the segment's own number)
+    winners = segment_components(parameters, boundaries, score_range) \
+        if events.dim == 1 else list(range(n_cats))
     categories = []
     for display, comp in sorted((order[c], c) for c in range(n_cats)):
         entry = {
             "index": display,
-            "component": int(comp),
+            "component": int(winners[comp]),
             "signal": {s: float(signal[j, comp]) for j, s in enumerate(events.signal_names)},
             "background": float(background[comp]),
             "bkg_sum_w2": float(sum_w2[comp]),

@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from . import import_steps
 from .readers import DatasetError, Table, check_process_count
+from .selection import parse_selection
 from .scenarios import EventSample
 
 MAX_SCORES = 3
@@ -34,6 +36,12 @@ class DatasetMapping:
     mass_window: tuple[float, float] | None = None  # signal window [lo, hi]
     mass_range: tuple[float, float] | None = None  # fit range; sidebands = range - window
     drop_nonfinite: bool = False  # drop rows with NaN/inf instead of refusing the data
+    # analysis steps at import (gato_core.import_steps, plain JSON values; None = not used)
+    trees: dict | None = None  # {tree: process}: read only these trees of ROOT files
+    selection: str | None = None  # cut on columns, e.g. "nn_score > 0.1 & njets >= 2"
+    luminosity: float | None = None  # multiplies every weight
+    process_scales: dict | None = None  # {process: cross-section x normalisation factor}
+    systematics: dict | None = None  # {nuisance: {process: relative lnN uncertainty}}
 
     @classmethod
     def from_dict(cls, data: dict) -> "DatasetMapping":
@@ -72,6 +80,11 @@ class DatasetMapping:
             mass_window=pair("mass_window"),
             mass_range=pair("mass_range"),
             drop_nonfinite=bool(data.get("drop_nonfinite", False)),
+            trees=import_steps.clean_trees(data.get("trees")),
+            selection=(str(data["selection"]).strip() or None) if data.get("selection") else None,
+            luminosity=import_steps.clean_luminosity(data.get("luminosity")),
+            process_scales=import_steps.clean_process_scales(data.get("process_scales")),
+            systematics=import_steps.clean_systematics(data.get("systematics")),
         )
         return mapping.validated()
 
@@ -115,6 +128,15 @@ class DatasetMapping:
                                        f"{wlo:g}-{whi:g} with sidebands on both sides")
         elif self.mass_window or self.mass_range:
             p["mass_column"] = "a mass window needs a mass column"
+        if self.trees and self.process_names:
+            p["trees"] = "name processes per chosen tree or per file, not both"
+        if self.trees and self.process_column:
+            p["trees"] = "a process column or per-tree process names, not both"
+        if self.selection:
+            try:
+                parse_selection(self.selection)
+            except DatasetError as err:
+                p["selection"] = str(err)
         return p
 
     def validated(self) -> "DatasetMapping":
@@ -125,7 +147,9 @@ class DatasetMapping:
 
     @property
     def numeric_columns(self) -> list[str]:
-        return [c for c in (*self.score_columns, self.weight_column, self.mass_column) if c]
+        mapped = [c for c in (*self.score_columns, self.weight_column, self.mass_column) if c]
+        cut = parse_selection(self.selection).columns if self.selection else ()
+        return mapped + [c for c in cut if c not in mapped and c != self.process_column]
 
 
 @dataclass
@@ -142,6 +166,10 @@ class ImportReport:
     redundant_column: str | None = None
     mean_mode: str = "sigmoid"
     notes: list[str] = field(default_factory=list)
+    #: import_steps.apply_selection counts: events and weighted yield read / kept
+    selection: dict | None = None
+    #: import_steps.apply_scales: factors and per-process yields before / after
+    scaling: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -21,14 +21,29 @@ def asimov_z2(s, b):
     return tf.where(ratio < SMALL_RATIO, s * s / b, tf.nn.relu(full))
 
 
-def significance_per_signal(signal, background):
+def asimov_z2_bkg_unc(s, b, rel):
+    """Per-category Z^2 with background uncertainty σ = rel x b (gato_core.significance.
+    asimov_z_bkg_unc, same branches), elementwise; ``rel`` > 0 is a Python float."""
+    s = tf.maximum(s, 0.0)
+    b = tf.maximum(b, B_FLOOR)
+    var = (rel * b) ** 2
+    ratio = s / b
+    first = (s + b) * (tf.math.log1p(ratio) + tf.math.log1p(var / b)
+                       - tf.math.log1p((s + b) * var / (b * b)))
+    second = (b * b) / var * tf.math.log1p(var * s / (b * (b + var)))
+    return tf.where(ratio < SMALL_RATIO, s * s / (b + var), tf.nn.relu(2.0 * (first - second)))
+
+
+def significance_per_signal(signal, background, bkg_rel_unc: float = 0.0):
     """Combined Z per signal from [S, K] signal and [K] background yields.
 
     Other signals count as background of each signal. Categories are the last axis, so
     several independent starts batch as [S, R, K] and [R, K], giving [S, R].
+    ``bkg_rel_unc`` > 0: Asimov Z with background uncertainty bkg_rel_unc x b per category.
     """
     total_signal = tf.reduce_sum(signal, axis=0, keepdims=True)
-    z2 = asimov_z2(signal, background[None] + total_signal - signal)
+    b = background[None] + total_signal - signal
+    z2 = asimov_z2_bkg_unc(signal, b, bkg_rel_unc) if bkg_rel_unc > 0 else asimov_z2(signal, b)
     return tf.sqrt(tf.reduce_sum(z2, axis=-1) + SQRT_EPS)
 
 

@@ -401,7 +401,15 @@ def _open_trees(source: Source):
             found = ", ".join(handle.keys(cycle=False)) or "nothing"
             raise DatasetError({"tree": f"{Path(path).name} holds no TTree (found: {found}); "
                                         f"RNTuples are not supported"})
-        yield [(name, handle[name], f"{Path(path).name}:{name}") for name in trees]
+        opened = []
+        for name in trees:
+            label = f"{Path(path).name}:{name}"
+            try:  # the tree's header is read here: a truncated file fails at this point
+                opened.append((name, handle[name], label))
+            except Exception as err:  # uproot raises many types (OSError, ValueError, ...)
+                raise DatasetError({"file": f"{label} could not be read (truncated or "
+                                            f"corrupted?): {_short(err)}"}) from None
+        yield opened
 
 
 def _read_root(source: Source, columns, label_column, max_rows: int = MAX_ROWS) -> list[Table]:

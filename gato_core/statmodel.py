@@ -42,10 +42,27 @@ def staterror_name(category: int) -> str:
     return f"staterror_{channel_name(category)}"
 
 
-def workspace(table: YieldsTable) -> dict:
+def normsys_data(u: float) -> dict:
+    """pyhf ``normsys`` factors of a relative normalisation uncertainty ``u``: hi = 1 + u,
+    lo = 1 / (1 + u). That is the log-normal of Combine's ``lnN`` with kappa = 1 + u (its
+    down variation is 1/kappa), so the workspace and the datacard describe one model."""
+    return {"hi": 1.0 + float(u), "lo": 1.0 / (1.0 + float(u))}
+
+
+def workspace(table: YieldsTable, systematics: dict | None = None) -> dict:
     """HistFactory JSON: one single-bin channel per category; each signal scaled by its own
     ``mu_<signal>`` (normfactor), each background with the channel's ``staterror``
-    (absolute uncertainty sqrt(sum w^2)); observations are the Asimov data s + b."""
+    (absolute uncertainty sqrt(sum w^2)); observations are the Asimov data s + b.
+
+    ``systematics`` ``{nuisance: {process: u}}`` (``*`` already expanded: import_steps.
+    resolved_systematics) adds one ``normsys`` modifier per nuisance to each process it
+    names, in every category (one parameter, correlated across categories)."""
+    systematics = systematics or {}
+
+    def normsys(process):
+        return [{"name": name, "type": "normsys", "data": normsys_data(per[process])}
+                for name, per in systematics.items() if process in per]
+
     if not (np.all(np.isfinite(table.sum_w)) and np.all(np.isfinite(table.sum_w2))):
         raise ExportError("the yields are not finite numbers (NaN or infinite event weights?); "
                           "no statistical model can be built")
@@ -57,7 +74,7 @@ def workspace(table: YieldsTable) -> dict:
             j = table.processes.index(s)
             samples.append({"name": s, "data": [float(table.sum_w[k, j])],
                             "modifiers": [{"name": poi_name(s), "type": "normfactor",
-                                           "data": None}]})
+                                           "data": None}] + normsys(s)})
         total_bkg = 0.0
         for p in backgrounds:
             j = table.processes.index(p)
@@ -66,7 +83,8 @@ def workspace(table: YieldsTable) -> dict:
             total_bkg += float(table.sum_w[k, j])
             samples.append({"name": p, "data": [float(table.sum_w[k, j])],
                             "modifiers": [{"name": staterror_name(k), "type": "staterror",
-                                           "data": [float(np.sqrt(table.sum_w2[k, j]))]}]})
+                                           "data": [float(np.sqrt(table.sum_w2[k, j]))]}]
+                            + normsys(p)})
         if total_bkg < B_FLOOR:
             samples.append({"name": FLOOR_SAMPLE, "data": [B_FLOOR - total_bkg], "modifiers": []})
         channels.append({"name": channel_name(k), "samples": samples})
@@ -115,9 +133,11 @@ def validated_workspace(spec: dict):
         raise ExportError(f"the workspace does not follow the HistFactory schema: {exc}") from None
 
 
-def expected_discovery_z(ws, signal: str, mc_stat: bool = True, model=None) -> float:
+def expected_discovery_z(ws, signal: str, mc_stat: bool = True, model=None,
+                         systematics: bool = True) -> float:
     """Median expected discovery significance sqrt(q0) for ``signal`` (asymptotic formulae on
-    the workspace's Asimov data); ``mc_stat=False`` fixes every staterror parameter at 1.
+    the workspace's Asimov data); ``mc_stat=False`` fixes every staterror parameter at 1,
+    ``systematics=False`` every normsys parameter at 0 (nominal).
     ``model``: that measurement's model if already built (building it costs more than a fit)."""
     pyhf = _pyhf()
     if model is None:
@@ -126,17 +146,22 @@ def expected_discovery_z(ws, signal: str, mc_stat: bool = True, model=None) -> f
         model = ws.model(measurement_name=signal, validate=False)
     data = ws.data(model)
     fixed = list(model.config.suggested_fixed())
-    if not mc_stat:
-        for name, par in model.config.par_map.items():
-            if name.startswith("staterror_"):
-                for i in range(par["slice"].start, par["slice"].stop):
-                    fixed[i] = True
+    for name, par in model.config.par_map.items():
+        if (not mc_stat and name.startswith("staterror_")) or (
+                not systematics and name in ws_normsys(model)):
+            for i in range(par["slice"].start, par["slice"].stop):
+                fixed[i] = True
     try:
         q0 = pyhf.infer.test_statistics.q0(0.0, data, model, model.config.suggested_init(),
                                            model.config.suggested_bounds(), fixed)
     except pyhf.exceptions.FailedMinimization as exc:
         raise ExportError(f"the pyhf fit for {signal} did not converge: {exc}") from None
     return float(np.sqrt(max(float(q0), 0.0)))
+
+
+def ws_normsys(model) -> set[str]:
+    """Names of the model's normsys parameters (the lnN systematics)."""
+    return {name for name, mod_type in model.config.modifiers if mod_type == "normsys"}
 
 
 def category_flags(table: YieldsTable) -> list[dict]:
@@ -157,25 +182,38 @@ def category_flags(table: YieldsTable) -> list[dict]:
     return out
 
 
-def summary(table: YieldsTable) -> dict:
+def summary(table: YieldsTable, systematics: dict | None = None,
+            sample: str = "full") -> dict:
     """The statistical model of one K as plain data (JSON-safe):
 
     ``asimov_z`` {signal: Z} (gato_core.significance, the number the run reports),
     ``pyhf_z`` {signal: Z} expected discovery significance without MC-stat uncertainty,
     ``pyhf_z_mc_stat`` {signal: Z} with it, ``flags`` one dict per category, ``thresholds``
-    the constants the flags use, ``seconds`` the time taken.
+    the constants the flags use, ``seconds`` the time taken, ``sample`` which events the
+    numbers are on ("full", "held_out", "training"). With ``systematics`` (lnN, see
+    ``workspace``) also ``pyhf_z_syst`` {signal: Z} with MC statistics and systematics and
+    ``systematics`` (the nuisances); ``pyhf_z`` / ``pyhf_z_mc_stat`` then hold the
+    systematics at their nominal values, so the three compare.
     """
     start = time.perf_counter()
-    ws = _pyhf().Workspace(workspace(table), validate=False)
+    ws = _pyhf().Workspace(workspace(table, systematics), validate=False)
     z_asimov = significance_per_signal(table.signal(), table.background())
     models = {s: ws.model(measurement_name=s, validate=False) for s in table.signals}
+    extra = {}
+    if systematics:
+        extra = {"systematics": {k: dict(v) for k, v in systematics.items()},
+                 "pyhf_z_syst": {s: expected_discovery_z(ws, s, True, models[s], True)
+                                 for s in table.signals}}
     return {
+        "sample": sample,
         "n_categories": table.n_categories,
         "signals": list(table.signals),
         "asimov_z": {s: float(z_asimov[j]) for j, s in enumerate(table.signals)},
-        "pyhf_z": {s: expected_discovery_z(ws, s, False, models[s]) for s in table.signals},
-        "pyhf_z_mc_stat": {s: expected_discovery_z(ws, s, True, models[s])
+        "pyhf_z": {s: expected_discovery_z(ws, s, False, models[s], False)
+                   for s in table.signals},
+        "pyhf_z_mc_stat": {s: expected_discovery_z(ws, s, True, models[s], False)
                            for s in table.signals},
+        **extra,
         "flags": category_flags(table),
         "thresholds": {"min_background": MIN_BACKGROUND,
                        "max_rel_mc_uncertainty": MAX_REL_MC_UNCERTAINTY},
@@ -183,11 +221,11 @@ def summary(table: YieldsTable) -> dict:
     }
 
 
-def try_summary(table: YieldsTable | None) -> dict | None:
+def try_summary(table: YieldsTable | None, sample: str = "full") -> dict | None:
     """``summary`` for the training job: None (not a failed run) without pyhf or a table."""
     if table is None:
         return None
     try:
-        return summary(table)
+        return summary(table, sample=sample)
     except ExportError:
         return None

@@ -113,11 +113,13 @@ class _Trainer:
     configuration end in different categories.
     """
 
-    def __init__(self, model, n_signals: int, jit_compile: bool = True):
+    def __init__(self, model, n_signals: int, jit_compile: bool = True,
+                 bkg_rel_unc: float = 0.0):
         if not isinstance(model, MultiStart):
             model = MultiStart([model])
         self.model = model
         self.n_signals = n_signals
+        self.bkg_rel_unc = float(bkg_rel_unc)  # objective "asimov_bkg_unc" (else 0)
         self.n_starts, self.n_cats = model.n_starts, model.n_cats
         self.slots = [tf.Variable(tf.zeros_like(v)) for v in model.variables_list]
         # background reweighting factor per start and component (bump hunt)
@@ -160,7 +162,7 @@ class _Trainer:
         Call ``take_state`` when switching to it, so optimiser state and reweighting
         factors carry over and the start's path is unchanged."""
         kept = _Trainer(MultiStart([self.model.starts[index]]), self.n_signals,
-                        self.jit_compile)
+                        self.jit_compile, self.bkg_rel_unc)
         kept.kept_index = index
         return kept
 
@@ -212,7 +214,7 @@ class _Trainer:
         with tf.GradientTape() as tape:
             membership = self.model.soft_membership(scores, temperature)
             signal, background, sum_w2 = self._yields(membership, roles)
-            z = significance_per_signal(signal, background)  # [S, R]
+            z = significance_per_signal(signal, background, self.bkg_rel_unc)  # [S, R]
             loss = objective_loss(z)  # [R]
             pen_yield = low_background_penalty(background, thr_yield)
             pen_unc = high_uncertainty_penalty(sum_w2, background, thr_unc)
@@ -242,7 +244,7 @@ class _Trainer:
         signal, background, _ = self._yields(hard, roles)
         per_start = [self.n_starts, self.n_cats]
         return (tf.reshape(b_soft, per_start), tf.reshape(b_hard, per_start),
-                significance_per_signal(signal, background))
+                significance_per_signal(signal, background))  # reported hard Z: plain Asimov
 
 
 def _temperature(config: RunConfig, epoch: int) -> float:
@@ -328,7 +330,7 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop, 
     signals = list(events.signal_names)
     model = build_starts(config, events, n_cats)
     n_starts = model.n_starts
-    trainer = _Trainer(model, len(signals))
+    trainer = _Trainer(model, len(signals), bkg_rel_unc=config.training_bkg_rel_unc)
     inputs = model.prepare_inputs(scores)
     window = events.signal_window
     is_bkg = events.background_mask()
@@ -349,7 +351,8 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop, 
             # Its own step compiles in the background while all starts keep running
             # compiled, for a fixed number of epochs (so that two runs agree).
             start_objectives, chosen = evaluation.best_start(
-                [model.parameters(r) for r in range(n_starts)], events, score_range)
+                [model.parameters(r) for r in range(n_starts)], events, score_range,
+                config.training_bkg_rel_unc)
             kept_trainer = trainer.keep_start(chosen)
             kept_trainer.compile_in_background(inputs, roles, all_weights, penalties)
         if kept_trainer is not None and epoch == explore_epochs + KEPT_COMPILE_EPOCHS:
@@ -408,7 +411,8 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop, 
     if n_starts > 1 and not start_objectives:  # all starts trained to the end (or a
         # cancel came first): pick now
         start_objectives, chosen = evaluation.best_start(
-            [model.parameters(r) for r in range(n_starts)], events, score_range)
+            [model.parameters(r) for r in range(n_starts)], events, score_range,
+            config.training_bkg_rel_unc)
     kept = chosen if n_starts > 1 else 0
     parameters = model.parameters(kept)
     evaluated = evaluation.evaluate(parameters, events, score_range)
@@ -430,7 +434,9 @@ def _train_one(config, events, n_cats, scores, roles, all_weights, should_stop, 
         components=evaluated["components"],
         statistical_model=statmodel.try_summary(yields.table_from_categories(
             evaluated["categories"], events.process_names, events.signal_names,
-            window if events.mass is not None else None)),
+            window if events.mass is not None else None),
+            # a dataset run trains (and is evaluated here) on what is not held out
+            "training" if held_out is not None and config.is_dataset else "full"),
         elapsed_s=time.perf_counter() - start,
         heldout_significance=heldout_z,
         heldout_objective=heldout_objective,

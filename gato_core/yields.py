@@ -11,7 +11,7 @@ import numpy as np
 
 from .scenarios import EventSample
 
-CSV_COLUMNS = ("category", "process", "role", "sum_w", "sum_w2", "n_events")
+CSV_COLUMNS = ("category", "process", "role", "sum_w", "sum_w2", "n_events", "sample")
 
 
 @dataclass
@@ -63,8 +63,9 @@ class YieldsTable:
                    np.asarray(d["sum_w2"], dtype=np.float64),
                    np.asarray(d["n_events"], dtype=np.int64), d.get("mass_window"))
 
-    def to_csv(self) -> str:
-        """One row per (category, process); floats written with repr (exact round trip)."""
+    def to_csv(self, sample: str = "full") -> str:
+        """One row per (category, process); floats written with repr (exact round trip).
+        ``sample`` says which events the numbers are on ("full", "held_out")."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
@@ -72,7 +73,7 @@ class YieldsTable:
             for j, p in enumerate(self.processes):
                 writer.writerow([k, p, "signal" if p in self.signals else "background",
                                  repr(float(self.sum_w[k, j])), repr(float(self.sum_w2[k, j])),
-                                 int(self.n_events[k, j])])
+                                 int(self.n_events[k, j]), sample])
         return out.getvalue()
 
 

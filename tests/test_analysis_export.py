@@ -310,7 +310,8 @@ def test_bundle_holds_every_file_and_root_histograms_match(trained, tmp_path):
         names = set(zf.namelist())
         assert names == {"README.md"} | {f"K4/{n}" for n in (
             "categoriser.json", "yields.csv", "workspace.json", "datacard.txt",
-            "statistical_model.json", "mass_histograms.csv", "mass_histograms.root")}
+            "statistical_model.json", "mass_histograms.csv", "mass_histograms.root",
+            "yields_held_out.csv", "statistical_model_held_out.json")}
         (tmp_path / "h.root").write_bytes(zf.read("K4/mass_histograms.root"))
         cat = json.loads(zf.read("K4/categoriser.json"))
         sm = json.loads(zf.read("K4/statistical_model.json"))

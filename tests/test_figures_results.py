@@ -15,6 +15,8 @@ import math
 import numpy as np
 import pytest
 
+from gato_core.evaluation import component_categories
+
 from helpers import records as rf
 from gato_dash.figures import baselines, catalogue, categories, category_numbers, spectra, style
 
@@ -213,9 +215,9 @@ class TestOneD:
         fig = categories.gaussian_components_1d(result, score_range=(-1.0, 2.0), points=3000)
         assert len(fig.data) == 6  # 5 components + their sum
         first = fig.data[0]
-        display = int(first.name.split()[1]) - 1
-        comp = next(c for c in result["components"]
-                    if result["order"][c["component"]] == display)
+        display = int(first.name.split()[1].rstrip(",")) - 1
+        wins = component_categories(result)  # 1-D: categories are numbered left to right
+        comp = next(c for c in result["components"] if display in wins[c["component"]])
         area = np.trapezoid(first.y, first.x)
         assert area == pytest.approx(comp["weight"], rel=1e-2)
 

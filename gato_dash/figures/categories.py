@@ -10,6 +10,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from gato_core.evaluation import component_categories
+
 from .colours import category_colour, category_colourscale, process_colours
 from .style import (TEMPLATE, base_layout, category_label, compact, finite, message_figure,
                     signal_names)
@@ -321,21 +323,27 @@ def gaussian_components_1d(result: dict, score_range: tuple[float, float] = (0.0
     if not components:
         return message_figure(title, "This model has no Gaussian components "
                                       "(sigmoid-cut model).")
-    order = list(result.get("order") or range(len(components)))
+    # categories are numbered left to right; a component is named by the categories it
+    # wins (gato_core's one mapping), which is not its own index
+    wins = component_categories(result)
     x = np.linspace(score_range[0], score_range[1], points)
     total = np.zeros_like(x)
     fig = go.Figure()
-    for display, comp in sorted(_by_display(components, order), key=lambda pair: pair[0]):
+    ranked = sorted(components, key=lambda c: (wins.get(int(c["component"])) or [len(wins)])[0])
+    for comp in ranked:
+        displays = wins.get(int(comp["component"])) or []
+        label = ("Cat " + ", ".join(str(d + 1) for d in displays) if displays
+                 else f"component {int(comp['component'])} (wins no category)")
+        colour = category_colour(displays[0]) if displays else "#999999"
         mean = float(np.ravel(comp["mean"])[0])
         sigma = math.sqrt(max(float(np.ravel(comp["cov"])[0]), 1e-18))
         pdf = float(comp.get("weight", 1.0)) * np.exp(-0.5 * ((x - mean) / sigma) ** 2) / (
             sigma * math.sqrt(2 * math.pi))
         total += pdf
         fig.add_trace(go.Scatter(
-            x=compact(x), y=compact(pdf), mode="lines", name=category_label(display),
-            line=dict(color=category_colour(display), width=2),
-            hovertemplate=f"{category_label(display)}: μ={mean:.3f}, σ={sigma:.3f}"
-                          "<extra></extra>",
+            x=compact(x), y=compact(pdf), mode="lines", name=label,
+            line=dict(color=colour, width=2, dash="solid" if displays else "dot"),
+            hovertemplate=f"{label}: μ={mean:.3f}, σ={sigma:.3f}<extra></extra>",
         ))
     fig.add_trace(go.Scatter(x=compact(x), y=compact(total), mode="lines", name="sum",
                              line=dict(color="#333", dash="dot", width=1.5)))

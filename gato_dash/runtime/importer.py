@@ -101,10 +101,26 @@ def import_result_dir(result_dir, store, name: str | None = None, on_result=None
         if seconds is not None:
             store.set_training_time(run_id, seconds)
         _keep_files(folder, store.run_dir(run_id) / IMPORTED_FILES_DIR, parameter_files)
+        _bring_dataset(folder, config, store)
     except BaseException:
         store.delete(run_id)
         raise
     return run_id
+
+
+def _bring_dataset(folder: Path, config: RunConfig, store) -> None:
+    """A dataset run's folder carries its dataset (``run --data``: DIR/datasets/<id>): put it
+    in the dashboard's datasets folder, so the run's analysis bundle can be built."""
+    from gato_core.datasets import adopt_dataset, datasets_folder
+    from gato_core.readers import DatasetError
+
+    carried = datasets_folder(folder)
+    if not config.is_dataset or not (carried / config.dataset).is_dir():
+        return
+    try:
+        adopt_dataset(carried, config.dataset, datasets_folder(store.data_dir()))
+    except DatasetError as exc:
+        raise ImportProblem(f"the run's dataset cannot be brought along: {exc}") from None
 
 
 def training_seconds(run_info: dict, results: list[dict], epochs: list[dict]) -> float | None:
