@@ -219,6 +219,13 @@ class RunStore:
             )
             return cur.rowcount == 1
 
+    def queued_runs(self, limit: int = 100) -> list[str]:
+        """Ids of the runs waiting for a job, oldest first (the order they start in)."""
+        rows = self._conn().execute(
+            "SELECT id FROM runs WHERE status = 'queued' AND cancel_requested = 0 "
+            "ORDER BY created, id LIMIT ?", (int(limit),)).fetchall()
+        return [r["id"] for r in rows]
+
     def heartbeat(self, run_id: str) -> None:
         with self._write() as conn:
             conn.execute("UPDATE runs SET heartbeat = ? WHERE id = ? AND status = 'running'",
