@@ -9,14 +9,16 @@ Start it with the same backends as the web app (gato_dash.runtime.backends), e.g
 finds; start one worker per machine, or per GPU). The worker knows one plain Celery task,
 ``backends.TASK_NAME``: a wake-up that claims the oldest queued run in the store and
 trains it (gato_dash.runtime.dispatch explains why a message names no run it must train).
-This module imports no Dash and no pages; TensorFlow is imported by each pool process
-when it starts (``worker_process_init``), so the first run does not wait for it.
+This module imports no Dash and no pages. The task runs in a thread of the worker (the
+"threads" pool, backends.make_celery) and waits for the run's job process, a child of the
+fork server that the worker starts (and that imports TensorFlow) when it starts
+(``worker_init``), so the first run does not wait for that import.
 """
 from __future__ import annotations
 
 import logging
 
-from celery.signals import worker_process_init
+from celery.signals import worker_init
 
 from . import runtime
 from .runtime import backends, jobs
@@ -46,10 +48,12 @@ def train_queued_run(run_id=None):
     return status
 
 
-@worker_process_init.connect
-def _preload_training(**_):
-    """Each pool process imports the engine (TensorFlow, ~5 s) once, before its first job."""
+@worker_init.connect
+def _start_fork_server(**_):
+    """The worker starts its fork server (it imports TensorFlow, ~5 s) before its first
+    job; each run trains in a child of it (gato_dash.runtime.jobs.train_in_job_process)."""
     try:
-        import gato_core.training  # noqa: F401
+        jobs.use_fork_server(data_dir)
+        jobs.warm_up_fork_server()
     except Exception:  # the job will report it as its failure
-        log.exception("importing the training engine failed")
+        log.exception("starting the training processes' fork server failed")

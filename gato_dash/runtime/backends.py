@@ -90,6 +90,14 @@ def make_celery(broker: str):
         broker_connection_timeout=2.0,
         task_publish_retry_policy={"max_retries": 1, "interval_start": 0,
                                    "interval_step": 0.5, "interval_max": 0.5},
+        # The task only waits for its job process (gato_dash.runtime.jobs), so a thread
+        # runs it: no pool process that a job could take down. With the default prefork
+        # pool, a pool process that a cancelled or crashed job ended was replaced, and
+        # after a broker restart the replaced one took no task again (while the worker
+        # still answered pings); its replacement also imported TensorFlow, which took
+        # longer than Celery allows a new pool process (4 s), so it was killed over and
+        # over. ``--pool`` on the command line still chooses another pool.
+        worker_pool="threads",
         worker_hijack_root_logger=False,
     )
     return app
@@ -108,12 +116,6 @@ def listening_workers(app, timeout_s: float = PING_TIMEOUT_S) -> list[str]:
     A worker answers while it trains (its main process does, the run is in a child)."""
     answers = app.control.ping(timeout=timeout_s) or []
     return sorted(name for answer in answers for name in answer)
-
-
-def idle_workers(app, timeout_s: float = PING_TIMEOUT_S) -> list[str]:
-    """Names of the workers that answer and run no task now, sorted."""
-    active = app.control.inspect(timeout=timeout_s).active() or {}
-    return sorted(name for name, tasks in active.items() if not tasks)
 
 
 class QueueNote(NamedTuple):

@@ -18,7 +18,8 @@ chose the dispatcher with ``configure``:
   queued run": the worker claims it atomically in the store (RunStore.claim), so a
   duplicated message trains nothing twice and a lost one loses no run. The run store,
   not the broker, is what says which runs wait. A sweeper thread here re-sends a wake-up
-  for a run still queued after RESEND_S while some worker is idle (``inspect active``):
+  for a run still queued after RESEND_S while some worker is idle (fewer runs train, in
+  the store, than workers answer a ping):
   that covers a broker restart that lost its queue (Redis without persistence), a message
   sent while the broker was down, and a wake-up that a busy worker reserved (Celery 5.3
   lets a busy worker prefetch again after it reconnects) while another worker is free.
@@ -134,7 +135,7 @@ class EmbeddedRunner(_Loop):
         self._reap()
         with self._lock:
             free = self.max_jobs - len(self.jobs)
-        queued = self.store.queued_runs()
+        queued = self.store.run_ids("queued")
         with self._lock:
             first = self._seen is None
             eligible = [r for r in queued if r not in self.jobs
@@ -222,7 +223,7 @@ class CeleryDispatch(_Loop):
         now = time.monotonic()
         for run_id in to_send:
             self._send(run_id, now)
-        queued = self.store.queued_runs()
+        queued = self.store.run_ids("queued")
         with self._lock:
             # forget runs that no longer wait; a run seen for the first time counts as
             # woken now (its creator sent, or will send, the first wake-up)
@@ -230,12 +231,22 @@ class CeleryDispatch(_Loop):
             waiting = [r for r in queued if now - self._last_wake[r] >= self.resend_s]
         if not waiting:
             return
-        idle = backends.idle_workers(self.app)
-        if not idle:
+        try:
+            listening = backends.listening_workers(self.app)
+        except Exception as exc:  # the broker is away: the next pass asks again
+            log.warning("runs %s wait, but the workers cannot be asked (%s: %s)",
+                        waiting, type(exc).__name__, exc)
+            return
+        # Idle workers, counted from the store: each worker trains one run at a time
+        # (--concurrency 1), and the store knows which runs train. Celery's own list of
+        # active tasks is not used: after a broker restart it kept a finished task of
+        # the old connection for good, and the worker looked busy while it was idle.
+        idle = len(listening) - len(self.store.run_ids("running", limit=10_000))
+        if idle <= 0:
             return  # every worker is busy (or none listens): a wake-up would only wait
-        log.info("runs %s still queued while %s idle: sending wake-ups again",
-                 waiting[:len(idle)], ", ".join(idle))
-        for run_id in waiting[:len(idle)]:
+        log.info("runs %s still queued while %d of the workers (%s) are idle: sending "
+                 "wake-ups again", waiting[:idle], idle, ", ".join(listening))
+        for run_id in waiting[:idle]:
             self._send(run_id, now)
 
     def _send(self, run_id: str, now: float) -> None:

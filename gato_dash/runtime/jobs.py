@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
 import traceback
@@ -184,8 +185,41 @@ def train_run_in_this_process(store_location: str, data_dir, run_id: str) -> str
         store.close()
 
 
+#: Exit code of a job process that found its run already taken (or no longer queued)
+NOT_CLAIMED_EXIT = 3
+
+
+def job_process_main(store_location: str, data_dir, run_id: str) -> None:
+    """Body of a job process: train ``run_id``; exits NOT_CLAIMED_EXIT if it could not
+    claim it. Module-level: the fork server imports it by name."""
+    if train_run_in_this_process(store_location, data_dir, run_id) == "not-claimed":
+        sys.exit(NOT_CLAIMED_EXIT)
+
+
+def train_in_job_process(store, data_dir, run_id: str) -> str:
+    """Train ``run_id`` in a process of its own from the fork server and wait for it;
+    returns the run's final status, or "not-claimed".
+
+    The Celery worker trains nothing in its own process: a job that the cancel watchdog
+    ends (``os._exit``) or that crashes takes only its own process, and the worker goes
+    on taking tasks (gato_dash.runtime.backends.make_celery says why that matters)."""
+    process = job_context().Process(target=job_process_main,
+                                    args=(store.location, str(data_dir), run_id),
+                                    name=f"gato-job-{run_id}")
+    process.start()
+    process.join()
+    if process.exitcode == NOT_CLAIMED_EXIT:
+        return "not-claimed"
+    run = store.run_status(run_id)  # a job process gone without a word: now interrupted
+    if process.exitcode != 0:
+        log.warning("run %s: job process %s ended with exit code %s", run_id, process.pid,
+                    process.exitcode)
+    return run["status"] if run else "deleted"
+
+
 def train_next_queued(hint: str | None = None) -> tuple[str | None, str]:
-    """Body of the Celery task: claim the oldest queued run and train it.
+    """Body of the Celery task: claim the oldest queued run and train it (in a job
+    process, see ``train_in_job_process``).
 
     ``hint`` (the run whose creation sent the message) is only tried when no older run
     waits: a message is a wake-up, not an assignment, so a lost or duplicated message
@@ -198,12 +232,11 @@ def train_next_queued(hint: str | None = None) -> tuple[str | None, str]:
     data_dir = resolve_data_dir()
     store = open_store(data_dir)
     try:
-        candidates = store.queued_runs()
+        candidates = store.run_ids("queued")
         if hint and hint not in candidates:
             candidates.append(str(hint))
         for run_id in candidates:
-            status = run_training(store, run_id, data_dir / "events",
-                                  datasets_dir=data_dir / "datasets")
+            status = train_in_job_process(store, data_dir, run_id)
             if status != "not-claimed":
                 return run_id, status
         return None, "nothing-queued"

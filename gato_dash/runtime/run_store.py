@@ -219,11 +219,12 @@ class RunStore:
             )
             return cur.rowcount == 1
 
-    def queued_runs(self, limit: int = 100) -> list[str]:
-        """Ids of the runs waiting for a job, oldest first (the order they start in)."""
+    def run_ids(self, status: str = "queued", limit: int = 100) -> list[str]:
+        """Ids of the runs with ``status``, oldest first (for "queued": the order in which
+        they start)."""
         rows = self._conn().execute(
-            "SELECT id FROM runs WHERE status = 'queued' AND cancel_requested = 0 "
-            "ORDER BY created, id LIMIT ?", (int(limit),)).fetchall()
+            "SELECT id FROM runs WHERE status = ? ORDER BY created, id LIMIT ?",
+            (status, int(limit))).fetchall()
         return [r["id"] for r in rows]
 
     def heartbeat(self, run_id: str) -> None:
