@@ -9,7 +9,7 @@ chose the dispatcher with ``configure``:
   TensorFlow finds), oldest first. At start-up it takes the runs left queued by an earlier
   server. Every SCAN_S it looks at the store again, so a run created by another process
   sharing the store (or whose wake-up was missed) starts too; such a run is taken only
-  once two scans have seen it queued, which leaves alone a process that creates a run and
+  once it has waited FOREIGN_GRACE_S, which leaves alone a process that creates a run and
   claims it itself at once (the importer, a test). A job process that dies is seen when
   it ends: the store then turns its run "interrupted" (it checks the process id), and the
   slot goes to the next run.
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 #: How often the embedded runner looks at the store for runs to start and jobs that ended.
 SCAN_S = 1.0
+#: A queued run that this process did not submit is taken once it has waited this long.
+FOREIGN_GRACE_S = 3.0
 #: How often the Celery sweeper looks for runs that wait too long.
 SWEEP_S = 2.0
 #: A run still queued this long after its last wake-up, while a worker is idle, gets another.
@@ -111,7 +113,8 @@ class EmbeddedRunner(_Loop):
         self._context = context
         self._lock = threading.Lock()
         self._submitted: set[str] = set()
-        self._seen: set[str] | None = None  # None: the first scan takes every queued run
+        #: queued run -> when a scan first saw it (None: the first scan takes them all)
+        self._seen: dict[str, float] | None = None
         #: run id -> its job process
         self.jobs: dict = {}
 
@@ -136,11 +139,14 @@ class EmbeddedRunner(_Loop):
         with self._lock:
             free = self.max_jobs - len(self.jobs)
         queued = self.store.run_ids("queued")
+        now = time.monotonic()
         with self._lock:
             first = self._seen is None
+            seen = {} if first else self._seen
+            self._seen = {r: seen.get(r, now) for r in queued}
             eligible = [r for r in queued if r not in self.jobs
-                        and (first or r in self._submitted or r in self._seen)]
-            self._seen = set(queued)
+                        and (first or r in self._submitted
+                             or now - self._seen[r] >= FOREIGN_GRACE_S)]
             self._submitted &= set(queued)  # started or no longer queued: forget
         for run_id in eligible[:max(free, 0)]:
             self._start(run_id)

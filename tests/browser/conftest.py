@@ -16,8 +16,8 @@ Fixtures other test modules can use:
                    ``wait_status(server, run_id, statuses, timeout_s) -> run dict``.
 
 The server trains every queued run, whether or not a page shows it; a run that the test
-stores itself (``server.store().create_run(config)``, another process) is taken within
-two scans of its job runner (about 2 s; gato_dash.runtime.dispatch).
+stores itself (``server.store().create_run(config)``, another process) is taken after
+about 3-4 s (FOREIGN_GRACE_S in gato_dash.runtime.dispatch).
 
 Every test in tests/browser is marked ``browser`` automatically (``-m "not browser"``
 deselects them); marking them explicitly as well is fine.
