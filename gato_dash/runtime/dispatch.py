@@ -130,6 +130,8 @@ class EmbeddedRunner(_Loop):
 
     def queue_message(self):
         busy = len(self.running())
+        if busy < self.max_jobs:
+            return backends.QueueNote("Starting on this server.")
         return backends.QueueNote(
             f"Waiting for a free job slot ({busy} of {self.max_jobs} in use on this "
             "server; runs start in the order they were created).")
