@@ -230,3 +230,21 @@ def test_a_worker_job_claims_the_oldest_queued_run_from_the_store_its_environmen
     assert train_next_queued(hint=oldest) == (newer, "finished")  # a duplicate: the next
     assert train_next_queued(hint=newer) == (None, "nothing-queued")
     store.close()
+
+
+def test_a_job_process_imports_no_dash():
+    """Dash stays out of the training processes: what the fork server preloads and what a
+    job process runs import none of it (the web process alone draws and serves)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    check = ("import sys, gato_dash.runtime.jobs as jobs; "
+             "[__import__(m) for m in jobs.FORK_SERVER_PRELOAD if m != 'tensorflow' "
+             "and not m.startswith('gato_core')]; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('dash', 'diskcache', 'plotly', 'flask')))")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
