@@ -59,8 +59,8 @@ def create_app(data_dir=None, settings: runtime.Settings | None = None,
 
 def _dispatcher(data_dir: Path, broker: str | None, max_jobs: int):
     """Who trains the queued runs (gato_dash.runtime.dispatch); nobody in read-only mode."""
-    if runtime.settings().read_only:
-        return dispatch.NoDispatch()
+    if runtime.settings().read_only:  # a queued run's page still says who would train it
+        return dispatch.NoDispatch(backends.make_celery(broker) if broker else None)
     backends.export_for_jobs(data_dir, runtime.store().location)
     if broker:
         return dispatch.CeleryDispatch(backends.make_celery(broker), runtime.store())

@@ -225,13 +225,18 @@ def test_no_worker_listening_is_said_plainly_with_the_command_as_code(redis_serv
     """A queue nobody consumes (another Redis database): no names, and the page says how
     to start a worker, the command shown as code (no markdown backticks: the status line
     is not markdown); an unreachable broker is said so instead of raising."""
-    lonely = backends.make_celery(redis_server.rsplit("/", 1)[0] + "/7")
+    lonely_url = redis_server.rsplit("/", 1)[0] + "/7"
+    lonely = backends.make_celery(lonely_url)
     assert backends.listening_workers(lonely, timeout_s=0.3) == []
     from gato_dash.app import create_app
 
-    create_app(tmp_path, runtime.Settings(read_only=True))  # the pages import with an app
+    # a read-only app starts no run, but its queued runs' pages say who would train them
+    create_app(tmp_path, runtime.Settings(read_only=True), broker=lonely_url)
     run_page = sys.modules["gato_dash.pages.run"]
-    note = backends.queue_message(lonely)
+    try:
+        note = dispatch.queue_message()
+    finally:
+        dispatch.configure(dispatch.NoDispatch())
     shown = run_page.queued_status("Queued.", note)
     assert note.text.startswith("No worker is listening")
     (code,) = [part for part in shown if isinstance(part, html.Code)]

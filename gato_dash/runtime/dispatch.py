@@ -51,14 +51,38 @@ RESEND_S = 10.0
 PING_CACHE_S = 5.0
 
 
+class _WorkerNotes:
+    """What a queued run's page says with Celery workers: which listen, or that none does
+    (a ping, its answer kept PING_CACHE_S)."""
+
+    def __init__(self, app):
+        self.app = app
+        self._ping: tuple[float, list[str]] | None = None
+
+    def __call__(self):
+        now = time.monotonic()
+        ping = self._ping
+        if ping is None or now - ping[0] > PING_CACHE_S:
+            try:
+                workers = backends.listening_workers(self.app)
+            except Exception:  # said by queue_message below, never raised
+                return backends.queue_message(self.app)
+            self._ping = ping = (now, workers)
+        return backends.queue_message(self.app, ping[1])
+
+
 class NoDispatch:
-    """Read-only: nothing is started (``--viewer``)."""
+    """Read-only: nothing is started (``--viewer``); with ``celery_app``, a queued run's
+    page still says which workers listen."""
+
+    def __init__(self, celery_app=None):
+        self._notes = _WorkerNotes(celery_app) if celery_app is not None else None
 
     def submit(self, run_id: str) -> None:
         pass
 
     def queue_message(self):
-        return None
+        return self._notes() if self._notes else None
 
     def close(self) -> None:
         pass
@@ -207,23 +231,12 @@ class CeleryDispatch(_Loop):
         self._to_send: list[str] = []
         #: run id -> when this process last sent (or first saw) a wake-up for it
         self._last_wake: dict[str, float] = {}
-        self._ping: tuple[float, list[str]] | None = None
+        self.queue_message = _WorkerNotes(app)
 
     def submit(self, run_id: str) -> None:
         with self._lock:
             self._to_send.append(str(run_id))
         self.wake()
-
-    def queue_message(self):
-        now = time.monotonic()
-        ping = self._ping
-        if ping is None or now - ping[0] > PING_CACHE_S:
-            try:
-                workers = backends.listening_workers(self.app)
-            except Exception:  # said by queue_message below, never raised
-                return backends.queue_message(self.app)
-            self._ping = ping = (now, workers)
-        return backends.queue_message(self.app, ping[1])
 
     def _pass(self):
         with self._lock:
