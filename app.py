@@ -1,8 +1,10 @@
 """Serve the GATO Dashboard: ``python app.py [--host 127.0.0.1] [--port 8050] [--data-dir DIR]``.
 
-The data folder (default ./gato_data, or $GATO_DATA_DIR) holds the run store and the job
-cache; runs survive restarts there. A password for every page comes from $GATO_PASSWORD
-(never a flag: command lines are visible to every user of the machine).
+The data folder (default ./gato_data, or $GATO_DATA_DIR) holds the run store and the
+caches; runs survive restarts there (a run left queued starts when the server is back).
+A password for every page comes from $GATO_PASSWORD (never a flag: command lines are
+visible to every user of the machine).
+A run starts training when it is created (``--max-jobs N`` at once, default 1).
 ``--broker redis://HOST:6379/0`` trains runs on Celery workers instead of this machine,
 ``--store postgresql://...`` keeps the runs in a database those workers share (README:
 "More than one machine").
@@ -39,6 +41,9 @@ def main(argv=None) -> int:
     parser.add_argument("--store", default=None,
                         help="run store: postgresql://USER@HOST:PORT/DB shared with the "
                              "workers (default $GATO_STORE, else runs.sqlite in the data folder)")
+    parser.add_argument("--max-jobs", type=int, default=1,
+                        help="runs that train at once on this machine (default 1: a run uses "
+                             "every core TensorFlow finds; more runs wait, queued, in order)")
     parser.add_argument("--debug", action="store_true",
                         help="Dash debug mode (reloader, tracebacks in the page): development only")
     args = parser.parse_args(argv)
@@ -46,7 +51,7 @@ def main(argv=None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not one line per poll
 
     from gato_dash import runtime
-    from gato_dash.runtime import backends
+    from gato_dash.runtime import backends, dispatch
     from gato_dash.app import create_app, data_folder_problem
     from gato_dash.runtime.jobs import warm_up_fork_server
     from gato_dash.runtime import Settings, configure_tensorflow, resolve_data_dir
@@ -70,21 +75,26 @@ def main(argv=None) -> int:
     configure_tensorflow(data_dir)  # environment first: the fork server inherits it
     if not 0 < args.max_upload_gib <= 1024:
         parser.error("--max-upload-gib must be between 0 and 1024")
+    if not 1 <= args.max_jobs <= 256:
+        parser.error("--max-jobs must be between 1 and 256")
     settings = Settings(read_only=args.viewer, allow_server_paths=args.allow_server_paths,
                         max_upload_bytes=int(args.max_upload_gib * 1024 ** 3))
     try:
         app = create_app(data_dir, settings, password=password, broker=broker,
-                         store=args.store)
+                         store=args.store, max_jobs=args.max_jobs)
     except backends.BackendError as exc:  # e.g. a store file that is not a database
         print(f"app.py: {exc}", file=sys.stderr)
         return 2
     where = f"data: {data_dir}; store: {runtime.store()!r}"
-    if broker is None:
+    if args.viewer:
+        pass  # read-only: no run is started here
+    elif broker is None:
         # Training processes fork from a server that imports TensorFlow once; start it now
-        # so the first Run does not wait for that import.
+        # so the first run does not wait for that import.
         warm_up_fork_server()
+        where += f"; jobs: {args.max_jobs} at a time on this machine"
     else:
-        message = backends.queue_message() or ""
+        message = dispatch.queue_message() or ""
         where += f"; jobs: Celery workers via {broker.split('@')[-1]}. {message}"
     mode = " read-only" if args.viewer else ""
     print(f"GATO Dashboard{mode} on http://{args.host}:{args.port}/  ({where})", flush=True)

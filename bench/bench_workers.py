@@ -3,9 +3,10 @@
     python bench/bench_workers.py [--runs 4] [--epochs 400] [--store postgresql|sqlite]
 
 Starts throwaway Redis and PostgreSQL servers on loopback ports (tests/local_servers.py)
-and real workers (``celery -A gato_dash.worker worker --concurrency 1``). Jobs are sent the
-way the run page sends them: through Dash's CeleryManager, or, for the embedded mode,
-through the DiskcacheManager and its fork server (as ``python app.py`` runs them).
+and real workers (``celery -A gato_dash.worker worker --concurrency 1``). Runs are started
+the way the web app starts them when they are created: ``submit`` of the dispatcher
+(gato_dash.runtime.dispatch), a Celery wake-up, or, for the embedded mode, the job runner
+and its fork server (as ``python app.py`` runs them).
 
 Prints:
 1. ``--runs`` short runs queued at once on one worker, then on two: wall time until all
@@ -25,7 +26,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,27 +33,13 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import local_servers  # noqa: E402
 from gato_dash import runtime  # noqa: E402
-from gato_dash.runtime import backends  # noqa: E402
+from gato_dash.runtime import backends, dispatch  # noqa: E402
 from gato_dash.runtime.run_store import RunStore  # noqa: E402
 
 
 def config(epochs: int) -> dict:
     return {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": epochs,
             "n_cats": [3], "snapshot_interval": 50}
-
-
-def send(manager, run_id: str) -> None:
-    """What Dash does when the run page's job store fires."""
-    from dash.background_callback.managers import BaseBackgroundCallbackManager
-
-    from gato_dash import training_callback  # noqa: F401  (registers the job)
-    from gato_dash.runtime.jobs import start_training_job
-
-    key = next(k for k, fn, _ in BaseBackgroundCallbackManager.functions
-               if fn is start_training_job)
-    args = [{"run": run_id, "load": uuid.uuid4().hex}]
-    cache_key = manager.build_cache_key(start_training_job, args, [], None)
-    manager.call_job_fn(cache_key, manager.func_registry[key], args, {})
 
 
 def wait_all(store: RunStore, run_ids, timeout_s=900) -> None:
@@ -68,10 +54,10 @@ def wait_all(store: RunStore, run_ids, timeout_s=900) -> None:
         raise SystemExit(f"runs did not finish: {bad}")
 
 
-def first_epoch_s(store: RunStore, manager, epochs: int) -> float:
+def first_epoch_s(store: RunStore, dispatcher, epochs: int) -> float:
     run_id = store.create_run(config(epochs))
     t0 = time.monotonic()
-    send(manager, run_id)
+    dispatcher.submit(run_id)
     while not store.epochs(run_id, snapshots=False, limit=1):
         if time.monotonic() - t0 > 300:
             raise SystemExit("no first epoch within 300 s")
@@ -81,12 +67,12 @@ def first_epoch_s(store: RunStore, manager, epochs: int) -> float:
     return elapsed
 
 
-def batch(store: RunStore, manager, n_runs: int, epochs: int) -> dict:
+def batch(store: RunStore, dispatcher, n_runs: int, epochs: int) -> dict:
     run_ids = [store.create_run(config(epochs)) for _ in range(n_runs)]
     t_sent = time.time()
     t0 = time.monotonic()
     for run_id in run_ids:
-        send(manager, run_id)
+        dispatcher.submit(run_id)
     wait_all(store, run_ids)
     wall = time.monotonic() - t0
     runs = [store.get_run(r) for r in run_ids]
@@ -121,9 +107,7 @@ def main() -> int:
                backends.DATA_DIR_ENV: str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2",
                "PYTHONPATH": str(REPO)}
         celery_app = backends.make_celery(redis.url)
-        from dash import CeleryManager
-
-        celery = CeleryManager(celery_app)
+        celery = dispatch.CeleryDispatch(celery_app, RunStore(store_location, data_dir)).start()
 
         def start_workers(names):
             for name in names:
@@ -136,7 +120,7 @@ def main() -> int:
             # warm-up, untimed: every worker imports TensorFlow and compiles once
             warm = [store.create_run(config(20)) for _ in names]
             for run_id in warm:
-                send(celery, run_id)
+                celery.submit(run_id)
             wait_all(store, warm)
 
         def stop_workers():
@@ -159,15 +143,18 @@ def main() -> int:
             stop_workers()
         print(f"throughput, two workers / one: {results[1]['wall'] / results[2]['wall']:.2f}x")
 
-        # embedded: the DiskcacheManager and fork server that `python app.py` uses
-        from gato_dash.runtime.jobs import warm_up_fork_server
+        celery.close()
+        # embedded: the job runner and fork server that `python app.py` uses
+        from gato_dash.runtime.jobs import use_fork_server, warm_up_fork_server
 
-        embedded = backends.make_manager(data_dir, None, store_location)
+        use_fork_server(data_dir)
         warm_up_fork_server()
+        embedded = dispatch.EmbeddedRunner(RunStore(store_location, data_dir), data_dir).start()
         first_epoch_s(store, embedded, 20)  # warm-up: the XLA cache is filled already
         embedded_first = [first_epoch_s(store, embedded, args.epochs) for _ in range(3)]
         e, c = statistics.median(embedded_first), statistics.median(celery_first)
-        print(f"send -> first epoch in the store (median of 3): embedded {e:.2f} s, "
+        embedded.close()
+        print(f"submit -> first epoch in the store (median of 3): embedded {e:.2f} s, "
               f"Celery {c:.2f} s, overhead {c - e:+.2f} s")
     finally:
         for proc in workers:

@@ -1,9 +1,9 @@
 """The Dash app factory: ``create_app(data_dir)`` builds the web app.
 
 It wires Dash Pages (gato_dash/pages, shown in ``dash.page_container``), the Bootstrap theme
-from assets/ (no CDN: the app must work offline) and a DiskcacheManager whose job processes
-train the runs (or a CeleryManager whose workers train them: gato_dash.runtime.backends). The state
-the pages share (data folder, run store, settings) lives in
+from assets/ (no CDN: the app must work offline) and the dispatcher that trains every
+queued run (gato_dash.runtime.dispatch: job processes of this machine, or Celery workers).
+The state the pages share (data folder, run store, settings) lives in
 ``gato_dash.runtime``, which imports no Dash.
 
 The web process itself never imports TensorFlow: jobs come from a fork server that has
@@ -20,7 +20,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from . import runtime, security, uploads
-from .runtime import backends
+from .runtime import backends, dispatch
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = Path(__file__).resolve().parent
@@ -30,26 +30,25 @@ log = logging.getLogger(__name__)
 
 def create_app(data_dir=None, settings: runtime.Settings | None = None,
                password: str | None = None, broker: str | None = None,
-               store: str | None = None) -> dash.Dash:
+               store: str | None = None, max_jobs: int = 1) -> dash.Dash:
     """The web app on ``data_dir``; ``password`` (from $GATO_PASSWORD) protects every page.
 
     ``broker`` (or $GATO_BROKER): a Redis URL sends training jobs to Celery workers;
     ``store`` (or $GATO_STORE): a PostgreSQL URL for a run store shared by machines
-    (gato_dash.runtime.backends). Without them, everything stays on this machine."""
+    (gato_dash.runtime.backends). Without them, everything stays on this machine, with at
+    most ``max_jobs`` runs training at once. Queued runs start when they are created (and
+    those left queued by an earlier server now), except in read-only mode."""
     problem = data_folder_problem(runtime.resolve_data_dir(data_dir))
     if problem:
         raise runtime.BackendError(problem)
     data_dir = runtime.configure(data_dir, settings, store=store)
-    # Embedded: jobs start from a clean fork server, never from this threaded process.
-    manager = backends.make_manager(data_dir, backends.resolve_broker(broker),
-                                    runtime.store().location)
+    dispatch.configure(_dispatcher(data_dir, backends.resolve_broker(broker), max_jobs))
 
     app = dash.Dash(
         "gato_dash",  # a package name, so pages import as gato_dash.pages.<name>
         use_pages=True,
         pages_folder=str(PACKAGE / "pages"),
         assets_folder=str(REPO / "assets"),
-        background_callback_manager=manager,
         suppress_callback_exceptions=True,  # page components come and go
         title="GATO Dashboard",
         update_title=None,  # no "Updating..." flicker in the tab title while polling
@@ -74,6 +73,20 @@ def data_folder_problem(folder: Path) -> str | None:
         return (f"the data folder {folder} cannot be written ({exc.strerror or exc}): give "
                 "--data-dir a folder this user can write, or fix its permissions")
     return None
+
+
+def _dispatcher(data_dir: Path, broker: str | None, max_jobs: int):
+    """Who trains the queued runs (gato_dash.runtime.dispatch); nobody in read-only mode."""
+    if runtime.settings().read_only:  # a queued run's page still says who would train it
+        return dispatch.NoDispatch(backends.make_celery(broker) if broker else None)
+    backends.export_for_jobs(data_dir, runtime.store().location)
+    if broker:
+        return dispatch.CeleryDispatch(backends.make_celery(broker), runtime.store())
+    # jobs start from a clean fork server, never from this threaded process
+    from .runtime.jobs import use_fork_server
+
+    use_fork_server(data_dir)
+    return dispatch.EmbeddedRunner(runtime.store(), data_dir, max_jobs)
 
 
 #: The navigation bar: (label, address, how the address marks the link active)

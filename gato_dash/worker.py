@@ -6,21 +6,22 @@ Start it with the same backends as the web app (gato_dash.runtime.backends), e.g
     GATO_DATA_DIR=/shared/gato_data celery -A gato_dash.worker worker --concurrency 1
 
 ``--concurrency 1``: one run at a time per worker (a run uses all the cores TensorFlow
-finds; start one worker per machine, or per GPU). The worker imports this module to find
-the Celery task behind the run page's background callback, so the module builds the
-Celery app and the CeleryManager and registers the training callback at import time. It
-does not build the Dash app or import its pages; TensorFlow is imported by each pool
-process when it starts (``worker_process_init``), so the first run does not wait for it.
+finds; start one worker per machine, or per GPU). The worker knows one plain Celery task,
+``backends.TASK_NAME``: a wake-up that claims the oldest queued run in the store and
+trains it (gato_dash.runtime.dispatch explains why a message names no run it must train).
+This module imports no Dash and no pages. The task runs in a thread of the worker (the
+"threads" pool, backends.make_celery) and waits for the run's job process, a child of the
+fork server that the worker starts (and that imports TensorFlow) when it starts
+(``worker_init``), so the first run does not wait for that import.
 """
 from __future__ import annotations
 
 import logging
 
-from celery.signals import worker_process_init
-from dash import CeleryManager
+from celery.signals import worker_init
 
 from . import runtime
-from .runtime import backends
+from .runtime import backends, jobs
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +37,23 @@ runtime.configure_tensorflow(data_dir)  # before TensorFlow is imported
 #: The Celery app (``celery -A gato_dash.worker`` finds it by this name).
 app = backends.make_celery(broker)
 celery_app = app
-#: Registers a Celery task for every background callback, now and later.
-manager = CeleryManager(app)
-
-from . import training_callback  # noqa: E402,F401  (registers the training job's task)
 
 
-@worker_process_init.connect
-def _preload_training(**_):
-    """Each pool process imports the engine (TensorFlow, ~5 s) once, before its first job."""
+@app.task(name=backends.TASK_NAME)
+def train_queued_run(run_id=None):
+    """Claim the oldest queued run (``run_id``: the run whose creation sent this wake-up)
+    and train it; a wake-up that finds no queued run does nothing."""
+    trained, status = jobs.train_next_queued(hint=run_id)
+    log.info("wake-up for run %s: %s %s", run_id, trained or "no run", status)
+    return status
+
+
+@worker_init.connect
+def _start_fork_server(**_):
+    """The worker starts its fork server (it imports TensorFlow, ~5 s) before its first
+    job; each run trains in a child of it (gato_dash.runtime.jobs.train_in_job_process)."""
     try:
-        import gato_core.training  # noqa: F401
+        jobs.use_fork_server(data_dir)
+        jobs.warm_up_fork_server()
     except Exception:  # the job will report it as its failure
-        log.exception("importing the training engine failed")
+        log.exception("starting the training processes' fork server failed")

@@ -1,21 +1,21 @@
 """Several machines: training jobs on Celery workers (Redis), runs in a shared PostgreSQL store.
 
-Throwaway Redis and PostgreSQL servers on loopback ports (tests/local_servers.py), and two
-real workers started with the documented command (``celery -A gato_dash.worker worker
---concurrency 1``). Jobs are sent the way Dash sends them: through the CeleryManager and
-the Celery task that the training callback registered (gato_dash.training_callback), so a
-mismatch between what the web process sends and what the worker knows fails here. Runs use
-the real engine on tiny samples. The last test kills a worker: keep it last.
+A throwaway Redis (restartable on its port) and PostgreSQL on loopback ports
+(tests/local_servers.py), and two real workers started with the documented command
+(``celery -A gato_dash.worker worker --concurrency 1``). Runs are sent the way the web app
+sends them: ``submit`` of the Celery dispatcher (gato_dash.runtime.dispatch), a wake-up by
+task name that the worker's task answers, so a mismatch between what the web process sends
+and what the worker knows fails here. Runs use the real engine on tiny samples. The broker
+restart comes late and the last test kills a worker: keep them in that order.
 """
 from __future__ import annotations
 
-import importlib
-import json
 import os
-import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -24,18 +24,15 @@ import pytest
 
 import local_servers
 
-pytest.importorskip("celery", reason="the Celery mode needs dash[celery] (requirements.txt)")
+pytest.importorskip("celery", reason="the Celery mode needs celery (requirements.txt)")
 pytest.importorskip("psycopg", reason="the shared run store needs psycopg (requirements.txt)")
 
-from dash import CeleryManager  # noqa: E402
-from dash.background_callback.managers import BaseBackgroundCallbackManager  # noqa: E402
+from dash import html  # noqa: E402
 
 from gato_dash import runtime  # noqa: E402
 from gato_dash import live  # noqa: E402
-from gato_dash.runtime import backends  # noqa: E402
+from gato_dash.runtime import backends, dispatch  # noqa: E402
 from gato_dash.runtime import run_store as store_module  # noqa: E402
-from gato_dash import training_callback  # noqa: E402,F401  (what the run page imports)
-from gato_dash.runtime.jobs import start_training_job  # noqa: E402
 from gato_dash.runtime.run_store import RunStore  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +41,8 @@ SHORT = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 600, "n
 #: Long enough to be caught running; every test that starts one stops it.
 LONG = {**SHORT, "epochs": 100000}
 WAIT_S = 120  # a worker's first job imports TensorFlow and compiles the training step
+#: The web side's sweeper re-sends wake-ups sooner than the default 10 s, to keep this quick.
+RESEND_S = 3.0
 
 
 class Workers:
@@ -70,6 +69,15 @@ class Workers:
     def log(self, name: str) -> str:
         return (self.log_dir / f"{name}.log").read_text(errors="replace")[-3000:]
 
+    def owner_of(self, job_pid: int) -> str:
+        """The worker whose job process ``job_pid`` is (a child of its fork server)."""
+        by_pid = {proc.pid: name for name, proc in self.procs.items()}
+        pid = job_pid
+        while pid > 1 and pid not in by_pid:
+            with open(f"/proc/{pid}/stat") as stat:
+                pid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        return by_pid[pid]
+
     def kill_group_of(self, pid: int) -> None:
         os.killpg(os.getpgid(pid), signal.SIGKILL)
 
@@ -78,49 +86,76 @@ class Workers:
             local_servers.kill_worker(proc)
 
 
+class RestartableRedis:
+    """A throwaway redis-server that can be stopped and started again on the same port
+    (without persistence, like a default install: a restart loses every queued message)."""
+
+    def __init__(self):
+        self.port = local_servers.free_port()
+        self.folder = tempfile.mkdtemp(prefix="gato-redis-restart-")
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = None
+
+    def start(self) -> "RestartableRedis":
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed (bash tools/setup.sh --dev)")
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.folder, "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import redis
+
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if redis.Redis.from_url(self.url).ping():
+                    return self
+            except redis.exceptions.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
-def cluster(redis_server, postgres_server, tmp_path_factory):
-    """Redis, a shared PostgreSQL store, a shared data folder and two workers."""
+def cluster(postgres_server, tmp_path_factory):
+    """Redis, a shared PostgreSQL store, a shared data folder, two workers, and the web
+    side's dispatcher (its sweeper re-sends after RESEND_S)."""
+    broker = RestartableRedis().start()
     db_name = f"celery_{uuid.uuid4().hex[:8]}"
     store_url = local_servers.create_database(postgres_server, db_name)
     data_dir = tmp_path_factory.mktemp("shared-data")
-    env = {**os.environ, backends.BROKER_ENV: redis_server, backends.STORE_ENV: store_url,
+    env = {**os.environ, backends.BROKER_ENV: broker.url, backends.STORE_ENV: store_url,
            backends.DATA_DIR_ENV: str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    env.pop(backends.RESULT_BACKEND_ENV, None)
     workers = Workers(env, tmp_path_factory.mktemp("worker-logs"))
-    # the web process's side: its own Celery app and manager, as create_app builds them
-    app = backends.make_celery(redis_server)
-    manager = CeleryManager(app)
+    # the web process's side: its own Celery app and dispatcher, as create_app builds them
+    app = backends.make_celery(broker.url)
     store = RunStore(store_url, data_dir)
+    web = dispatch.CeleryDispatch(app, RunStore(store_url, data_dir), resend_s=RESEND_S,
+                                  sweep_s=0.5).start()
     try:
         workers.start("w1")
         workers.start("w2")
         workers.wait_listening(app, ["w1", "w2"])
-        yield type("Cluster", (), dict(app=app, manager=manager, store=store, workers=workers,
-                                        broker=redis_server, store_url=store_url,
+        yield type("Cluster", (), dict(app=app, web=web, store=store, workers=workers,
+                                        broker=broker, store_url=store_url,
                                         data_dir=data_dir))
     finally:
+        web.close()
         workers.stop_all()
         store.close()
+        broker.remove()
         local_servers.drop_database(postgres_server, db_name)
-
-
-def send_job(manager, run_id: str) -> tuple[str, str]:
-    """What Dash does when the run page's job store fires: (cache key, task id)."""
-    key = next(k for k, fn, _ in BaseBackgroundCallbackManager.functions
-               if fn is start_training_job)
-    args = [{"run": run_id, "load": uuid.uuid4().hex}]
-    cache_key = manager.build_cache_key(start_training_job, args, [], None)
-    return cache_key, manager.call_job_fn(cache_key, manager.func_registry[key], args, {})
-
-
-def wait_result(manager, cache_key: str, task_id: str, timeout_s: float = WAIT_S):
-    deadline = time.monotonic() + timeout_s
-    while not manager.result_ready(cache_key):
-        assert time.monotonic() < deadline, "the job's result did not arrive"
-        time.sleep(0.1)
-    return manager.get_result(cache_key, task_id)
 
 
 def wait_until(check, timeout_s: float = WAIT_S, what: str = "condition", interval=0.05):
@@ -131,6 +166,15 @@ def wait_until(check, timeout_s: float = WAIT_S, what: str = "condition", interv
             return value
         assert time.monotonic() < deadline, f"{what} not reached within {timeout_s} s"
         time.sleep(interval)
+
+
+def status_of(store, run_id: str) -> str:
+    return store.run_status(run_id)["status"]
+
+
+def ended(store, run_id: str):
+    run = store.get_run(run_id)
+    return run if run["status"] not in live.ACTIVE else None
 
 
 # ----- backend selection, no servers needed ----------------------------------------------------------
@@ -158,10 +202,12 @@ def test_bad_broker_flag_is_one_line(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_worker_module_needs_a_broker_and_imports_no_pages_or_tensorflow(tmp_path):
+def test_worker_module_needs_a_broker_and_imports_no_dash_pages_or_tensorflow(tmp_path):
+    """Dash stays out of the training processes: the worker knows one plain Celery task."""
     check = ("import sys, gato_dash.worker as w; "
-             "print(sorted(m for m in sys.modules if m == 'tensorflow' or "
-             "m.startswith('gato_dash.pages')), type(w.app).__name__)")
+             "print(sorted(m for m in sys.modules if m in ('tensorflow', 'dash') or "
+             "m.startswith(('gato_dash.pages', 'dash.'))), type(w.app).__name__, "
+             "sorted(t for t in w.app.tasks if not t.startswith('celery.')))")
     env = {**os.environ, "PYTHONPATH": str(REPO), backends.DATA_DIR_ENV: str(tmp_path)}
     env.pop(backends.BROKER_ENV, None)
     refused = subprocess.run([sys.executable, "-c", check], cwd=REPO, env=env,
@@ -171,42 +217,56 @@ def test_worker_module_needs_a_broker_and_imports_no_pages_or_tensorflow(tmp_pat
     ok = subprocess.run([sys.executable, "-c", check], cwd=REPO, env=env,
                         capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.split() == ["[]", "Celery"]
+    assert ok.stdout.split() == ["[]", "Celery", f"['{backends.TASK_NAME}']"]
 
 
 # ----- with Redis, PostgreSQL and two workers --------------------------------------------------
-def test_no_worker_listening_is_said_plainly(redis_server):
-    """A queue nobody consumes (another Redis database): no names, and the message says
-    how to start a worker; an unreachable broker is said so instead of raising."""
-    lonely = backends.make_celery(redis_server.rsplit("/", 1)[0] + "/7")
+def test_no_worker_listening_is_said_plainly_with_the_command_as_code(redis_server, tmp_path):
+    """A queue nobody consumes (another Redis database): no names, and the page says how
+    to start a worker, the command shown as code (no markdown backticks: the status line
+    is not markdown); an unreachable broker is said so instead of raising."""
+    lonely_url = redis_server.rsplit("/", 1)[0] + "/7"
+    lonely = backends.make_celery(lonely_url)
     assert backends.listening_workers(lonely, timeout_s=0.3) == []
-    message = backends.queue_message(lonely)
-    assert message.startswith("No worker is listening") and backends.WORKER_COMMAND in message
+    from gato_dash.app import create_app
+
+    # a read-only app starts no run, but its queued runs' pages say who would train them
+    create_app(tmp_path, runtime.Settings(read_only=True), broker=lonely_url)
+    run_page = sys.modules["gato_dash.pages.run"]
+    try:
+        note = dispatch.queue_message()
+    finally:
+        dispatch.configure(dispatch.NoDispatch())
+    shown = run_page.queued_status("Queued.", note)
+    assert note.text.startswith("No worker is listening")
+    (code,) = [part for part in shown if isinstance(part, html.Code)]
+    assert code.children == backends.WORKER_COMMAND
+    texts = [part for part in shown if isinstance(part, str)]
+    assert texts[0] == "Queued." and not any("`" in text for text in texts)
+    assert "`" not in str(note) and backends.WORKER_COMMAND in str(note)  # the plain form
     unreachable = backends.make_celery("redis://127.0.0.1:1/0")
     unreachable.conf.broker_connection_timeout = 0.5
     unreachable.conf.broker_connection_max_retries = 0
-    assert "cannot be reached" in backends.queue_message(unreachable)
+    assert "cannot be reached" in backends.queue_message(unreachable).text
 
 
 def test_workers_are_seen(cluster):
     listening = backends.listening_workers(cluster.app)
     assert sorted(name.split("@")[0] for name in listening) == ["w1", "w2"]
-    assert "2 listening" in backends.queue_message(cluster.app)
+    assert "2 listening" in backends.queue_message(cluster.app).text
 
 
 def test_run_trains_on_a_worker_and_streams(cluster):
     store = cluster.store
     run_id = store.create_run(SHORT)
-    cache_key, task_id = send_job(cluster.manager, run_id)
+    cluster.web.submit(run_id)
     # streaming: the store shows epochs while the run is still running
     seen = wait_until(lambda: (lambda r: r if r["status"] == "running" and
                                0 < r["epochs_done"] < SHORT["epochs"] else None)(
                           store.run_status(run_id)), what="a partly trained run")
     assert len(store.epochs(run_id, snapshots=False)) >= seen["epochs_done"] - 1
-    # a restarted web process (new Celery app and manager, new store connection) loses
-    # nothing: it reads the job's result and the run
-    manager = CeleryManager(backends.make_celery(cluster.broker))
-    assert wait_result(manager, cache_key, task_id) == "finished"
+    wait_until(lambda: ended(store, run_id), what="the run to end")
+    # a restarted web process (a new store connection) loses nothing
     fresh = RunStore(cluster.store_url, cluster.data_dir)
     run = fresh.get_run(run_id)
     assert run["status"] == "finished" and run["message"] == ""
@@ -220,70 +280,45 @@ def test_run_trains_on_a_worker_and_streams(cluster):
     fresh.close()
 
 
-def test_web_app_sends_the_run_page_job_to_a_worker(cluster, monkeypatch):
-    """The whole web path: an app built with --broker/--store answers the run page's
-    background-callback request as Dash's renderer makes it, a worker trains the run, and
-    the renderer's follow-up requests get the job's result."""
+def test_web_app_has_a_worker_train_a_run_that_no_page_shows(cluster, monkeypatch):
+    """The whole web path: an app built with --broker/--store, a run created on the
+    New-run form and never opened in a browser: a worker trains it."""
     from gato_dash.app import create_app
 
     for name in (backends.STORE_ENV, backends.DATA_DIR_ENV):
         monkeypatch.setenv(name, "restored after the test")  # create_app exports its own
-    # the web process's Celery app is process-wide: later tests must not inherit it
-    monkeypatch.setattr(backends, "_celery_app", None)
-    monkeypatch.setattr(backends, "_ping_cache", None)
     monkeypatch.setattr(runtime._State, "store", None)
     monkeypatch.setattr(runtime._State, "data_dir", None)
-    # Dash moves callbacks registered at import into the first app that starts in a
-    # process; in a pytest process other apps came first, so register the job again.
-    importlib.reload(training_callback)
-    app = create_app(cluster.data_dir, broker=cluster.broker, store=cluster.store_url)
-    assert isinstance(app._background_manager, CeleryManager)
-    assert backends.celery_app() is not None
-    client = app.server.test_client()
-    page = client.get("/").get_data(as_text=True)
-    end_id = json.loads(re.search(r'<script id="_dash-config" type="application/json">'
-                                  r'(.*?)</script>', page, re.S).group(1))["end_id"]
-    (output,) = [k for k in app.callback_map if training_callback.JOB_OUTPUT in k]
-    run_id = cluster.store.create_run({**SHORT, "epochs": 50})
-    job = {"run": run_id, "load": uuid.uuid4().hex}
-    body = {"output": output,
-            "outputs": {"id": {"type": training_callback.JOB_OUTPUT, **job}, "property": "data"},
-            "inputs": [{"id": {"type": training_callback.JOB_INPUT, **job}, "property": "data",
-                        "value": job}],
-            "changedPropIds": [json.dumps({"type": training_callback.JOB_INPUT, **job},
-                                          sort_keys=True, separators=(",", ":")) + ".data"],
-            "state": []}
-    first = client.post("/_dash-update-component", query_string={"endId": end_id}, json=body)
-    assert first.status_code == 200, first.get_data(as_text=True)
-    handles = first.get_json()
-    assert {"cacheKey", "job"} <= set(handles)
-    deadline = time.monotonic() + WAIT_S
-    while True:  # the renderer asks "done?" every `interval`
-        answer = client.post("/_dash-update-component", json=body, query_string={
-            "endId": end_id, "cacheKey": handles["cacheKey"], "job": handles["job"]})
-        data = answer.get_json() if answer.status_code == 200 else None
-        if data and "response" in data:
-            break
-        assert time.monotonic() < deadline, "the worker's result never reached the web app"
-        time.sleep(0.2)
-    (value,) = [props["data"] for props in data["response"].values()]
-    assert value == "finished"
-    assert cluster.store.get_run(run_id)["status"] == "finished"
-    assert len(cluster.store.epochs(run_id, snapshots=False)) == 50
+    create_app(cluster.data_dir, broker=cluster.broker.url, store=cluster.store_url)
+    try:
+        assert isinstance(dispatch.current(), dispatch.CeleryDispatch)
+        form = sys.modules["gato_dash.pages.new_run"]
+        values = {"n_signal": "2000", "n_bkg": "6000", "epochs": "50", "n_cats": "3"}
+        href, _ = form.start_run(1, list(values.values()),
+                                 [{"type": "cfg", "name": k} for k in values], "one_d", "no page")
+        run_id = href.rsplit("/", 1)[-1]
+        run = wait_until(lambda: ended(cluster.store, run_id), what="the run to end")
+        assert run["status"] == "finished" and run["name"] == "no page"
+        assert len(cluster.store.epochs(run_id, snapshots=False)) == 50
 
-    # a run that waits in the queue: its page says which workers listen
-    queued = cluster.store.create_run(SHORT)
-    run_page = sys.modules["gato_dash.pages.run"]
-    status_text = run_page.render_update(
-        live.poll(cluster.store, live.initial_state(queued)))["status"]
-    assert status_text.startswith("Queued") and "2 listening: w1@" in status_text
+        # a run stored by another process, not sent to anyone: while it waits, its page
+        # says which workers listen ...
+        queued = cluster.store.create_run(SHORT)
+        run_page = sys.modules["gato_dash.pages.run"]
+        update = live.poll(cluster.store, live.initial_state(queued))
+        status_text = run_page.render_update(update)["status"]
+        assert status_text[0].startswith("Queued") and "2 listening: w1@" in status_text[2]
+    finally:
+        dispatch.configure(dispatch.NoDispatch())
+    # ... and a sweeper sends it to a worker, since both are idle
+    wait_until(lambda: ended(cluster.store, queued), what="the unsent run to be trained")
 
 
 def test_two_workers_train_two_runs_at_once_and_cancel_from_the_store(cluster):
     store = cluster.store
     runs = [store.create_run(LONG), store.create_run(LONG)]
     for run_id in runs:
-        send_job(cluster.manager, run_id)
+        cluster.web.submit(run_id)
 
     def both_training():
         status = [store.run_status(r) for r in runs]
@@ -296,9 +331,8 @@ def test_two_workers_train_two_runs_at_once_and_cancel_from_the_store(cluster):
     other_web = RunStore(cluster.store_url, cluster.data_dir)
     assert all(other_web.request_cancel(r) for r in runs)
     for run_id in runs:
-        # The store, not Dash's result, is what the page shows: on a loaded machine the
-        # job's cancel watchdog may end the worker's pool process (gato_dash.runtime.jobs), and
-        # then no result comes back, but the run is marked cancelled all the same.
+        # on a loaded machine the job's cancel watchdog may end the worker's pool process
+        # (gato_dash.runtime.jobs), but the run is marked cancelled all the same.
         run = wait_until(lambda: (lambda r: r if r["status"] != "running" else None)(
             store.get_run(run_id)), timeout_s=60, what="the cancelled run to end")
         assert run["status"] == "cancelled" and run["message"].startswith("cancelled ")
@@ -307,13 +341,70 @@ def test_two_workers_train_two_runs_at_once_and_cancel_from_the_store(cluster):
     other_web.close()
 
 
+def job_worker(cluster, run_id: str) -> str:
+    (job_pid,), = _raw(cluster.store, "SELECT job_pid FROM runs WHERE id = ?", [run_id])
+    return cluster.workers.owner_of(job_pid)
+
+
+def test_queued_runs_survive_a_broker_restart_and_go_to_the_idle_worker(cluster):
+    """Redis down 12 s with both workers busy: a run queued before (its message is lost
+    with Redis's memory) and one created during the outage (its message cannot be sent)
+    both train once Redis is back, on the worker that became idle, never behind the busy
+    one; afterwards both workers take work again."""
+    store, web = cluster.store, cluster.web
+    busy = [store.create_run(LONG), store.create_run(LONG)]
+    for run_id in busy:
+        web.submit(run_id)
+    wait_until(lambda: all(store.run_status(r)["epochs_done"] > 0 for r in busy),
+               what="both workers busy")
+    owners = {run_id: job_worker(cluster, run_id) for run_id in busy}
+    assert sorted(owners.values()) == ["w1", "w2"]
+    before = store.create_run(SHORT)
+    web.submit(before)  # its wake-up waits in Redis: every worker is busy
+    time.sleep(1.0)
+    cluster.broker.stop()
+    during = store.create_run(SHORT)
+    web.submit(during)  # cannot be sent now
+    time.sleep(12.0)
+    cluster.broker.start()
+    assert [status_of(store, r) for r in (before, during)] == ["queued", "queued"]
+    # one worker becomes idle; the other stays busy with its long run
+    store.request_cancel(busy[1])
+    idle_one, busy_one = owners[busy[1]], owners[busy[0]]
+    for run_id in (before, during):
+        try:
+            run = wait_until(lambda r=run_id: ended(store, r), timeout_s=WAIT_S,
+                             what=f"run {run_id} to train after the restart")
+        except AssertionError as exc:  # say what the workers did
+            raise AssertionError(f"{exc}\n{idle_one}: {cluster.workers.log(idle_one)}\n"
+                                 f"{busy_one}: {cluster.workers.log(busy_one)}") from None
+        assert run["status"] == "finished", run["message"]
+        assert job_worker(cluster, run_id) == idle_one, f"waited behind {busy_one}"
+    assert status_of(store, busy[0]) == "running"
+    store.request_cancel(busy[0])
+    wait_until(lambda: ended(store, busy[0]), timeout_s=60, what="the long run to stop")
+    # both workers take work again after the restart
+    again = [store.create_run(LONG), store.create_run(LONG)]
+    for run_id in again:
+        web.submit(run_id)
+    try:
+        wait_until(lambda: all(store.run_status(r)["epochs_done"] > 0 for r in again),
+                   what="both workers training again")
+        assert sorted(job_worker(cluster, r) for r in again) == ["w1", "w2"]
+    finally:
+        for run_id in again:
+            store.request_cancel(run_id)
+        for run_id in again:
+            wait_until(lambda r=run_id: ended(store, r), timeout_s=60, what="cancelled")
+
+
 def test_killed_worker_leaves_the_run_interrupted(cluster, monkeypatch):
     """kill -9 of a worker (and its pool process) mid-run: the web side, which cannot see
     that machine's processes, marks the run interrupted once the heartbeat is older than
     the timeout, with the epochs so far kept. The timeout is shortened to keep this quick."""
     store = cluster.store
     run_id = store.create_run(LONG)
-    send_job(cluster.manager, run_id)
+    cluster.web.submit(run_id)
     wait_until(lambda: store.run_status(run_id)["epochs_done"] >= 3, what="a training run")
     (job_pid,), = _raw(store, "SELECT job_pid FROM runs WHERE id = ?", [run_id])
     # judge as a web process on another machine would: by the heartbeat alone

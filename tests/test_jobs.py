@@ -207,20 +207,44 @@ def test_watchdog_leaves_an_engine_that_stops_by_itself_alone(store):
     assert store.get_run(run_id)["status"] == "running"  # the job's own ending decides
 
 
-def test_job_opens_the_store_named_by_its_environment(postgres_url, tmp_path, monkeypatch):
-    """The background callback's body, as an embedded job process or a Celery worker runs
-    it: store and data folder come from $GATO_STORE / $GATO_DATA_DIR (here a PostgreSQL
-    store), never from the job's arguments."""
+def test_a_worker_job_claims_the_oldest_queued_run_from_the_store_its_environment_names(
+        postgres_url, tmp_path, monkeypatch):
+    """The Celery task's body: store and data folder come from $GATO_STORE /
+    $GATO_DATA_DIR (here a PostgreSQL store), never from the message, which is only a
+    wake-up: it trains the oldest queued run, whichever run the message names, and a
+    wake-up that finds nothing queued does nothing."""
     pytest.importorskip("tensorflow")
     from gato_dash.runtime import backends
-    from gato_dash.runtime.jobs import start_training_job
+    from gato_dash.runtime.jobs import train_next_queued
 
     data_dir = tmp_path / "shared"
     store = RunStore(postgres_url, data_dir)
-    run_id = store.create_run({**TINY, "epochs": 5})
+    oldest = store.create_run({**TINY, "epochs": 5})
+    newer = store.create_run({**TINY, "epochs": 5})
     monkeypatch.setenv(backends.STORE_ENV, postgres_url)
     monkeypatch.setenv(backends.DATA_DIR_ENV, str(data_dir))
-    assert start_training_job({"run": run_id, "load": "x"}) == "finished"
-    assert [r["epoch"] for r in store.epochs(run_id)] == list(range(5))
+    assert train_next_queued(hint=newer) == (oldest, "finished")
+    assert [r["epoch"] for r in store.epochs(oldest)] == list(range(5))
+    assert store.get_run(newer)["status"] == "queued"
     assert any((data_dir / "events").iterdir())  # the events went to the shared folder
+    assert train_next_queued(hint=oldest) == (newer, "finished")  # a duplicate: the next
+    assert train_next_queued(hint=newer) == (None, "nothing-queued")
     store.close()
+
+
+def test_a_job_process_imports_no_dash():
+    """Dash stays out of the training processes: what the fork server preloads and what a
+    job process runs import none of it (the web process alone draws and serves)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    check = ("import sys, gato_dash.runtime.jobs as jobs; "
+             "[__import__(m) for m in jobs.FORK_SERVER_PRELOAD if m != 'tensorflow' "
+             "and not m.startswith('gato_core')]; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('dash', 'diskcache', 'plotly', 'flask')))")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -18,10 +18,9 @@ def registered_anew():
     these tests call them through this module's own app, so they register them again."""
     import importlib
 
-    from gato_dash import results_section, training_callback
+    from gato_dash import results_section
 
     importlib.reload(results_section)
-    importlib.reload(training_callback)
 
 
 @pytest.fixture(scope="module")

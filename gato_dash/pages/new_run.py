@@ -28,7 +28,7 @@ from gato_core.evaluation import MAP_GRID, inclusive_summary
 from gato_core.scenarios import SCENARIOS, generate
 from gato_core.schedules import SCHEDULES
 from gato_dash import runtime
-from gato_dash.runtime import run_facts
+from gato_dash.runtime import dispatch, run_facts
 from gato_dash.address_bar import keep_query_in_address_bar
 from gato_dash.figures.colours import process_colours
 from gato_dash.runtime.run_store import MAX_NAME_CHARS, TextTooLong
@@ -550,6 +550,7 @@ def start_run(n_clicks, raw_values, ids, scenario, name):
     except Exception:
         log.exception("creating a run failed")
         return no_update, dbc.Alert("The run could not be stored; try again.", color="danger")
+    dispatch.submit(run_id)  # it trains now, whether or not its page is ever opened
     return f"/runs/{run_id}", no_update
 
 

@@ -1,23 +1,18 @@
 """/runs/<run_id>: watch a run train live, cancel it, pick a finished K, see its results.
 
-Two mechanisms, deliberately separate:
+The page only reads the run store; it starts nothing. A run trains because it was
+created (gato_dash.runtime.dispatch starts it on the server, or a Celery worker takes it),
+so a run nobody opens trains all the same, and a read-only dashboard cannot be made to
+train one by a crafted request.
 
-- The training job is a Dash background callback (DiskcacheManager: a forked process) that
-  the page fires once when it opens a *queued* run. Its ids and arguments carry the run id
-  and a per-page-load token, so no two launches share a cache key or an output; the
-  renderer therefore never treats a launch as a re-trigger of another (which would cancel
-  that other job). The job claims the run atomically, so a page opened twice trains once,
-  and it keeps running when the browser goes away.
-- What the browser shows comes from the run store, polled every POLL_MS by a plain
-  callback that fetches only the epochs after the last one drawn (gato_dash.live), and
-  appends them with dcc.Graph.extendData. Nothing depends on Dash's progress channel,
-  which keeps only the latest value. A run that has already ended is drawn by the page
-  layout itself (one poll done on the server), so it needs no poll round trips at all.
+What the browser shows comes from the run store, polled every POLL_MS by a plain callback
+that fetches only the epochs after the last one drawn (gato_dash.live), and appends them
+with dcc.Graph.extendData. A run that has already ended is drawn by the page layout itself
+(one poll done on the server), so it needs no poll round trips at all.
 """
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import NamedTuple
 from urllib.parse import urlencode
 
@@ -26,10 +21,8 @@ import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from gato_dash import formatting, live, run_summary, runtime
-from gato_dash.runtime import backends, run_facts
+from gato_dash.runtime import dispatch, run_facts
 from gato_dash.runtime.run_store import DAMAGED, DamagedRecord
-# the training job's background callback: its own module, which Celery workers import too
-from gato_dash import training_callback  # noqa: F401
 from gato_dash.figures import history
 from gato_dash.pages.home import STATUS_COLOURS, status_badge
 from gato_dash.results_section import results_section
@@ -99,7 +92,6 @@ def layout(run_id=None, **query):
             log.exception("drawing ended run %s on the server failed", run["id"])
     if shown is None:
         shown = _polled_view(run)
-    token = uuid.uuid4().hex  # this page load
     histories = html.Div([
         html.Div([
             html.Span("Show K: ", className="me-2"),
@@ -170,11 +162,6 @@ def layout(run_id=None, **query):
                      disabled=bool(shown.state.get("done"))),
         dcc.Store(id="run-poll-health", data={"waiting_since": None, "retries": 0}),
     ]
-    if run["status"] == "queued" and not read_only:
-        # Fires start_training once for this page load (see the module docstring).
-        job_id = {"run": run["id"], "load": token}
-        children += [dcc.Store(id={"type": "run-job", **job_id}, data=job_id),
-                     dcc.Store(id={"type": "run-job-result", **job_id})]
     return html.Div(children, id="run-page")
 
 
@@ -303,8 +290,8 @@ def render_update(update: live.LiveUpdate, n_intervals: int = 0, view=None) -> d
     state = {**update.state, "answered": n_intervals}
     status_text = update.status_text
     if update.status == "queued":
-        # with Celery workers: which of them listen, or that none does (None embedded)
-        status_text = " ".join(filter(None, [status_text, backends.queue_message()]))
+        # why it waits: a busy job slot, which Celery workers listen, or that none does
+        status_text = queued_status(status_text, dispatch.queue_message())
     return {
         "state": state,
         "status": status_text,
@@ -339,6 +326,17 @@ def headline(run_id: str, run_info: dict | None = None) -> str | None:
     except Exception:  # the header goes without; the results below say what is wrong
         log.exception("the headline of run %s failed", run_id)
         return None
+
+
+def queued_status(status_text: str, note) -> list | str:
+    """The status line of a queued run with what the dispatcher says about its wait; a
+    command in it (how to start a worker) is shown as code."""
+    if note is None:
+        return status_text
+    parts = [status_text, " ", note.text]
+    if note.command:
+        parts += [" ", html.Code(note.command, className="text-nowrap"), "."]
+    return parts
 
 
 def _shown_if(visible: bool) -> dict:

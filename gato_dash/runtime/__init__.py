@@ -8,7 +8,6 @@ way, presentation -> runtime -> core. ``configure`` is called once per process, 
 The data folder holds:
 
 - ``runs.sqlite``  the run store (gato_dash.runtime.run_store), unless it is in PostgreSQL
-- ``jobs/``        diskcache of the background-callback manager
 - ``events/``      generated event samples, cached by the engine
 - ``xla/``         TensorFlow's persistent XLA compilation cache (see configure_tensorflow)
 - ``runs/<id>/``   files belonging to one run (removed with the run)

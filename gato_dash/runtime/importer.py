@@ -88,8 +88,11 @@ def import_result_dir(result_dir, store, name: str | None = None, on_result=None
     run_name = (name or "").strip() or f"imported {folder.name}"
     run_id = store.create_run(config.to_dict(), name=run_name[:120])
     try:
-        # queued -> running -> terminal, the same lifecycle as a trained run.
-        store.claim(run_id)
+        # queued -> running -> terminal, the same lifecycle as a trained run. Claimed at
+        # once: a queued run is what the dispatcher trains (gato_dash.runtime.dispatch).
+        if not store.claim(run_id):
+            raise ImportProblem("a training job took the new run before the import did; "
+                                "import again")
         # the engine's order: every epoch of a K is stored before that K's result
         stored = store_records(store, run_id, [run_info, *epochs, *results], on_result)
         if stored is None:

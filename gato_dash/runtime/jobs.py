@@ -1,15 +1,14 @@
 """The training job: drives ``gato_core.training.train`` and writes every record to the store.
 
-``start_training_job`` is the body of the run page's Dash background callback
-(registered in gato_dash.training_callback). Embedded, Dash's DiskcacheManager starts it
-in its own process, so the browser can close without stopping it; with a broker, Dash's
-CeleryManager sends it to a Celery worker, possibly on another machine (gato_dash.worker),
-and the rest of this module works the same there. The embedded job process comes from a
-*fork server* (see ``use_fork_server``), not from the web
-process: forking the multi-threaded web server copies locks other threads hold at that
-moment (seen here: SQLite's allocator mutex, held by a polling request), and the child
-then hangs forever. The fork server is a clean single-threaded process that has imported
-TensorFlow once (import only), so each job starts with TF loaded and nothing else.
+A run trains in a process of its own that ``gato_dash.runtime.dispatch`` starts when the
+run is created: embedded, a process of this machine (``train_run_in_this_process``); with a
+broker, a Celery worker, possibly on another machine (gato_dash.worker, which runs
+``train_next_queued``). Neither imports Dash. The embedded job process comes from a
+*fork server* (see ``use_fork_server``), not from the web process: forking the
+multi-threaded web server copies locks other threads hold at that moment (seen here:
+SQLite's allocator mutex, held by a polling request), and the child then hangs forever.
+The fork server is a clean single-threaded process that has imported TensorFlow once
+(import only), so each job starts with TF loaded and nothing else.
 
 The store is the only channel back to the web process: records as they happen, a
 heartbeat, and a cancel flag read between epochs (a flag, not a signal: it reaches a job on
@@ -18,7 +17,9 @@ any machine that shares the store).
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import sys
 import threading
 import time
 import traceback
@@ -142,48 +143,103 @@ PHASE_AFTER = {"run_info": "computing the baselines and compiling the model",
                "epoch": "training", "result": "setting up the next category count"}
 
 
-#: Imported once by the fork server; every job process starts with them loaded. Dash and
-#: diskcache are only what unpickling Dash's job wrapper pulls in (~1 s if not preloaded):
-#: the job itself uses neither, and builds no figures (no Plotly: the web process draws).
-FORK_SERVER_PRELOAD = ["dash", "diskcache", "gato_dash.runtime.jobs",
-                       "gato_dash.runtime.run_store", "tensorflow", "gato_core.training"]
+#: Imported once by the fork server; every job process starts with them loaded. The job
+#: builds no figures (no Plotly: the web process draws) and imports no Dash.
+FORK_SERVER_PRELOAD = ["gato_dash.runtime.jobs", "gato_dash.runtime.run_store", "tensorflow",
+                       "gato_core.training"]
 
 
 def use_fork_server(data_dir) -> None:
-    """Make Dash's job processes come from a fork server (call before any job starts).
+    """Make job processes come from a fork server (call before any job starts).
 
     The environment is inherited when the fork server starts: the data folder travels to
     the jobs as $GATO_DATA_DIR.
     """
-    import multiprocess
-
     os.environ["GATO_DATA_DIR"] = str(data_dir)
-    multiprocess.set_start_method("forkserver", force=True)
-    multiprocess.set_forkserver_preload(FORK_SERVER_PRELOAD)
+    multiprocessing.set_forkserver_preload(FORK_SERVER_PRELOAD)
+
+
+def job_context():
+    """The multiprocessing context whose processes come from the fork server."""
+    return multiprocessing.get_context("forkserver")
 
 
 def warm_up_fork_server() -> None:
-    """Start the fork server now (it imports TensorFlow, ~5 s) instead of at the first Run."""
-    import multiprocess.forkserver
+    """Start the fork server now (it imports TensorFlow, ~5 s) instead of at the first run."""
+    import multiprocessing.forkserver
 
-    multiprocess.forkserver.ensure_running()
+    multiprocessing.forkserver.ensure_running()
 
 
-def start_training_job(job: dict) -> str:
-    """Body of the run page's background callback; ``job`` = {"run": id, "load": token}.
+def train_run_in_this_process(store_location: str, data_dir, run_id: str) -> str:
+    """Body of an embedded job process (gato_dash.runtime.dispatch): train ``run_id`` if it
+    can still be claimed. A module-level function: the fork server imports it by name."""
+    from . import open_store
 
-    Lives here (an importable module without Dash pages) because the fork server unpickles
-    it by reference. The data folder and store come from this process's environment
-    ($GATO_DATA_DIR, $GATO_STORE: the web process sets them for its fork server, a worker
-    is started with them), never from the job's arguments, which the browser sends.
+    data_dir = Path(data_dir)
+    store = open_store(data_dir, store_location)
+    try:
+        return run_training(store, run_id, data_dir / "events",
+                            datasets_dir=data_dir / "datasets")
+    finally:
+        store.close()
+
+
+#: Exit code of a job process that found its run already taken (or no longer queued)
+NOT_CLAIMED_EXIT = 3
+
+
+def job_process_main(store_location: str, data_dir, run_id: str) -> None:
+    """Body of a job process: train ``run_id``; exits NOT_CLAIMED_EXIT if it could not
+    claim it. Module-level: the fork server imports it by name."""
+    if train_run_in_this_process(store_location, data_dir, run_id) == "not-claimed":
+        sys.exit(NOT_CLAIMED_EXIT)
+
+
+def train_in_job_process(store, data_dir, run_id: str) -> str:
+    """Train ``run_id`` in a process of its own from the fork server and wait for it;
+    returns the run's final status, or "not-claimed".
+
+    The Celery worker trains nothing in its own process: a job that the cancel watchdog
+    ends (``os._exit``) or that crashes takes only its own process, and the worker goes
+    on taking tasks (gato_dash.runtime.backends.make_celery says why that matters)."""
+    process = job_context().Process(target=job_process_main,
+                                    args=(store.location, str(data_dir), run_id),
+                                    name=f"gato-job-{run_id}")
+    process.start()
+    process.join()
+    if process.exitcode == NOT_CLAIMED_EXIT:
+        return "not-claimed"
+    run = store.run_status(run_id)  # a job process gone without a word: now interrupted
+    if process.exitcode != 0:
+        log.warning("run %s: job process %s ended with exit code %s", run_id, process.pid,
+                    process.exitcode)
+    return run["status"] if run else "deleted"
+
+
+def train_next_queued(hint: str | None = None) -> tuple[str | None, str]:
+    """Body of the Celery task: claim the oldest queued run and train it (in a job
+    process, see ``train_in_job_process``).
+
+    ``hint`` (the run whose creation sent the message) is only tried when no older run
+    waits: a message is a wake-up, not an assignment, so a lost or duplicated message
+    changes nothing (gato_dash.runtime.dispatch). The data folder and store come from this
+    process's environment ($GATO_DATA_DIR, $GATO_STORE), never from the message.
+    Returns (run id, final status), or (None, "nothing-queued").
     """
     from . import open_store, resolve_data_dir
 
     data_dir = resolve_data_dir()
     store = open_store(data_dir)
     try:
-        return run_training(store, str(job["run"]), data_dir / "events",
-                            datasets_dir=data_dir / "datasets")
+        candidates = store.run_ids("queued")
+        if hint and hint not in candidates:
+            candidates.append(str(hint))
+        for run_id in candidates:
+            status = train_in_job_process(store, data_dir, run_id)
+            if status != "not-claimed":
+                return run_id, status
+        return None, "nothing-queued"
     finally:
         store.close()  # a worker lives on: do not keep a database connection per job
 
@@ -193,8 +249,8 @@ def run_training(store, run_id: str, cache_dir=None,
     """Claim the queued run and train it to the end; returns the final status.
 
     ``store``: a RunStore or an SQLite file path. Returns "not-claimed" without doing
-    anything if another job already has the run (the run page was opened twice, a
-    message redelivered after a lost worker) or it is no longer queued.
+    anything if another job already has the run (two dispatchers, a duplicated wake-up)
+    or it is no longer queued.
     """
     if not isinstance(store, RunStore):
         store = RunStore(store)

@@ -228,6 +228,14 @@ class RunStore:
             )
             return cur.rowcount == 1
 
+    def run_ids(self, status: str = "queued", limit: int = 100) -> list[str]:
+        """Ids of the runs with ``status``, oldest first (for "queued": the order in which
+        they start)."""
+        rows = self._conn().execute(
+            "SELECT id FROM runs WHERE status = ? ORDER BY created, id LIMIT ?",
+            (status, int(limit))).fetchall()
+        return [r["id"] for r in rows]
+
     def heartbeat(self, run_id: str) -> None:
         with self._write() as conn:
             conn.execute("UPDATE runs SET heartbeat = ? WHERE id = ? AND status = 'running'",

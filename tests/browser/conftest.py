@@ -10,13 +10,14 @@ Fixtures other test modules can use:
 - ``browser``      one headless Chromium (Debian's /usr/bin/chromium) for the session.
 - ``page``         a new browser context + page per test; default timeout 15 s.
 - ``run_quick``    ``run_quick(page, server, name=None, **config_overrides) -> run_id``:
-                   stores a small one_d run, opens its page (which starts the training) and
+                   stores a small one_d run, opens its page (the server trains it) and
                    waits until it has finished. Use it to get a finished run to look at.
 - ``quick_config`` a copy of that small config; ``wait_status`` the store-polling helper
                    ``wait_status(server, run_id, statuses, timeout_s) -> run dict``.
 
-A queued run starts training when its page /runs/<id> is opened, so
-``server.store().create_run(config)`` + ``page.goto(...)`` is how to start one from a test.
+The server trains every queued run, whether or not a page shows it; a run that the test
+stores itself (``server.store().create_run(config)``, another process) is taken after
+about 3-4 s (FOREIGN_GRACE_S in gato_dash.runtime.dispatch).
 
 Every test in tests/browser is marked ``browser`` automatically (``-m "not browser"``
 deselects them); marking them explicitly as well is fine.
