@@ -20,7 +20,7 @@ from celery.signals import worker_process_init
 from dash import CeleryManager
 
 from . import runtime
-from .runtime import backends
+from .runtime import backends, worker_setup
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +31,14 @@ if broker is None:
         "redis://HOST:6379/0), the same as the web app's --broker")
 data_dir = runtime.resolve_data_dir()
 store_location = runtime.resolve_store(data_dir)
-runtime.configure_tensorflow(data_dir)  # before TensorFlow is imported
 
 #: The Celery app (``celery -A gato_dash.worker`` finds it by this name).
 app = backends.make_celery(broker)
 celery_app = app
+# At worker start, before consuming: put this checkout back on sys.path (Celery took the
+# current folder off it), check the data folder and the engine's imports (else log why and
+# exit), then set TensorFlow's environment (before a pool process imports TensorFlow).
+worker_setup.serve_only_when_ready(app, data_dir, prepare=runtime.configure_tensorflow)
 #: Registers a Celery task for every background callback, now and later.
 manager = CeleryManager(app)
 

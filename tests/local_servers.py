@@ -25,6 +25,8 @@ class ServerUnavailable(RuntimeError):
 class LocalServer:
     url: str
     _stop: Callable[[], None] = field(repr=False)
+    #: PostgreSQL: ``pg_ctl restart`` (fast mode: running sessions are ended), then wait
+    restart: Callable[[], None] | None = field(default=None, repr=False)
 
     def stop(self) -> None:
         self._stop()
@@ -135,7 +137,14 @@ def start_postgres(timeout_s: float = 30.0) -> LocalServer:
     except BaseException:
         stop()
         raise
-    return LocalServer(f"postgresql://gato@127.0.0.1:{port}/postgres", stop)
+    def restart():
+        # -l: the server's output must not go to the pipes run() waits on
+        done = run([f"{bin_dir}/pg_ctl", "-D", data, "-l", os.path.join(folder, "log"),
+                    "-m", "fast", "-w", "-t", str(int(timeout_s)), "restart"], check=False)
+        if done.returncode != 0:
+            raise ServerUnavailable(f"PostgreSQL did not restart: {done.stdout.strip()[-300:]}")
+
+    return LocalServer(f"postgresql://gato@127.0.0.1:{port}/postgres", stop, restart)
 
 
 def create_database(server_url: str, name: str) -> str:

@@ -524,6 +524,20 @@ class RunStore:
         if status in TERMINAL:
             self._claims.pop(run_id, None)
 
+    @_retried("recording why a job ended")
+    def add_interruption_cause(self, run_id: str, cause: str) -> bool:
+        """For a job fenced out because its run was marked interrupted while it could not
+        reach the store: add what happened to the run's message. The status stays
+        "interrupted"; only the job that held the claim may say it. True if added."""
+        token = self._claims.get(run_id)
+        if token is None:
+            return False
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE runs SET message = message || ? WHERE id = ? AND status = 'interrupted' "
+                "AND claim_token = ?", (f"; its job reported: {cause}", run_id, token))
+            return cur.rowcount == 1
+
     @_retried("setting a run's training time")
     def set_training_time(self, run_id: str, seconds: float) -> None:
         """For a run trained elsewhere (imported): its duration is the training time its
