@@ -11,6 +11,8 @@ the Celery task behind the run page's background callback, so the module builds 
 Celery app and the CeleryManager and registers the training callback at import time. It
 does not build the Dash app or import its pages; TensorFlow is imported by each pool
 process when it starts (``worker_process_init``), so the first run does not wait for it.
+At ``worker_init`` (gato_dash.runtime.worker_setup) the worker puts its checkout back on
+``sys.path`` for the pool and refuses to serve (exit 78) without its data folder or engine.
 """
 from __future__ import annotations
 
