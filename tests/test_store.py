@@ -440,7 +440,10 @@ def test_a_lost_postgresql_connection_is_retried(postgres_url, tmp_path):
     store.close()
 
 
-def test_an_unreachable_store_gives_up_after_its_bound_and_says_for_how_long(tmp_path):
+def test_an_unreachable_store_gives_up_after_its_bound_and_says_for_how_long(postgres_url,
+                                                                            tmp_path):
+    import psycopg
+
     import local_servers
     from gato_dash.runtime.run_store import StoreUnreachable
 
@@ -449,3 +452,10 @@ def test_an_unreachable_store_gives_up_after_its_bound_and_says_for_how_long(tmp
     with pytest.raises(StoreUnreachable, match=r"unreachable for \d+ s \(while setting up"):
         RunStore(url, tmp_path, retry_s=1.5)
     assert 1.4 <= time.monotonic() - started < 10
+    # a server that refuses us for good (no such database) is a setting to fix: said at
+    # once, not after the retry bound
+    started = time.monotonic()
+    with pytest.raises(psycopg.OperationalError, match='database "no_such_db" does not exist'):
+        RunStore(postgres_url.rsplit("/", 1)[0] + "/no_such_db", tmp_path, retry_s=20)
+    assert time.monotonic() - started < 5
+

@@ -828,8 +828,13 @@ class _Postgres:
         if not isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
             return False
         state = getattr(exc, "sqlstate", None)
-        # no SQLSTATE: the client could not connect or lost the socket
-        return state is None or state.startswith("08") or state in self.SERVER_GONE
+        if state is not None:
+            return state.startswith("08") or state in self.SERVER_GONE
+        # No SQLSTATE: the client could not connect or lost the socket. A server that
+        # answered FATAL refused us for good (no such database or role, wrong password),
+        # unless it is starting up, shutting down or recovering: worth waiting for.
+        text = str(exc)
+        return "FATAL:" not in text or "the database system is" in text
 
     def forget_idle(self) -> None:
         while self._idle:
