@@ -14,6 +14,7 @@ Servers are throwaway ones on loopback ports (tests/local_servers.py).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -41,8 +42,9 @@ import sys
 from gato_dash.runtime.jobs import run_training
 from gato_dash.runtime.run_store import RunStore
 location, data_dir, run_id = sys.argv[1:4]
-print("job ended:", run_training(RunStore(location, data_dir), run_id, data_dir + "/events"),
-      flush=True)
+retry_s = float(sys.argv[4]) if len(sys.argv) > 4 else 30.0
+print("job ended:", run_training(RunStore(location, data_dir, retry_s=retry_s), run_id,
+                                 data_dir + "/events"), flush=True)
 """
 
 
@@ -229,12 +231,13 @@ def test_a_dataset_run_without_its_dataset_names_the_folder_and_the_host(tmp_pat
 
 
 # ----- item 4: a frozen job is fenced out ---------------------------------------------------------
-def start_job(location: str, data_dir: Path, run_id: str, log_path: Path) -> subprocess.Popen:
+def start_job(location: str, data_dir: Path, run_id: str, log_path: Path,
+              retry_s: float = 30.0) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO),
                                                         os.environ.get("PYTHONPATH", "")]),
            "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.Popen([sys.executable, "-c", JOB_SCRIPT, location, str(data_dir), run_id],
-                            cwd=REPO, env=env, stdout=open(log_path, "ab"),
+    return subprocess.Popen([sys.executable, "-c", JOB_SCRIPT, location, str(data_dir), run_id,
+                             str(retry_s)], cwd=REPO, env=env, stdout=open(log_path, "ab"),
                             stderr=subprocess.STDOUT)
 
 
@@ -326,4 +329,34 @@ def test_a_postgresql_restart_mid_run_costs_the_job_nothing(restartable_postgres
     assert reader.result_ks(run_id) == [3]
     print(f"pg_ctl restart took {restart_s:.2f} s; {done_after_restart} of {epochs} epochs "
           "were stored when it was back")
+    reader.close()
+
+
+def test_a_store_away_longer_than_the_retry_bound_is_recorded_when_it_is_back(
+        restartable_postgres, tmp_path):
+    """The job gives up on its store (bound lowered to 3 s; the server is down 8 s): once
+    the store answers again, the run is failed with the reason and the outage's length."""
+    url = local_servers.create_database(restartable_postgres.url, "gato")
+    data_dir = tmp_path / "data"
+    reader = RunStore(url, data_dir)
+    run_id = reader.create_run({**SHORT, "epochs": 100000})
+    log_path = tmp_path / "job.log"
+    job = start_job(url, data_dir, run_id, log_path, retry_s=3.0)
+    try:
+        wait_for_epochs(reader, run_id, 10, job, log_path)
+        reader.close()
+        restartable_postgres.restart(down_s=8.0)
+        job.wait(120)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait(30)
+    output = log_path.read_text(errors="replace")
+    assert "job ended: failed" in output, output[-3000:]
+    run = reader.get_run(run_id)
+    assert run["status"] == "failed"
+    assert re.match(r"training stopped: the run store postgresql://gato@127\.0\.0\.1:\d+/gato "
+                    r"was unreachable for [3-9] s \(while [a-z' ]+\)", run["message"]), \
+        run["message"]
+    assert run["epochs_done"] == len(reader.epochs(run_id, snapshots=False)) >= 10
     reader.close()

@@ -399,21 +399,23 @@ class RunStore:
                     if last is not None and (last["n_cats"], last["epoch"], last["record"]) \
                             == (k, epoch, record_text):
                         return int(last["seq"])
+                # The run's row first: the UPDATE locks it to commit, so the fence holds
+                # until the epoch is in (a run marked interrupted meanwhile waits for this
+                # commit, or this UPDATE, re-checked after that one, matches nothing).
+                cur = conn.execute(
+                    "UPDATE runs SET current_k = ?, epochs_done = ?, k_elapsed = ?, "
+                    "heartbeat = ? WHERE id = ?" + fence,
+                    (k, epoch + 1, record.get("elapsed_s"), now, run_id, *fence_args),
+                )
+                if cur.rowcount == 0:
+                    self._refuse_if_fenced(conn, run_id)
+                    return None  # deleted
                 # fetchall: SQLite finishes a RETURNING statement only when it is read out
                 rows = conn.execute(
                     "INSERT INTO epochs (run_id, n_cats, epoch, record, snapshot) "
-                    "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM runs WHERE id = ?"
-                    + fence + ") RETURNING seq",
-                    (run_id, k, epoch, record_text, snapshot_text, run_id, *fence_args),
+                    "VALUES (?, ?, ?, ?, ?) RETURNING seq",
+                    (run_id, k, epoch, record_text, snapshot_text),
                 ).fetchall()
-                if not rows:
-                    self._refuse_if_fenced(conn, run_id)
-                    return None
-                conn.execute(
-                    "UPDATE runs SET current_k = ?, epochs_done = ?, k_elapsed = ?, "
-                    "heartbeat = ? WHERE id = ?",
-                    (k, epoch + 1, record.get("elapsed_s"), now, run_id),
-                )
                 return int(rows[0][0])
 
         return self._retrying("storing an epoch", attempt)
@@ -452,17 +454,17 @@ class RunStore:
     def put_result(self, run_id: str, result: dict) -> None:
         fence, fence_args = self._fence(run_id)
         with self._write() as conn:
-            # (the fence goes into the subquery: an upsert's WHERE is not its SELECT's)
-            cur = conn.execute(
-                "INSERT INTO results (run_id, n_cats, record) "
-                "SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM runs WHERE id = ?" + fence + ") "
-                "ON CONFLICT (run_id, n_cats) DO UPDATE SET record = excluded.record",
-                (run_id, int(result["n_cats"]), _dumps(result), run_id, *fence_args),
-            )
+            # the run's row first, locked to commit: see append_epoch
+            cur = conn.execute("UPDATE runs SET heartbeat = ? WHERE id = ?" + fence,
+                               (time.time(), run_id, *fence_args))
             if cur.rowcount == 0:
                 self._refuse_if_fenced(conn, run_id)
-                return
-            conn.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", (time.time(), run_id))
+                return  # deleted
+            conn.execute(
+                "INSERT INTO results (run_id, n_cats, record) VALUES (?, ?, ?) "
+                "ON CONFLICT (run_id, n_cats) DO UPDATE SET record = excluded.record",
+                (run_id, int(result["n_cats"]), _dumps(result)),
+            )
 
     @_retried("reading results")
     def results(self, run_id: str) -> list[dict]:
