@@ -459,3 +459,21 @@ def test_an_unreachable_store_gives_up_after_its_bound_and_says_for_how_long(pos
         RunStore(postgres_url.rsplit("/", 1)[0] + "/no_such_db", tmp_path, retry_s=20)
     assert time.monotonic() - started < 5
 
+
+
+def test_a_fenced_out_job_may_only_add_why_it_stopped(store_location):
+    """A job that lost its store for longer than the heartbeat timeout finds its run
+    interrupted when the store is back: it may add the cause to the message, nothing else,
+    and no other writer may."""
+    job, reader = RunStore(*store_location), RunStore(*store_location)
+    run_id = job.create_run(CONFIG)
+    assert job.claim(run_id, pid=None)
+    raw_execute(reader, "UPDATE runs SET heartbeat = ? WHERE id = ?", (time.time() - 20, run_id))
+    before = reader.get_run(run_id)["message"]
+    assert not reader.add_interruption_cause(run_id, "not the job")
+    assert job.add_interruption_cause(run_id, "the run store was unreachable for 31 s")
+    run = reader.get_run(run_id)
+    assert run["status"] == "interrupted"
+    assert run["message"] == before + "; its job reported: the run store was unreachable for 31 s"
+    job.close()
+    reader.close()
