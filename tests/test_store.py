@@ -477,3 +477,26 @@ def test_a_fenced_out_job_may_only_add_why_it_stopped(store_location):
     assert run["message"] == before + "; its job reported: the run store was unreachable for 31 s"
     job.close()
     reader.close()
+
+
+def test_a_job_frozen_inside_a_write_does_not_hold_its_run(postgres_url, tmp_path):
+    """A job stopped in the middle of a transaction holds its run's row: the server ends
+    that session after IDLE_IN_TRANSACTION_S, so a reader can still mark the run
+    interrupted (instead of failing on its lock timeout), and the job's write is undone."""
+    import psycopg
+
+    job, reader = RunStore(postgres_url, tmp_path), RunStore(postgres_url, tmp_path)
+    run_id = job.create_run(CONFIG)
+    assert job.claim(run_id, pid=None)
+    raw_execute(reader, "UPDATE runs SET heartbeat = ? WHERE id = ?", (time.time() - 20, run_id))
+    with pytest.raises(psycopg.errors.IdleInTransactionSessionTimeout):
+        with job._write() as conn:  # the job freezes here, its run's row locked
+            conn.execute("UPDATE runs SET epochs_done = 99 WHERE id = ?", (run_id,))
+            started = time.monotonic()
+            run = reader.get_run(run_id)
+            waited = time.monotonic() - started
+    assert run["status"] == "interrupted" and run["epochs_done"] == 0
+    assert waited < store_module.BUSY_TIMEOUT_S
+    assert reader.get_run(run_id)["epochs_done"] == 0
+    job.close()
+    reader.close()

@@ -252,8 +252,11 @@ def wait_for_epochs(store: RunStore, run_id: str, n: int, job: subprocess.Popen,
     return wait_until(check, WAIT_S, f"{n} epochs")
 
 
-def test_a_job_frozen_past_the_heartbeat_timeout_stays_interrupted(store_location, tmp_path):
-    location, data_dir = store_location
+def test_a_job_frozen_past_the_heartbeat_timeout_stays_interrupted(postgres_url, tmp_path):
+    """PostgreSQL, the several-machines store: the freeze may come in the middle of a write,
+    and only a server can end the frozen session's transaction (IDLE_IN_TRANSACTION_S).
+    (An embedded job frozen inside an SQLite write holds the file's one write lock.)"""
+    location, data_dir = postgres_url, tmp_path / "data"
     reader = RunStore(location, data_dir)
     # judges heartbeats after 5 s instead of 15 (only once the job is frozen: while it
     # imports TensorFlow on a busy machine its heartbeat may well be 5 s late)

@@ -58,6 +58,11 @@ BUSY_TIMEOUT_S = 15.0
 STORE_RETRY_S = 30.0
 RETRY_FIRST_DELAY_S = 0.05
 RETRY_MAX_DELAY_S = 2.0
+#: PostgreSQL ends a session that sits this long inside a transaction: a job frozen in the
+#: middle of a write (SIGSTOP, a suspended machine) must not hold its run's row, and with
+#: it every reader that would mark the run interrupted. Shorter than BUSY_TIMEOUT_S, the
+#: longest a statement waits for a lock; the store's transactions take milliseconds.
+IDLE_IN_TRANSACTION_S = 10.0
 #: Longest texts the store keeps, whatever sends them (the forms say so too)
 MAX_NAME_CHARS = 120
 MAX_NOTE_CHARS = 2000
@@ -814,24 +819,29 @@ class _Postgres:
                                connect_timeout=int(BUSY_TIMEOUT_S))
         # like SQLite's busy timeout: wait for a lock this long, then fail
         conn.execute(f"SET lock_timeout = '{int(BUSY_TIMEOUT_S * 1000)}ms'")
+        conn.execute("SET idle_in_transaction_session_timeout = "
+                     f"'{int(IDLE_IN_TRANSACTION_S * 1000)}ms'")
         return conn
 
     @staticmethod
     def is_closed(raw) -> bool:
         return bool(raw.closed) or raw.broken
 
-    #: SQLSTATEs of a server going away: admin shutdown, crash shutdown, cannot connect now
-    SERVER_GONE = frozenset({"57P01", "57P02", "57P03"})
+    #: SQLSTATEs of a session the server ended: admin shutdown, crash shutdown, cannot
+    #: connect now, idle in a transaction too long (see IDLE_IN_TRANSACTION_S)
+    SERVER_GONE = frozenset({"57P01", "57P02", "57P03", "25P03"})
 
     def is_connection_error(self, exc: Exception) -> bool:
         """A lost or refused connection (worth retrying), not a failed statement."""
         import psycopg
 
-        if not isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+        if not isinstance(exc, psycopg.Error):
             return False
         state = getattr(exc, "sqlstate", None)
         if state is not None:
             return state.startswith("08") or state in self.SERVER_GONE
+        if not isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+            return False
         # No SQLSTATE: the client could not connect or lost the socket. A server that
         # answered FATAL refused us for good (no such database or role, wrong password),
         # unless it is starting up, shutting down or recovering: worth waiting for.
