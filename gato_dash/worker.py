@@ -13,6 +13,9 @@ This module imports no Dash and no pages. The task runs in a thread of the worke
 "threads" pool, backends.make_celery) and waits for the run's job process, a child of the
 fork server that the worker starts (and that imports TensorFlow) when it starts
 (``worker_init``), so the first run does not wait for that import.
+Before that, at ``worker_init`` too (gato_dash.runtime.worker_setup), the worker puts its
+checkout back on ``sys.path`` and refuses to serve (exit 78) without its data folder or
+engine.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import logging
 from celery.signals import worker_init
 
 from . import runtime
-from .runtime import backends, jobs
+from .runtime import backends, jobs, worker_setup
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +35,15 @@ if broker is None:
         "redis://HOST:6379/0), the same as the web app's --broker")
 data_dir = runtime.resolve_data_dir()
 store_location = runtime.resolve_store(data_dir)
-runtime.configure_tensorflow(data_dir)  # before TensorFlow is imported
 
 #: The Celery app (``celery -A gato_dash.worker`` finds it by this name).
 app = backends.make_celery(broker)
 celery_app = app
+# At worker start, before consuming: put this checkout back on sys.path (Celery took the
+# current folder off it), check the data folder and the engine's imports (else log why and
+# exit), then set TensorFlow's environment. Connected first, so it runs before the fork
+# server below starts (and imports TensorFlow) from the checkout now on sys.path.
+worker_setup.serve_only_when_ready(app, data_dir, prepare=runtime.configure_tensorflow)
 
 
 @app.task(name=backends.TASK_NAME)

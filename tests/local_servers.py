@@ -25,6 +25,9 @@ class ServerUnavailable(RuntimeError):
 class LocalServer:
     url: str
     _stop: Callable[[], None] = field(repr=False)
+    #: PostgreSQL: ``restart(down_s=0)``: ``pg_ctl restart`` (fast mode: running sessions
+    #: are ended), or stopped for ``down_s`` seconds and started again; returns when it is up
+    restart: Callable[..., None] | None = field(default=None, repr=False)
 
     def stop(self) -> None:
         self._stop()
@@ -135,7 +138,20 @@ def start_postgres(timeout_s: float = 30.0) -> LocalServer:
     except BaseException:
         stop()
         raise
-    return LocalServer(f"postgresql://gato@127.0.0.1:{port}/postgres", stop)
+    def restart(down_s: float = 0.0):
+        # -l: the server's output must not go to the pipes run() waits on
+        pg_ctl = [f"{bin_dir}/pg_ctl", "-D", data, "-l", os.path.join(folder, "log"), "-w",
+                  "-t", str(int(timeout_s))]
+        if down_s > 0:
+            run(pg_ctl + ["-m", "fast", "stop"])
+            time.sleep(down_s)
+            done = run(pg_ctl + ["-o", options, "start"], check=False)
+        else:
+            done = run(pg_ctl + ["-m", "fast", "restart"], check=False)
+        if done.returncode != 0:
+            raise ServerUnavailable(f"PostgreSQL did not restart: {done.stdout.strip()[-300:]}")
+
+    return LocalServer(f"postgresql://gato@127.0.0.1:{port}/postgres", stop, restart)
 
 
 def create_database(server_url: str, name: str) -> str:

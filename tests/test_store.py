@@ -332,3 +332,171 @@ def test_postgresql_connections_are_reused_by_later_threads(postgres_url, tmp_pa
         thread.start()
         thread.join()
     assert len(backends) == 20 and len(set(backends)) <= 2
+
+
+# ----- fencing: a job that lost its run writes nothing more ------------------------------------
+def _all_job_writes_refused(job: RunStore, run_id: str) -> None:
+    from gato_dash.runtime.run_store import FencedOut
+
+    for write in (lambda: job.append_epoch(run_id, epoch_record(3, 7)),
+                  lambda: job.put_result(run_id, {"kind": "result", "n_cats": 3,
+                                                  "status": "finished"}),
+                  lambda: job.set_run_info(run_id, {"kind": "run_info"}),
+                  lambda: job.heartbeat(run_id),
+                  lambda: job.set_status(run_id, "finished", "")):
+        with pytest.raises(FencedOut, match=f"run {run_id} is"):
+            write()
+
+
+def test_a_job_whose_run_was_interrupted_cannot_write_it_again(store_location):
+    """A frozen job resumes after its run was declared interrupted: every write it tries is
+    refused, and the run stays interrupted with the epochs it had."""
+    job = RunStore(*store_location)
+    reader = RunStore(*store_location)
+    run_id = job.create_run(CONFIG)
+    assert job.claim(run_id, pid=None)
+    job.append_epoch(run_id, epoch_record(3, 0))
+    raw_execute(reader, "UPDATE runs SET heartbeat = ? WHERE id = ?", (time.time() - 20, run_id))
+    assert reader.get_run(run_id)["status"] == "interrupted"
+    _all_job_writes_refused(job, run_id)
+    run = reader.get_run(run_id)
+    assert run["status"] == "interrupted" and "epoch 1 of K=3" in run["message"]
+    assert [r["epoch"] for r in reader.epochs(run_id)] == [0] and reader.results(run_id) == []
+    assert run["run_info"] is None
+    job.close()
+    reader.close()
+
+
+def test_a_second_claim_fences_out_the_first(store_location):
+    """Run put back in the queue by hand and claimed again: only the newer claim writes."""
+    first, second = RunStore(*store_location), RunStore(*store_location)
+    run_id = first.create_run(CONFIG)
+    assert first.claim(run_id, pid=None)
+    raw_execute(first, "UPDATE runs SET status = 'queued' WHERE id = ?", (run_id,))
+    assert second.claim(run_id, pid=None)
+    _all_job_writes_refused(first, run_id)
+    second.append_epoch(run_id, epoch_record(3, 0))
+    second.set_status(run_id, "finished", "")
+    assert second.get_run(run_id)["status"] == "finished"
+    assert [r["epoch"] for r in second.epochs(run_id)] == [0]
+    first.close()
+    second.close()
+
+
+def _old_schema(sqlite_style: bool) -> str:
+    """The schema before claims had tokens (and, for SQLite, before runs knew their host)."""
+    schema = store_module._SCHEMA.format(
+        real="REAL" if sqlite_style else "DOUBLE PRECISION",
+        serial=store_module._SQLite.SERIAL if sqlite_style else "BIGSERIAL PRIMARY KEY")
+    return schema.replace(",\n    claim_token TEXT", "")
+
+
+def test_a_store_of_an_older_version_gains_the_claim_token_in_place(store_location):
+    location, data_dir = store_location
+    if location.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(location, autocommit=True) as raw:
+            for statement in _old_schema(False).split(";"):
+                if statement.strip():
+                    raw.execute(statement)
+            raw.execute("INSERT INTO runs (id, scenario, status, config, created) "
+                        "VALUES ('old', 'one_d', 'queued', '{}', 1.0)")
+    else:
+        data_dir.mkdir(parents=True)
+        with sqlite3.connect(location) as raw:
+            raw.executescript(_old_schema(True))
+            raw.execute("INSERT INTO runs (id, scenario, status, config, created) "
+                        "VALUES ('old', 'one_d', 'queued', '{}', 1.0)")
+    job, reader = RunStore(location, data_dir), RunStore(location, data_dir)
+    assert job.claim("old", pid=None)
+    job.append_epoch("old", epoch_record(3, 0))
+    raw_execute(reader, "UPDATE runs SET heartbeat = ? WHERE id = 'old'", (time.time() - 20,))
+    assert reader.get_run("old")["status"] == "interrupted"
+    _all_job_writes_refused(job, "old")
+    assert reader.get_run("old")["status"] == "interrupted"
+    job.close()
+    reader.close()
+
+
+# ----- a database that goes away for a moment ---------------------------------------------------
+def test_a_lost_postgresql_connection_is_retried(postgres_url, tmp_path):
+    """The server ends the store's connection (as a restart does): the next operations
+    reconnect instead of failing."""
+    import psycopg
+
+    store = RunStore(postgres_url, tmp_path)
+    run_id = store.create_run(CONFIG)
+    assert store.claim(run_id, pid=None)
+    store.append_epoch(run_id, epoch_record(3, 0))
+    backend = store._conn().execute("SELECT pg_backend_pid()").fetchone()[0]
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+    store.append_epoch(run_id, epoch_record(3, 1))
+    store.set_status(run_id, "finished")
+    run = store.get_run(run_id)
+    assert run["status"] == "finished"
+    assert [r["epoch"] for r in store.epochs(run_id)] == [0, 1]
+    store.close()
+
+
+def test_an_unreachable_store_gives_up_after_its_bound_and_says_for_how_long(postgres_url,
+                                                                            tmp_path):
+    import psycopg
+
+    import local_servers
+    from gato_dash.runtime.run_store import StoreUnreachable
+
+    url = f"postgresql://gato@127.0.0.1:{local_servers.free_port()}/nothing_listens_here"
+    started = time.monotonic()
+    with pytest.raises(StoreUnreachable, match=r"unreachable for \d+ s \(while setting up"):
+        RunStore(url, tmp_path, retry_s=1.5)
+    assert 1.4 <= time.monotonic() - started < 10
+    # a server that refuses us for good (no such database) is a setting to fix: said at
+    # once, not after the retry bound
+    started = time.monotonic()
+    with pytest.raises(psycopg.OperationalError, match='database "no_such_db" does not exist'):
+        RunStore(postgres_url.rsplit("/", 1)[0] + "/no_such_db", tmp_path, retry_s=20)
+    assert time.monotonic() - started < 5
+
+
+
+def test_a_fenced_out_job_may_only_add_why_it_stopped(store_location):
+    """A job that lost its store for longer than the heartbeat timeout finds its run
+    interrupted when the store is back: it may add the cause to the message, nothing else,
+    and no other writer may."""
+    job, reader = RunStore(*store_location), RunStore(*store_location)
+    run_id = job.create_run(CONFIG)
+    assert job.claim(run_id, pid=None)
+    raw_execute(reader, "UPDATE runs SET heartbeat = ? WHERE id = ?", (time.time() - 20, run_id))
+    before = reader.get_run(run_id)["message"]
+    assert not reader.add_interruption_cause(run_id, "not the job")
+    assert job.add_interruption_cause(run_id, "the run store was unreachable for 31 s")
+    run = reader.get_run(run_id)
+    assert run["status"] == "interrupted"
+    assert run["message"] == before + "; its job reported: the run store was unreachable for 31 s"
+    job.close()
+    reader.close()
+
+
+def test_a_job_frozen_inside_a_write_does_not_hold_its_run(postgres_url, tmp_path):
+    """A job stopped in the middle of a transaction holds its run's row: the server ends
+    that session after IDLE_IN_TRANSACTION_S, so a reader can still mark the run
+    interrupted (instead of failing on its lock timeout), and the job's write is undone."""
+    import psycopg
+
+    job, reader = RunStore(postgres_url, tmp_path), RunStore(postgres_url, tmp_path)
+    run_id = job.create_run(CONFIG)
+    assert job.claim(run_id, pid=None)
+    raw_execute(reader, "UPDATE runs SET heartbeat = ? WHERE id = ?", (time.time() - 20, run_id))
+    with pytest.raises(psycopg.errors.IdleInTransactionSessionTimeout):
+        with job._write() as conn:  # the job freezes here, its run's row locked
+            conn.execute("UPDATE runs SET epochs_done = 99 WHERE id = ?", (run_id,))
+            started = time.monotonic()
+            run = reader.get_run(run_id)
+            waited = time.monotonic() - started
+    assert run["status"] == "interrupted" and run["epochs_done"] == 0
+    assert waited < store_module.BUSY_TIMEOUT_S
+    assert reader.get_run(run_id)["epochs_done"] == 0
+    job.close()
+    reader.close()

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .recording import final_status, store_records
-from .run_store import RunStore
+from .run_store import FencedOut, RunStore, StoreUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,9 @@ CANCEL_GRACE_S = 1.2
 #: should_stop() is called once per epoch; epochs can take a millisecond, so the store is
 #: read at most this often (well inside the 2 s cancel budget).
 CANCEL_POLL_S = 0.1
+#: A job that gave up on an unreachable store (after run_store.STORE_RETRY_S) keeps trying
+#: this much longer to record why it ended; after that its run is marked interrupted.
+RECORD_OUTAGE_S = 600.0
 
 
 class CancelFlag:
@@ -102,6 +105,8 @@ class Heartbeat(_JobThread):
         while not self._done.wait(self.interval_s):
             try:
                 self.store.heartbeat(self.run_id)
+            except FencedOut:
+                return  # the run is no longer this job's: the training ends at its next write
             except Exception:
                 log.exception("heartbeat of %s failed", self.run_id)
 
@@ -133,7 +138,10 @@ class CancelWatchdog(_JobThread):
                 return  # the engine stopped by itself
             log.warning("run %s did not stop within %.1f s of its cancel while %s: ending its "
                         "job process", self.run_id, self.grace_s, self.phase)
-            self.store.set_status(self.run_id, "cancelled", f"cancelled while {self.phase}")
+            try:
+                self.store.set_status(self.run_id, "cancelled", f"cancelled while {self.phase}")
+            except FencedOut:
+                pass  # no longer this job's run: nothing to record, the process still ends
             self._exit()
             return
 
@@ -250,7 +258,10 @@ def run_training(store, run_id: str, cache_dir=None,
 
     ``store``: a RunStore or an SQLite file path. Returns "not-claimed" without doing
     anything if another job already has the run (two dispatchers, a duplicated wake-up)
-    or it is no longer queued.
+    or it is no longer queued; "fenced-out" if the run stopped being this job's while it
+    trained (marked interrupted while the job was frozen: the job then writes nothing
+    more); "store-unreachable" if the store went away and did not come back in time to
+    record the end.
     """
     if not isinstance(store, RunStore):
         store = RunStore(store)
@@ -264,7 +275,11 @@ def run_training(store, run_id: str, cache_dir=None,
         with Heartbeat(store, run_id), CancelWatchdog(store, run_id) as watchdog:
             from gato_core.config import RunConfig
 
+            from .worker_setup import require_dataset_here
+
             config = RunConfig.from_dict(run["config"])
+            if config.is_dataset and datasets_dir is not None:
+                require_dataset_here(datasets_dir, config.dataset)
             if train is None:
                 # TensorFlow is usually imported already (the web process preloads it), so
                 # this costs nothing on the click-to-first-epoch path.
@@ -283,8 +298,45 @@ def run_training(store, run_id: str, cache_dir=None,
             if results is None:
                 return "deleted"
         status, message = final_status(results, store.cancel_requested(run_id))
+    except FencedOut as exc:  # marked interrupted (or claimed again) while it was frozen
+        log.warning("run %s: %s; the job ends here", run_id, exc)
+        return "fenced-out"
+    except StoreUnreachable as exc:
+        log.error("run %s: %s", run_id, exc)
+        return _record_when_the_store_is_back(store, run_id, f"training stopped: {exc}")
     except Exception as exc:  # the user sees one line; the server log gets the traceback
         log.error("run %s failed:\n%s", run_id, traceback.format_exc())
         status, message = "failed", f"training failed: {type(exc).__name__}: {exc}"[:500]
-    store.set_status(run_id, status, message)
+    try:
+        store.set_status(run_id, status, message)
+    except FencedOut as exc:
+        log.warning("run %s: %s; its end (%s) is not recorded", run_id, exc, status)
+        return "fenced-out"
+    except StoreUnreachable as exc:
+        log.error("run %s: %s", run_id, exc)
+        return _record_when_the_store_is_back(
+            store, run_id, f"{status}{': ' + message if message else ''}; then {exc}")
     return status
+
+
+def _record_when_the_store_is_back(store: RunStore, run_id: str, message: str,
+                                   within_s: float = RECORD_OUTAGE_S) -> str:
+    """The job must end without its store: record why as soon as the store answers again
+    (for up to ``within_s``), as the run's failure, or, if the run was marked interrupted
+    meanwhile, as the cause added to that message. Returns the job's final status."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            store.set_status(run_id, "failed", message[:500])
+            return "failed"
+        except FencedOut:
+            try:
+                store.add_interruption_cause(run_id, message[:500])
+            except StoreUnreachable as exc:
+                log.error("run %s: could not record why it ended (%s)", run_id, exc)
+            return "fenced-out"
+        except StoreUnreachable as exc:
+            if time.monotonic() >= deadline:
+                log.error("run %s: could not record its end (%s); it will be marked "
+                          "interrupted when the store is back", run_id, exc)
+                return "store-unreachable"
