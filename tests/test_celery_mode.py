@@ -31,7 +31,7 @@ from dash import html  # noqa: E402
 
 from gato_dash import runtime  # noqa: E402
 from gato_dash import live  # noqa: E402
-from gato_dash.runtime import backends, dispatch  # noqa: E402
+from gato_dash.runtime import backends, dispatch, worker_setup  # noqa: E402
 from gato_dash.runtime import run_store as store_module  # noqa: E402
 from gato_dash.runtime.run_store import RunStore  # noqa: E402
 
@@ -203,7 +203,8 @@ def test_bad_broker_flag_is_one_line(tmp_path):
 
 
 def test_worker_module_needs_a_broker_and_imports_no_dash_pages_or_tensorflow(tmp_path):
-    """Dash stays out of the training processes: the worker knows one plain Celery task."""
+    """Dash stays out of the training processes: the worker knows two plain Celery tasks,
+    the training wake-up and the operator's engine check."""
     check = ("import sys, gato_dash.worker as w; "
              "print(sorted(m for m in sys.modules if m in ('tensorflow', 'dash') or "
              "m.startswith(('gato_dash.pages', 'dash.'))), type(w.app).__name__, "
@@ -217,7 +218,8 @@ def test_worker_module_needs_a_broker_and_imports_no_dash_pages_or_tensorflow(tm
     ok = subprocess.run([sys.executable, "-c", check], cwd=REPO, env=env,
                         capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.split() == ["[]", "Celery", f"['{backends.TASK_NAME}']"]
+    assert ok.stdout.split(maxsplit=2) == [
+        "[]", "Celery", str(sorted([backends.TASK_NAME, worker_setup.ENGINE_CHECK_TASK]))]
 
 
 # ----- with Redis, PostgreSQL and two workers --------------------------------------------------
