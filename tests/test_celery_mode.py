@@ -218,7 +218,7 @@ def test_worker_module_needs_a_broker_and_imports_no_dash_pages_or_tensorflow(tm
     ok = subprocess.run([sys.executable, "-c", check], cwd=REPO, env=env,
                         capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.split(maxsplit=2) == [
+    assert ok.stdout.strip().split(maxsplit=2) == [
         "[]", "Celery", str(sorted([backends.TASK_NAME, worker_setup.ENGINE_CHECK_TASK]))]
 
 

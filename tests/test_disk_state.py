@@ -29,10 +29,9 @@ def registered_anew():
     """As in test_security: this module's app gets the callbacks registered at import."""
     import importlib
 
-    from gato_dash import results_section, training_callback
+    from gato_dash import results_section
 
     importlib.reload(results_section)
-    importlib.reload(training_callback)
 
 
 @pytest.fixture(scope="module")

@@ -145,7 +145,8 @@ def test_viewer_mode_starts_nothing_not_even_by_a_crafted_request(tmp_path):
     response = client.post("/_dash-update-component", json=body)
     assert 400 <= response.status_code < 500, response.get_data(as_text=True)[:300]
     assert not any("run-job" in key for key in app.callback_map)
-    assert new_run_form(TINY, "refused")[0] is sys.modules["dash"].no_update
+    with pytest.raises(runtime.ReadOnlyError):  # the New-run form's write guard
+        new_run_form(TINY, "refused")
     time.sleep(dispatch.FOREIGN_GRACE_S + 2 * dispatch.SCAN_S)
     assert store.get_run(run_id)["status"] == "queued"
     assert [r["id"] for r in store.list_runs()] == [run_id]

@@ -76,7 +76,7 @@ def worker_env(broker: str, store: str, data_dir: Path, pythonpath: str | None =
     """A shell's environment with the README's three settings and no PYTHONPATH (an
     operator's shell has none: the checkout must be found without it)."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", backends.RESULT_BACKEND_ENV)}
+           if k != "PYTHONPATH"}
     env.update({backends.BROKER_ENV: broker, backends.STORE_ENV: store,
                 backends.DATA_DIR_ENV: str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2"})
     if pythonpath is not None:
@@ -113,25 +113,30 @@ def broker(redis_server):
 
 
 # ----- item 1: the documented command, in a fresh checkout ---------------------------------------
-def test_the_readme_worker_command_runs_the_engine_in_its_pool(broker, postgres_url, tmp_path):
-    """Celery takes the current folder off sys.path after loading the app; the pool
-    process must still import gato_core (from this very checkout) and run TensorFlow."""
+def test_the_readme_worker_command_trains_a_run_from_its_checkout(broker, postgres_url,
+                                                                   tmp_path):
+    """Celery takes the current folder off sys.path after loading the app; the worker's
+    job processes must still import gato_core (from this very checkout) and train."""
     checkout = fresh_checkout(tmp_path / "checkout")
     data_dir = tmp_path / "shared-data"
     data_dir.mkdir()
+    store = RunStore(postgres_url, data_dir)
+    run_id = store.create_run({**SHORT, "epochs": 20})
     worker = start_readme_worker(checkout, worker_env(broker, postgres_url, data_dir),
                                  tmp_path / "worker.log")
-    client = backends.make_celery(broker)
     try:
-        answer = client.send_task(worker_setup.ENGINE_CHECK_TASK).get(timeout=WAIT_S)
-    except Exception as exc:
-        log = (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
-        raise AssertionError(f"the engine check did not come back ({exc!r}):\n{log}") from exc
+        backends.make_celery(broker).send_task(backends.TASK_NAME, args=[run_id])
+        status = wait_until(
+            lambda: (store.run_status(run_id)["status"]
+                     not in ("queued", "running")) and store.run_status(run_id),
+            WAIT_S, "the run's end")
     finally:
         stop_group(worker)
-    assert answer["gato_core"].startswith(str(checkout)), answer
-    assert answer["pid"] != worker.pid  # it ran in a pool process, not the main one
-    assert answer["sum"] == 6.0 and answer["tensorflow"]
+    log = (tmp_path / "worker.log").read_text(errors="replace")
+    assert status["status"] == "finished", (status, log[-3000:])
+    assert "No module named" not in log
+    assert len(store.epochs(run_id)) == 20
+    assert [r["n_cats"] for r in store.results(run_id)] == [3]
 
 
 # ----- item 5: a worker that could not train refuses to start --------------------------------------
