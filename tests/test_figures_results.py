@@ -481,7 +481,6 @@ class TestPageHelpers:
 
 @pytest.fixture(scope="module")
 def real_runs():
-    pytest.importorskip("tensorflow")
     from gato_core.config import RunConfig
     from gato_core.training import train
 
