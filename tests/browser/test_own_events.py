@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 from pyarrow import csv as pa_csv
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from gato_core.scenarios import generate
 
@@ -33,7 +34,12 @@ def pick(page, dropdown_id: str, *options: str):
             assert time.monotonic() < deadline, f"{option!r} never became a choice of {dropdown_id}"
             box.click()
             page.keyboard.type(option)
-            page.wait_for_timeout(300)
+            try:  # the typed text has filtered the open menu down to the option
+                page.locator(".dash-dropdown-option", has_text=option).first.wait_for(
+                    timeout=2_000)
+            except PlaywrightTimeout:  # its options have not arrived yet: close, try again
+                page.keyboard.press("Escape")
+                continue
             page.keyboard.press("Enter")
             page.keyboard.press("Escape")
 
