@@ -71,9 +71,9 @@ def test_a_bundle_that_cannot_be_made_is_a_message(trained):
     assert BUNDLE not in answer  # no download at all, not an empty one
     message = json.dumps(answer[BUNDLE_MESSAGE])
     assert "No bundle" in message and "7" in message
-    # a run id the page never sends: no update, no error page
+    # a run id the page never sends: refused where callback values are checked, no bundle
     status, answer = click_bundle(app, {"a": 1}, "results-dl-bundle-btn", None)
-    assert status == 204
+    assert status == 400 and answer == {}
 
 
 def test_statistical_model_panel_shows_pyhf_numbers(trained):
