@@ -7,8 +7,6 @@ import pyarrow.parquet as pq
 import pytest
 import uproot
 
-pytest.importorskip("tensorflow")
-
 from gato_core.config import ConfigError, RunConfig
 from gato_core.datasets import import_dataset, load_dataset
 from gato_core.evaluation import hard_significance

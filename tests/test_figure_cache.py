@@ -51,22 +51,55 @@ def k_build(store, run_id, n_cats):
                                            if r["n_cats"] == n_cats))
 
 
+class LookedUpBy(str):
+    """A key part that notes which threads looked its key up (a dict lookup hashes it), so
+    the test can wait until every asker has seen the key missing, instead of sleeping."""
+
+    def __new__(cls, value):
+        part = super().__new__(cls, value)
+        part.threads = set()
+        return part
+
+    def __hash__(self):
+        self.threads.add(threading.get_ident())
+        return str.__hash__(self)
+
+
+def wait_until(condition, timeout_s=10.0, what="the condition"):
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout_s} s"
+        time.sleep(0.001)
+
+
 def test_builds_each_key_once_across_threads():
     cache = fc.FigureCache(size=2)  # memory only
+    name = LookedUpBy("a")
+    key = ("k", name, 1)
     calls = []
+    building, finish = threading.Event(), threading.Event()
 
     def build():
         calls.append(1)
-        time.sleep(0.2)
+        building.set()
+        assert finish.wait(10), "the test never let the build finish"
         return {"built": len(calls)}
 
     results = []
-    threads = [threading.Thread(target=lambda: results.append(cache.get(("k", "a", 1), build)))
+    threads = [threading.Thread(target=lambda: results.append(cache.get(key, build)))
                for _ in range(4)]
-    for t in threads:
+    threads[0].start()
+    assert building.wait(10)
+    name.threads.clear()
+    for t in threads[1:]:
         t.start()
+    # every other asker has looked for the key while the first build runs; only then may
+    # it finish (a cache without a per-key wait builds again for each of them)
+    askers = {t.ident for t in threads[1:]}
+    wait_until(lambda: askers <= name.threads, what="the other threads' lookups")
+    finish.set()
     for t in threads:
-        t.join()
+        t.join(10)
     assert len(calls) == 1 and results == [{"built": 1}] * 4
     cache.get(("k", "b", 1), lambda: {"v": 2})
     cache.get(("k", "c", 1), lambda: {"v": 3})  # evicts "a" (least recently used)

@@ -481,7 +481,6 @@ class TestPageHelpers:
 
 @pytest.fixture(scope="module")
 def real_runs():
-    pytest.importorskip("tensorflow")
     from gato_core.config import RunConfig
     from gato_core.training import train
 
@@ -529,16 +528,32 @@ def test_real_bump_hunt_run(real_runs):
     assert document.count("Plotly.newPlot(") == len(figures) + 2
 
 
-def test_downloaded_parameters_restore_the_drawn_map(real_runs):
-    """The parameters download (JSON) restores a categoriser that draws the final map."""
+def test_downloaded_parameters_restore_the_drawn_map(real_runs, tmp_path):
+    """The run page's two downloads that carry the parameters (the K's parameters JSON and
+    the whole results JSON), asked for as the browser asks, restore a categoriser that
+    draws the map the training drew: the check is the training's own final snapshot, not
+    the exporter's output read back."""
     from gato_core.evaluation import hard_assign
     from gato_core.model import from_parameters
-    from gato_dash import results_section as section_module
+    from gato_dash import runtime
+    from helpers.dash_requests import app_answering_results_callbacks, post_callback
 
     run, _, (result,) = real_runs["bump_hunt"]
-    parameters = json.loads(json.dumps(result["parameters"]))  # what the file holds
+    app = app_answering_results_callbacks(tmp_path)
+    run_id = runtime.store().create_run(run["config"], name="parameters")
+    runtime.store().put_result(run_id, result)
+
+    status, answer = post_callback(
+        app, "results-dl-params.data",
+        {"results-k.value": 3, "results-run-id.data": run_id},
+        ["results-dl-params-btn.n_clicks"])
+    assert status == 200
+    download = answer["results-dl-params.data"]
+    assert download["filename"].endswith("-K3-parameters.json")
+    parameters = json.loads(download["content"])
     model = from_parameters(parameters)
-    assert model.parameters() == parameters  # every trained value comes back as it was
+    assert model.parameters() == parameters  # every value in the file is used as it is
+
     snap = result["snapshot"]
     n = snap["grid"]
     c = (np.arange(n) + 0.5) / n
@@ -550,7 +565,19 @@ def test_downloaded_parameters_restore_the_drawn_map(real_runs):
     restored = np.argmax(model.log_scores(points.astype(np.float32)).numpy(), axis=1)
     assert (restored == drawn).mean() > 0.99
     assert (hard_assign(parameters, points) == drawn).mean() > 0.99
-    assert section_module.results_document(run, [result])["results"][0]["parameters"] == parameters
+
+    status, answer = post_callback(app, "results-dl-json.data",
+                                   {"results-run-id.data": run_id},
+                                   ["results-dl-json-btn.n_clicks"])
+    assert status == 200
+    document = json.loads(answer["results-dl-json.data"]["content"])
+    (stored,) = document["results"]
+    assert (hard_assign(stored["parameters"], points) == drawn).mean() > 0.99
+    # a K that was never trained is not a download of another K's parameters
+    status, _ = post_callback(app, "results-dl-params.data",
+                              {"results-k.value": 7, "results-run-id.data": run_id},
+                              ["results-dl-params-btn.n_clicks"])
+    assert status == 204
 
 
 def test_real_one_d_run(real_runs):

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
-tfp = pytest.importorskip("tensorflow_probability")
+import tensorflow as tf  # pinned (requirements.txt): a broken install fails, never skips
+import tensorflow_probability as tfp
 
 from gato_core import geometry
 from gato_core.evaluation import hard_assign

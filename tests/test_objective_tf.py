@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf  # pinned (requirements.txt): a broken install fails, never skips
 
 from gato_core.objective import (asimov_z2, high_uncertainty_penalty, low_background_penalty,
                                  significance_per_signal)

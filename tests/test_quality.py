@@ -112,7 +112,6 @@ def test_best_start_is_the_one_with_the_highest_hard_significance():
 
 
 # ----- training ---------------------------------------------------------------------------
-tf = pytest.importorskip("tensorflow")
 from gato_core.training import train  # noqa: E402
 
 

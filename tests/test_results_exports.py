@@ -5,41 +5,51 @@ from __future__ import annotations
 import base64
 import io
 import json
-import sys
 import zipfile
 
 import pytest
 
 from gato_dash import runtime
-from gato_dash.app import create_app
 from gato_dash.runtime.jobs import run_training
+from helpers.dash_requests import app_answering_results_callbacks, post_callback
 
 TINY = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 25, "n_cats": [3, 4],
         "snapshot_interval": 10}
+BUNDLE = "results-dl-bundle.data"
+BUNDLE_MESSAGE = "results-dl-bundle-message.children"
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    pytest.importorskip("tensorflow")
+    from gato_dash import results_section
+
     data_dir = tmp_path_factory.mktemp("data")
-    create_app(data_dir)
+    app = app_answering_results_callbacks(data_dir)
     store = runtime.store()
     run_id = store.create_run(TINY, name="exports")
     assert run_training(store.location, run_id, data_dir / "events",
                         datasets_dir=data_dir / "datasets") == "finished"
-    return sys.modules["gato_dash.results_section"], run_id
+    return app, results_section, run_id
+
+
+def click_bundle(app, run_id, button: str, n_cats) -> tuple[int, dict]:
+    """The run page's bundle button ``button`` clicked with K ``n_cats`` selected; Dash
+    itself tells the callback which button it was."""
+    return post_callback(app, BUNDLE, {"results-k.value": n_cats, "results-run-id.data": run_id,
+                                       f"{button}.n_clicks": 1},
+                         [f"{button}.n_clicks"])
 
 
 def unzip(download: dict) -> zipfile.ZipFile:
     return zipfile.ZipFile(io.BytesIO(base64.b64decode(download["content"])))
 
 
-def test_bundle_of_one_k_and_of_every_k(trained, monkeypatch):
-    section, run_id = trained
-    monkeypatch.setattr(section.dash, "ctx", type("Ctx", (), {
-        "triggered_id": f"{section.ID_PREFIX}-dl-bundle-k-btn"})())
-    download, message = section.download_bundle(None, 1, 4, run_id)
-    assert message is None and download["filename"].endswith("-K4-analysis.zip")
+def test_bundle_of_one_k_and_of_every_k(trained):
+    app, _, run_id = trained
+    status, answer = click_bundle(app, run_id, "results-dl-bundle-k-btn", 4)
+    assert status == 200 and answer[BUNDLE_MESSAGE] is None
+    download = answer[BUNDLE]
+    assert download["filename"].endswith("-K4-analysis.zip")
     names = unzip(download).namelist()
     assert "README.md" in names and "K4/workspace.json" in names and "K3/yields.csv" not in names
     categoriser = json.loads(unzip(download).read("K4/categoriser.json"))
@@ -47,23 +57,27 @@ def test_bundle_of_one_k_and_of_every_k(trained, monkeypatch):
     assert categoriser["rule"] == "cuts" and 2 <= categoriser["n_categories"] <= 4
     assert len(categoriser["cuts"]) == categoriser["n_categories"] - 1
 
-    monkeypatch.setattr(section.dash, "ctx", type("Ctx", (), {
-        "triggered_id": f"{section.ID_PREFIX}-dl-bundle-btn"})())
-    download, _ = section.download_bundle(1, None, 4, run_id)
-    assert {"K3/datacard.txt", "K4/datacard.txt"} <= set(unzip(download).namelist())
+    # the other button, same K selected: every K, whatever the selection
+    status, answer = click_bundle(app, run_id, "results-dl-bundle-btn", 4)
+    assert status == 200 and answer[BUNDLE]["filename"].endswith("-analysis.zip")
+    assert "-K4-" not in answer[BUNDLE]["filename"]
+    assert {"K3/datacard.txt", "K4/datacard.txt"} <= set(unzip(answer[BUNDLE]).namelist())
 
 
-def test_a_bundle_that_cannot_be_made_is_a_message(trained, monkeypatch):
-    section, run_id = trained
-    monkeypatch.setattr(section.dash, "ctx", type("Ctx", (), {
-        "triggered_id": f"{section.ID_PREFIX}-dl-bundle-k-btn"})())
-    download, message = section.download_bundle(None, 1, 7, run_id)  # K = 7 never trained
-    assert download is section.dash.no_update
-    assert "No bundle" in str(message) and "7" in str(message)
+def test_a_bundle_that_cannot_be_made_is_a_message(trained):
+    app, _, run_id = trained
+    status, answer = click_bundle(app, run_id, "results-dl-bundle-k-btn", 7)  # never trained
+    assert status == 200
+    assert BUNDLE not in answer  # no download at all, not an empty one
+    message = json.dumps(answer[BUNDLE_MESSAGE])
+    assert "No bundle" in message and "7" in message
+    # a run id the page never sends: refused where callback values are checked, no bundle
+    status, answer = click_bundle(app, {"a": 1}, "results-dl-bundle-btn", None)
+    assert status == 400 and answer == {}
 
 
 def test_statistical_model_panel_shows_pyhf_numbers(trained):
-    section, run_id = trained
+    _, section, run_id = trained
     (result, _) = runtime.store().results(run_id)
     model = result["statistical_model"]
     panel = str(section.statistical_model_panel(result))
@@ -77,7 +91,7 @@ def test_statistical_model_panel_shows_pyhf_numbers(trained):
 def test_the_report_lists_the_statistical_model(trained):
     from gato_dash.report import build_report
 
-    _, run_id = trained
+    _, _, run_id = trained
     store = runtime.store()
     results = store.results(run_id)
     report = build_report(store.get_run(run_id), store.epochs(run_id), results)

@@ -2,8 +2,6 @@
 import numpy as np
 import pytest
 
-pytest.importorskip("tensorflow")
-
 from gato_core.config import RunConfig
 from gato_core.scenarios import generate
 from gato_core.training import train

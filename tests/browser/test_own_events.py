@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 from pyarrow import csv as pa_csv
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from gato_core.scenarios import generate
 
@@ -33,7 +34,12 @@ def pick(page, dropdown_id: str, *options: str):
             assert time.monotonic() < deadline, f"{option!r} never became a choice of {dropdown_id}"
             box.click()
             page.keyboard.type(option)
-            page.wait_for_timeout(300)
+            try:  # the typed text has filtered the open menu down to the option
+                page.locator(".dash-dropdown-option", has_text=option).first.wait_for(
+                    timeout=2_000)
+            except PlaywrightTimeout:  # its options have not arrived yet: close, try again
+                page.keyboard.press("Escape")
+                continue
             page.keyboard.press("Enter")
             page.keyboard.press("Escape")
 
@@ -53,8 +59,8 @@ def test_upload_map_import_and_train(server, page, tmp_path, wait_status):
     page.fill("#datasets-name", "browser toy")
     assert page.locator("#datasets-problem").count() == 0  # nothing was sent early
     page.click("#datasets-import")
-    imported = page.wait_for_selector("#datasets-imported", timeout=60_000)
-    assert "8,000 events" in imported.inner_text()
+    # the alert can be in the page before its text is (it is drawn again with the summary)
+    page.wait_for_selector("#datasets-imported:has-text('8,000 events')", timeout=60_000)
     page.wait_for_selector("#datasets-table :text('browser toy')")
 
     page.click("#datasets-train-link")

@@ -44,6 +44,17 @@ def plot_value(locator, expression: str):
                             f"return gd ? ({expression}) : null; }}")
 
 
+#: Plotly's animation events on the category map: the name (epoch) of every frame it
+#: starts to show, and whether a running animation was interrupted (the Pause button).
+NOTE_FRAMES_JS = """el => {
+  const gd = el.querySelector('.js-plotly-plot');
+  window.__gatoFrames = [];
+  window.__gatoInterrupted = false;
+  gd.on('plotly_animatingframe', event => window.__gatoFrames.push(event.name));
+  gd.on('plotly_animationinterrupted', () => { window.__gatoInterrupted = true; });
+}"""
+
+
 def store_synthetic_run(server, name: str, prebuild: bool = False) -> tuple[str, tuple]:
     store = server.store()
     run_id, _, _ = rf.store_finished_run(store, "bump_hunt", n_cats=(5, 8), name=name,
@@ -274,15 +285,17 @@ def exercise_results(page, url, run, epochs, results, browser, tmp_path):
         """() => { const el = document.querySelector(`[id='{"name":"category_map","type":"results-kfig"}']`);
                    const t = el.querySelector('.js-plotly-plot').layout.title.text;
                    return !t.includes('epoch 399'); }""", timeout=10_000)
-    seen = set()
-    for _ in range(12):
-        seen.add(plot_value(category_map, "gd.layout.title.text"))
-        page.wait_for_timeout(150)
-    assert len(seen) >= 3, seen  # several frames went by
+    # several frames go by (the page notes each one Plotly shows)
+    category_map.evaluate(NOTE_FRAMES_JS)
+    page.wait_for_function("() => new Set(window.__gatoFrames).size >= 3", timeout=10_000)
+    # pause: Plotly drops the queued frames and says so (plotly_animationinterrupted)
     category_map.locator("g.updatemenu-button").nth(1).click(force=True)
-    page.wait_for_timeout(400)
+    page.wait_for_function("() => window.__gatoInterrupted === true", timeout=5_000)
     paused = plot_value(category_map, "gd.layout.title.text")
+    shown = page.evaluate("window.__gatoFrames.length")
+    # a negative claim needs a window to look in: for 0.8 s no further frame is shown
     page.wait_for_timeout(800)
+    assert page.evaluate("window.__gatoFrames.length") == shown
     assert plot_value(category_map, "gd.layout.title.text") == paused
 
     # ----- log switch: every mass panel and the statistics get log y axes

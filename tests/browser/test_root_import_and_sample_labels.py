@@ -104,7 +104,7 @@ def test_root_import_shows_weighted_yields_and_headings_keep_their_words(server,
     page.wait_for_selector("#datasets-table :text('root ntuple')")
     for width in (1400, 900, 640):
         page.set_viewport_size({"width": width, "height": 900})
-        page.wait_for_timeout(200)
+        page.wait_for_function("width => window.innerWidth === width", arg=width)
         split = page.evaluate(HEADINGS_SPLIT_INSIDE_A_WORD, "#datasets-table th")
         assert split == [], f"headings split inside a word at {width} px: {split}"
     wrap = page.evaluate("getComputedStyle(document.querySelector('#datasets-table th'))"

@@ -5,6 +5,7 @@ import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 
 pytestmark = pytest.mark.browser
@@ -19,19 +20,29 @@ def points(page) -> int:
     return page.evaluate(POINTS_JS)
 
 
-def watch_points(page, until_status: str, timeout_s: float) -> list[int]:
-    """Plotted significance points, sampled every 100 ms until the status line says so."""
-    samples = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        samples.append(points(page))
-        if page.inner_text("#run-status").startswith(until_status):
-            time.sleep(1.0)  # the last poll's points
-            samples.append(points(page))
-            return samples
-        time.sleep(0.1)
-    raise AssertionError(f"status never became {until_status!r}: "
-                         f"{page.inner_text('#run-status')!r}; points {samples[-5:]}")
+#: Run in the page at every poll of wait_for_function: note the plotted point count when
+#: it changes; true once the status line says ``until`` and the plot holds ``final`` points.
+RECORD_POINTS_JS = """([until, final]) => {
+  const seen = window.__gatoPoints = window.__gatoPoints || [];
+  const g = document.querySelector('#run-fig-significance .js-plotly-plot');
+  const n = g && g.data && g.data.length ? g.data[0].x.length : -1;
+  if (seen[seen.length - 1] !== n) seen.push(n);
+  const status = document.querySelector('#run-status');
+  return !!status && status.innerText.startsWith(until) && n === final;
+}"""
+
+
+def watch_points(page, until_status: str, final_points: int, timeout_s: float) -> list[int]:
+    """Every plotted significance point count the page showed (sampled in the page every
+    50 ms) until the status line says ``until_status`` and all ``final_points`` are drawn."""
+    try:
+        page.wait_for_function(RECORD_POINTS_JS, arg=[until_status, final_points],
+                               polling=50, timeout=timeout_s * 1000)
+    except PlaywrightTimeout:
+        raise AssertionError(f"status never became {until_status!r} with {final_points} "
+                             f"points: {page.inner_text('#run-status')!r}; points "
+                             f"{page.evaluate('window.__gatoPoints')[-5:]}") from None
+    return page.evaluate("window.__gatoPoints")
 
 
 def test_quick_demo_streams_live_and_finishes(server, page):
@@ -51,7 +62,7 @@ def test_quick_demo_streams_live_and_finishes(server, page):
     page.wait_for_url("**/runs/*")
     run_id = page.url.rstrip("/").rsplit("/", 1)[-1]
 
-    samples = watch_points(page, "Finished", timeout_s=180)
+    samples = watch_points(page, "Finished", final_points=600, timeout_s=180)
     growing = [n for n in samples if 0 < n < 600]
     assert samples == sorted(samples), "the curve lost points"
     assert len(set(growing)) >= 3, f"no live growth seen (stream stalled?): {samples}"
@@ -83,24 +94,29 @@ def test_cancel_stops_within_two_seconds_and_keeps_the_work(server, page, quick_
     assert server.store().result_ks(run_id) == [3]
 
 
-BADGE_JS = "() => document.querySelector('#run-badge').textContent"
+RECORD_BADGES_JS = """() => {
+  const seen = window.__gatoBadges = window.__gatoBadges || [];
+  const badge = document.querySelector('#run-badge').textContent;
+  const cancel = document.querySelector('#run-cancel');
+  const visible = !!cancel && cancel.getClientRects().length > 0
+    && getComputedStyle(cancel).visibility !== 'hidden';
+  const last = seen[seen.length - 1];
+  if (!last || last[0] !== badge) seen.push([badge, visible]);
+  return badge === 'finished';
+}"""
 
 
 def test_badge_title_and_cancel_follow_the_run(server, page, quick_config):
     run_id = server.store().create_run({**quick_config, "epochs": 200}, name="badge")
     page.goto(f"{server.url}/runs/{run_id}")
     page.wait_for_selector("#run-badge")
-    seen = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        badge = page.evaluate(BADGE_JS)
-        if not seen or seen[-1] != badge:
-            seen.append(badge)
-            if badge == "running":
-                assert page.is_visible("#run-cancel")
-        if badge == "finished":
-            break
-        time.sleep(0.05)
+    # every badge change, with whether Cancel was visible then, noted in the page itself
+    page.wait_for_function(RECORD_BADGES_JS, polling=50, timeout=120_000)
+    seen = page.evaluate("window.__gatoBadges")
+    for badge, cancel_visible in seen:
+        if badge == "running":
+            assert cancel_visible, seen
+    seen = [badge for badge, _ in seen]
     assert seen[-1] == "finished", seen
     assert "running" in seen and seen.index("running") < seen.index("finished"), seen
     page.wait_for_function("() => document.title === 'badge · finished · GATO'")
