@@ -34,6 +34,7 @@ Times are unix seconds (float). Configs and records are the engine's ``to_dict()
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import logging
 import os
@@ -815,11 +816,9 @@ class _Postgres:
         self.url = url
         self._idle: list = []
         self._idle_pid = os.getpid()
-        try:
-            import psycopg  # noqa: F401
-        except ImportError as exc:
+        if importlib.util.find_spec("psycopg") is None:
             raise RuntimeError("a PostgreSQL run store needs the psycopg package "
-                               "(pip install -r requirements.txt)") from exc
+                               "(pip install -r requirements.txt)")
 
     def describe(self) -> str:
         # never show a password
