@@ -46,8 +46,12 @@ def test_objective_settings_are_marked_with_the_engines_message(app_modules, obj
     new_run, _ = app_modules
     values = new_run.form_values(new_run.scenario_defaults("one_d"))
     values.update(objective=objective, bkg_rel_unc=unc)
-    config, problems = new_run.validate("one_d", values)
-    assert config is None and words in problems[field]
+    ids = [{"type": "cfg", "name": n} for n in new_run.FORM_FIELDS]
+    invalid, messages, run_disabled, other, *_ = new_run.check_form(
+        [values[i["name"]] for i in ids], "one_d", "", ids)
+    # marked by its own field (not only in the alert under the form), Run stays off
+    at = new_run.FORM_FIELDS.index(field)
+    assert invalid[at] and words in messages[at] and run_disabled and other is None
 
 
 def test_a_valid_objective_reaches_the_run_config_and_the_link(app_modules):

@@ -612,8 +612,12 @@ def tree_columns(scores, weight, mass, trees):
     """Whether each tree holds the columns mapped so far (a meta tree does not)."""
     wanted = [c for c in ((scores if isinstance(scores, list) else [scores])
                           + [weight, mass]) if isinstance(c, str) and c]
+    # a pattern-matching output arrives as one list of ids (or as a one-output group)
+    targets = ctx.outputs_list
+    grouped = bool(targets) and isinstance(targets[0], list)
+    count = len(targets[0]) if grouped else len(targets)
     out = []
-    for i in range(len(ctx.outputs_list)):
+    for i in range(count):
         tree = trees[i] if isinstance(trees, list) and i < len(trees) \
             and isinstance(trees[i], dict) else {}
         branches = tree.get("branches") if isinstance(tree.get("branches"), list) else []
@@ -624,7 +628,7 @@ def tree_columns(scores, weight, mass, trees):
             out.append(html.Span(f"missing {', '.join(missing)}", className="text-danger"))
         else:
             out.append(html.Span("all", className="text-success"))
-    return out
+    return [out] if grouped else out
 
 
 @callback(
@@ -818,7 +822,7 @@ def analysis_steps_summary(manifest) -> list:
                          html.Td(formatting.number(after.get(p)), className="text-end")],
                         id={"type": "datasets-scaled-row", "process": p})
                 for p in after]
-        head = html.Thead(html.Tr([html.Th("process"), html.Th("scale factor"),
+        head = html.Thead(html.Tr([html.Th("process"), html.Th("process factor"),
                                    html.Th("yield before"), html.Th("yield after")]))
         out.append(html.Div([
             html.Small("Scale factors: luminosity "
