@@ -307,7 +307,8 @@ def trees_table(trees: list[dict]):
         html.P("Tick the trees to import and name each one's process. With none ticked every "
                "tree holding the mapped columns is read (others, e.g. a meta tree, are "
                "skipped), and a file with a tree that looks like a systematic variation "
-               "(ttbar_JESup) is refused until trees are chosen.",
+               "(ttbar_JESup) is refused until trees are chosen. Ticked trees are named here, "
+               "not by the per-file process box.",
                className="small text-muted mb-1"),
         dbc.Table([head, html.Tbody(rows)], size="sm", className="small w-auto mb-1",
                   id="datasets-trees-table"),
