@@ -157,6 +157,8 @@ TABLE_ROWS = optional(list_of(mapping(one_of(scalar, list_of(scalar, 100)), 64),
 SOURCE_ENTRY = mapping(optional(text()), 16)
 INSPECTED_COLUMN = mapping(one_of(scalar, list_of(scalar, 10_000)), 16)
 INSPECTED_TABLE = mapping(one_of(scalar, list_of(INSPECTED_COLUMN, 10_000)), 16)
+#: one tree of an added ROOT file: {"source", "tree", "entries", "branches": [names]}
+ROOT_TREE = mapping(one_of(scalar, list_of(text(), 10_000)), 8)
 CONFIG_VALUE = optional(one_of(text(), number(-1e300, 1e300)))
 
 def path(value):
@@ -255,6 +257,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("datasets-name", "value"): TEXT,
     ("datasets-refresh", "data"): COUNTER,
     ("datasets-import", "n_clicks"): CLICKS,
+    # analysis steps at import (parsed and checked by gato_core.import_steps / selection)
+    ("datasets-selection", "value"): TEXT,
+    ("datasets-luminosity", "value"): TEXT,
+    ("datasets-scales", "value"): TEXT,
+    ("datasets-systematics", "value"): TEXT,
+    ("datasets-trees", "data"): optional(list_of(ROOT_TREE, 1000)),
+    ("datasets-tree-use", "value"): SWITCH,
+    ("datasets-tree-process", "value"): TEXT,
     ("dataset-rename", "n_clicks"): CLICKS,
     ("dataset-delete", "n_clicks"): CLICKS,
     ("dataset-name", "value"): TEXT,

@@ -37,7 +37,8 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, Patch, State, dcc, html
 
 from gato_core.categoriser import ExportError
-from gato_core.datasets import datasets_folder
+from gato_core.config import DATASET_SCENARIO
+from gato_core.datasets import datasets_folder, get_dataset
 from gato_dash import figure_cache, formatting, runtime, view_state
 from gato_dash.address_bar import keep_query_in_address_bar
 from gato_dash.view_state import view_field
@@ -114,23 +115,76 @@ def _category_table(result: dict):
     return _table(rows, columns=columns, text_columns=())
 
 
-def _numbers(result: dict) -> list:
+def _numbers(result: dict, run: dict | None = None) -> list:
     """The category-numbers tab's text: what a fit would find, then the per-category table."""
-    return [statistical_model_panel(result), _category_table(result)]
+    with_systematics = model_with_systematics(run, result) if run else None
+    return [statistical_model_panel(result, with_systematics), _category_table(result)]
 
 
-def statistical_model_panel(result: dict):
+#: (run id, K, dataset content hash, its systematics) -> the statistical model with them
+_SYSTEMATICS_MODELS: dict[tuple, dict | None] = {}
+_SYSTEMATICS_LOCK = threading.Lock()
+
+
+def model_with_systematics(run: dict, result: dict) -> dict | None:
+    """The statistical model of a dataset run's K with its dataset's lnN systematics
+    (gato_core.bundle.statistical_model: pyhf with normsys modifiers), or None when the
+    run is not on a dataset with systematics or pyhf cannot compute it. Computed once per
+    run, K and dataset content (a hypotest per signal takes a moment)."""
+    config = run.get("config") or {}
+    if config.get("scenario") != DATASET_SCENARIO or not config.get("dataset"):
+        return None
+    folder = datasets_folder(runtime.data_dir())
+    try:
+        manifest = get_dataset(folder, config["dataset"])
+    except Exception:  # deleted or unreadable: the panel shows the stored numbers only
+        return None
+    systematics = (manifest.mapping or {}).get("systematics")
+    if not systematics:
+        return None
+    key = (run.get("id"), int(result["n_cats"]), manifest.content_hash,
+           json.dumps(systematics, sort_keys=True))
+    with _SYSTEMATICS_LOCK:
+        if key in _SYSTEMATICS_MODELS:
+            return _SYSTEMATICS_MODELS[key]
+    from gato_core.bundle import statistical_model  # pyhf on first use, not at start-up
+
+    try:
+        model = statistical_model(config, result, datasets_dir=folder)
+    except Exception:
+        log.exception("the statistical model with systematics of run %s K=%s failed",
+                      run.get("id"), result.get("n_cats"))
+        model = None
+    if model is not None and "pyhf_z_syst" not in model:
+        model = None
+    with _SYSTEMATICS_LOCK:
+        _SYSTEMATICS_MODELS[key] = model
+    return model
+
+
+def statistical_model_panel(result: dict, with_systematics: dict | None = None):
     """Asimov Z against pyhf's expected discovery significance without and with the MC
-    statistical uncertainty, and the categories a real fit would choke on."""
-    model = result.get("statistical_model")
+    statistical uncertainty (and with the dataset's lnN systematics when it has them),
+    and the categories a real fit would choke on."""
+    model = result.get("statistical_model") or with_systematics
     if not model:
         return html.P("No statistical model for this K (trained before it was computed, or "
                       "pyhf was missing); the analysis bundle computes it.",
                       className="text-muted small", id=f"{ID_PREFIX}-statmodel")
+    syst_z = (with_systematics or {}).get("pyhf_z_syst") or {}
     rows = [{"signal": s, "Asimov Z, training": model["asimov_z"].get(s),
              "pyhf Z, training (no MC stat)": (model.get("pyhf_z") or {}).get(s),
-             "pyhf Z, training (with MC stat)": (model.get("pyhf_z_mc_stat") or {}).get(s)}
+             "pyhf Z, training (with MC stat)": (model.get("pyhf_z_mc_stat") or {}).get(s),
+             **({"pyhf Z, training (MC stat + lnN systematics)": syst_z.get(s)}
+                if syst_z else {})}
             for s in model.get("signals", [])]
+    nuisances = (with_systematics or {}).get("systematics") or {}
+    systematics_note = html.P(
+        "Systematics (lnN, as pyhf normsys, one parameter each across categories): "
+        + "; ".join(f"{name}: " + ", ".join(f"{p} {100 * u:g} %" for p, u in per.items())
+                    for name, per in nuisances.items()) + ".",
+        className="small text-muted mb-1", id=f"{ID_PREFIX}-statmodel-systematics") \
+        if syst_z else None
     thresholds = model.get("thresholds") or {}
     flagged = [f for f in model.get("flags", [])
                if f.get("tiny_background") or f.get("large_mc_uncertainty")]
@@ -148,6 +202,7 @@ def statistical_model_panel(result: dict):
                "staterror).",
                className="small text-muted mb-1"),
         _table(rows, text_columns=("signal",), table_id=f"{ID_PREFIX}-statmodel-table"),
+        systematics_note,
         html.Div([
             html.Small(f"Flagged when the background is below "
                        f"{formatting.number(thresholds.get('min_background'))} events or its "
@@ -289,7 +344,7 @@ def results_section(run_id: str, prefill: bool = False, training=None,
     tabs.append(dcc.Tab(label="Baselines", value="baselines", id=f"{ID_PREFIX}-tab-baselines",
                         children=baselines))
     numbers = [*(_graph("logfig", name) for name in on_tab("numbers")),
-               html.Div(id=f"{ID_PREFIX}-category-table", children=_numbers(selected))]
+               html.Div(id=f"{ID_PREFIX}-category-table", children=_numbers(selected, run))]
     tabs.append(dcc.Tab(label="Category numbers", value="numbers", id=f"{ID_PREFIX}-tab-numbers",
                         children=numbers))
     if training is not None:
@@ -331,6 +386,8 @@ _CACHE = figure_cache.FigureCache(size=24, store=lambda: current_store())
 def clear_cache() -> None:
     """Forget the figures held in memory (tests; the files beside the runs stay)."""
     _CACHE.clear()
+    with _SYSTEMATICS_LOCK:
+        _SYSTEMATICS_MODELS.clear()
 
 
 def prewarm(run_id: str, n_cats: int, n_results: int) -> None:
@@ -443,7 +500,8 @@ def show_k(n_cats, show_density, run_id, prefilled):
     if show_density and "category_map" in names:
         k_figures[names.index("category_map")] = _with_density(figures["category_map"])
     result = _result(current_store(), run_id, n_cats)
-    return (k_figures, _numbers(result), f"K = {n_cats} categories",
+    return (k_figures, _numbers(result, current_store().get_run(run_id)),
+            f"K = {n_cats} categories",
             f"Parameters K = {n_cats} (JSON)", f"Analysis bundle K = {n_cats} (zip)")
 
 

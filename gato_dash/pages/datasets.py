@@ -22,7 +22,9 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from gato_core import datasets as catalogue
+from gato_core import import_steps
 from gato_core.readers import DatasetError, Source, inspect_sources
+from gato_core.selection import parse_selection
 from gato_dash import formatting, runtime, uploads
 
 log = logging.getLogger(__name__)
@@ -177,6 +179,7 @@ def layout(**_query):
         dcc.Store(id="datasets-upload-done"),
         dcc.Store(id="datasets-sources", data=[]),
         dcc.Store(id="datasets-inspection"),
+        dcc.Store(id="datasets-trees", data=[]),
         dcc.Store(id="datasets-refresh", data=0),
     ])
 
@@ -213,6 +216,8 @@ def _mapping_form(numeric: list[str], labels: list[str]):
                                      number("datasets-range-hi", "range high")], size="sm")],
                     md=12, lg=8),
         ]),
+        html.Div(id="datasets-trees-view", className="mt-2"),
+        _steps_form(),
         dbc.Row([
             dbc.Col(dbc.Checkbox(id="datasets-drop-nonfinite", value=False,
                                  label="Drop rows with NaN or inf (counted in the report)"),
@@ -226,6 +231,111 @@ def _mapping_form(numeric: list[str], labels: list[str]):
                                type="button"), md=2),
         ], className="mt-2 align-items-center"),
     ])
+
+
+#: The analysis-step fields: (component id, engine key, label, placeholder, help)
+STEP_FIELDS = [
+    ("datasets-selection", "selection", "Selection cut (optional)",
+     "nn_score > 0.1 & njets >= 2",
+     "Events failing it are left out before anything else; columns, numbers, comparisons, "
+     "& | ~ and + - * /."),
+    ("datasets-luminosity", "luminosity", "Luminosity (optional)", "138",
+     "Multiplies every weight (e.g. fb⁻¹ when the weights are cross-sections in fb)."),
+    ("datasets-scales", "process_scales", "Per-process scale factors (optional)",
+     "hh=0.031 ttbar=1.05",
+     "PROCESS=FACTOR: cross-section × normalisation, multiplied into that process's weights."),
+    ("datasets-systematics", "systematics", "lnN systematics (optional)",
+     "lumi:*=0.016 xs_tt:ttbar=0.05",
+     "NAME:PROCESS=U, U relative (0.05 = 5 %), * = every process; exported as pyhf normsys "
+     "and Combine lnN, and used for the run's significance with systematics."),
+]
+
+
+def _steps_form():
+    return html.Div([
+        html.H6("Analysis steps", className="mt-2"),
+        dbc.Row([
+            dbc.Col([dbc.Label(label, html_for=id_, className="small mb-0"),
+                     dbc.Input(id=id_, type="text", size="sm", placeholder=placeholder,
+                               autoComplete="off"),
+                     dbc.FormFeedback(id=f"{id_}-feedback", type="invalid"),
+                     dbc.FormText(help_text, className="small")], md=6, lg=3)
+            for id_, _, label, placeholder, help_text in STEP_FIELDS
+        ]),
+    ])
+
+
+def check_steps_values(selection, luminosity, scales, systematics,
+                       known_columns=None) -> dict[str, str]:
+    """The engine's messages on the analysis-step fields: {engine key: message}."""
+    problems = {}
+    checks = [("selection", lambda: parse_selection(selection, known_columns)
+               if _text(selection) else None),
+              ("luminosity", lambda: import_steps.clean_luminosity(_text(luminosity))),
+              ("process_scales", lambda: import_steps.clean_process_scales(_text(scales))),
+              ("systematics", lambda: import_steps.clean_systematics(_text(systematics)))]
+    for key, check in checks:
+        try:
+            check()
+        except DatasetError as exc:
+            problems[key] = exc.problems.get(key) or str(exc)
+    return problems
+
+
+def _text(value) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def trees_table(trees: list[dict]):
+    """One row per tree of the ROOT files: a tick box, the process name, entries and
+    whether it holds the mapped columns (filled in by tree_columns)."""
+    if not trees:
+        return None
+    rows = [html.Tr([
+        html.Td(dbc.Checkbox(id={"type": "datasets-tree-use", "index": i}, value=False,
+                             label=tree["tree"])),
+        html.Td(tree["source"]),
+        html.Td(formatting.number(tree["entries"]), className="text-end"),
+        html.Td(dbc.Input(id={"type": "datasets-tree-process", "index": i}, size="sm",
+                          value=tree["tree"], debounce=True, style={"width": "10rem"})),
+        html.Td(id={"type": "datasets-tree-columns", "index": i}, className="small"),
+    ], id={"type": "datasets-tree-row", "index": i}) for i, tree in enumerate(trees)]
+    head = html.Thead(html.Tr([html.Th(h) for h in ("tree", "file", "entries", "process",
+                                                    "mapped columns")]))
+    return html.Div([
+        html.H6("Trees of the ROOT files", className="mt-2"),
+        html.P("Tick the trees to import and name each one's process. With none ticked every "
+               "tree holding the mapped columns is read (others, e.g. a meta tree, are "
+               "skipped), and a file with a tree that looks like a systematic variation "
+               "(ttbar_JESup) is refused until trees are chosen. Ticked trees are named here, "
+               "not by the per-file process box.",
+               className="small text-muted mb-1"),
+        dbc.Table([head, html.Tbody(rows)], size="sm", className="small w-auto mb-1",
+                  id="datasets-trees-table"),
+    ])
+
+
+def chosen_trees(trees, used, processes) -> dict[str, str] | None:
+    """``{tree: process}`` for the engine's ``trees`` setting from the ticked rows (None when
+    nothing is ticked: the engine then reads every usable tree)."""
+    if not isinstance(trees, list) or not trees:
+        return None
+    used = used if isinstance(used, list) else []
+    processes = processes if isinstance(processes, list) else []
+    if len(used) != len(trees) or len(processes) != len(trees):
+        raise DatasetError({"trees": "the list of trees is out of date; add the files again"})
+    chosen: dict[str, str] = {}
+    for tree, tick, process in zip(trees, used, processes):
+        if tick is not True or not isinstance(tree, dict) or not isinstance(tree.get("tree"), str):
+            continue
+        name = tree["tree"]
+        process = _text(process) or name
+        if chosen.get(name, process) != process:
+            raise DatasetError({"trees": f"tree {name!r} is in several files with different "
+                                         f"process names ({chosen[name]!r}, {process!r}); a "
+                                         f"tree name stands for one process"})
+        chosen[name] = process
+    return chosen or None
 
 
 def datasets_table():
@@ -466,15 +576,109 @@ def _ordered(names: set, inspection: list[dict]) -> list[str]:
 
 
 @callback(
+    Output("datasets-trees", "data"),
+    Output("datasets-trees-view", "children"),
+    Input("datasets-sources", "data"),
+    prevent_initial_call=True,
+)
+def list_root_trees(sources):
+    """The trees of each ROOT file (headers only), for the tick boxes."""
+    if not isinstance(sources, list) or not sources:
+        return [], None
+    try:
+        resolved = resolve_sources(sources)
+        trees = []
+        for entry, source in zip(sources, resolved):
+            if source.format != "root":
+                continue
+            for info in import_steps.list_trees(source.path):
+                trees.append({"source": _source_label(entry), "tree": info.name,
+                              "entries": info.entries, "branches": list(info.branches)})
+    except DatasetError:
+        return [], None  # the preview beside says why the files cannot be read
+    except Exception:
+        log.exception("listing the trees of %s failed", sources)
+        return [], None
+    return trees, trees_table(trees)
+
+
+@callback(
+    Output({"type": "datasets-tree-columns", "index": ALL}, "children"),
+    Input("datasets-scores", "value"),
+    Input("datasets-weight", "value"),
+    Input("datasets-mass", "value"),
+    State("datasets-trees", "data"),
+)
+def tree_columns(scores, weight, mass, trees):
+    """Whether each tree holds the columns mapped so far (a meta tree does not)."""
+    wanted = [c for c in ((scores if isinstance(scores, list) else [scores])
+                          + [weight, mass]) if isinstance(c, str) and c]
+    # a pattern-matching output arrives as one list of ids (or as a one-output group)
+    targets = ctx.outputs_list
+    grouped = bool(targets) and isinstance(targets[0], list)
+    count = len(targets[0]) if grouped else len(targets)
+    out = []
+    for i in range(count):
+        tree = trees[i] if isinstance(trees, list) and i < len(trees) \
+            and isinstance(trees[i], dict) else {}
+        branches = tree.get("branches") if isinstance(tree.get("branches"), list) else []
+        missing = [c for c in wanted if c not in branches]
+        if not wanted:
+            out.append("pick the score columns")
+        elif missing:
+            out.append(html.Span(f"missing {', '.join(missing)}", className="text-danger"))
+        else:
+            out.append(html.Span("all", className="text-success"))
+    return [out] if grouped else out
+
+
+@callback(
+    Output("datasets-selection", "invalid"),
+    Output("datasets-luminosity", "invalid"),
+    Output("datasets-scales", "invalid"),
+    Output("datasets-systematics", "invalid"),
+    Output("datasets-selection-feedback", "children"),
+    Output("datasets-luminosity-feedback", "children"),
+    Output("datasets-scales-feedback", "children"),
+    Output("datasets-systematics-feedback", "children"),
+    Input("datasets-selection", "value"),
+    Input("datasets-luminosity", "value"),
+    Input("datasets-scales", "value"),
+    Input("datasets-systematics", "value"),
+    State("datasets-inspection", "data"),
+    prevent_initial_call=True,
+)
+def check_steps(selection, luminosity, scales, systematics, inspection):
+    """The engine's verdict on each analysis-step field, shown under it as it is typed."""
+    columns = None
+    if isinstance(inspection, list) and inspection:
+        columns = {c.get("name") for t in inspection if isinstance(t, dict)
+                   for c in (t.get("columns") or []) if isinstance(c, dict)}
+    problems = check_steps_values(selection, luminosity, scales, systematics, columns)
+    keys = [key for _, key, *_ in STEP_FIELDS]
+    return (*[key in problems for key in keys], *[problems.get(key) for key in keys])
+
+
+@callback(
     Output("datasets-signals", "options"),
     Input("datasets-process", "value"),
     Input("datasets-inspection", "data"),
     Input("datasets-sources", "data"),
+    Input({"type": "datasets-tree-use", "index": ALL}, "value"),
+    Input({"type": "datasets-tree-process", "index": ALL}, "value"),
+    State("datasets-trees", "data"),
 )
-def signal_options(process_column, inspection, sources):
+def signal_options(process_column, inspection, sources, tree_used=None, tree_processes=None,
+                   trees=None):
     """Signals are picked among the process names the import will see."""
     names = []
-    if isinstance(inspection, list):
+    try:
+        ticked = chosen_trees(trees, tree_used, tree_processes)
+    except DatasetError:
+        ticked = None
+    if ticked and not process_column:
+        names = list(ticked.values())
+    elif isinstance(inspection, list):
         if process_column:
             for table in inspection:
                 for column in table.get("columns", []):
@@ -508,10 +712,19 @@ def signal_options(process_column, inspection, sources):
     State("datasets-drop-nonfinite", "value"),
     State("datasets-name", "value"),
     State("datasets-refresh", "data"),
+    State("datasets-selection", "value"),
+    State("datasets-luminosity", "value"),
+    State("datasets-scales", "value"),
+    State("datasets-systematics", "value"),
+    State("datasets-trees", "data"),
+    State({"type": "datasets-tree-use", "index": ALL}, "value"),
+    State({"type": "datasets-tree-process", "index": ALL}, "value"),
     prevent_initial_call=True,
 )
 def import_dataset(n_clicks, sources, scores, weight, process, signals, mass, window_lo,
-                   window_hi, range_lo, range_hi, drop_nonfinite, name, refresh):
+                   window_hi, range_lo, range_hi, drop_nonfinite, name, refresh,
+                   selection=None, luminosity=None, scales=None, systematics=None,
+                   trees=None, tree_used=None, tree_processes=None):
     if not n_clicks:
         raise dash.exceptions.PreventUpdate
     runtime.require_writable("datasets cannot be added")
@@ -522,10 +735,17 @@ def import_dataset(n_clicks, sources, scores, weight, process, signals, mass, wi
         "mass_window": [window_lo, window_hi] if mass else None,
         "mass_range": [range_lo, range_hi] if mass else None,
         "drop_nonfinite": bool(drop_nonfinite),
+        # the analysis steps as typed: the engine parses and checks them (its messages name
+        # the setting, shown by the field and in the list below)
+        "selection": _text(selection) or None,
+        "luminosity": _text(luminosity) or None,
+        "process_scales": _text(scales) or None,
+        "systematics": _text(systematics) or None,
     }
     try:
         resolved = resolve_sources(sources)
-        if not process:
+        mapping["trees"] = chosen_trees(trees, tree_used, tree_processes)
+        if not process and not mapping["trees"]:
             names = [s.process for s in resolved]
             if all(names):
                 mapping["process_names"] = names
@@ -557,6 +777,7 @@ def import_dataset(n_clicks, sources, scores, weight, process, signals, mass, wi
                   dcc.Link("Train on it", href=f"/new?scenario=dataset&dataset={manifest.id}",
                            id="datasets-train-link")]),
         process_yields_table(manifest.process_summary),
+        *analysis_steps_summary(manifest),
         html.Ul([html.Li(n) for n in manifest.notes], className="small mb-0")
         if manifest.notes else None,
     ], color="success", id="datasets-imported")
@@ -575,6 +796,49 @@ def process_yields_table(summary: dict[str, dict]):
                                html.Th("weighted yield (Σ weights)")]))
     return dbc.Table([head, html.Tbody(rows)], size="sm", className="small mb-1 mt-1 w-auto",
                      id="datasets-imported-yields")
+
+
+def analysis_steps_summary(manifest) -> list:
+    """What the selection, the scale factors and the systematics did, from the engine's
+    import report (numbers as the engine counted them)."""
+    report = manifest.report or {}
+    out = []
+    cut = report.get("selection")
+    if cut:
+        out.append(html.P([
+            "Selection ", html.Code(cut.get("expression")), ": kept ",
+            html.Span(formatting.number(cut.get("events_kept")), id="datasets-cut-events-kept"),
+            f" of {formatting.number(cut.get('events_read'))} events, weighted yield ",
+            html.Span(formatting.number(cut.get("weight_kept")), id="datasets-cut-weight-kept"),
+            f" of {formatting.number(cut.get('weight_read'))} (before scale factors).",
+        ], className="small mb-1", id="datasets-imported-selection"))
+    scaling = report.get("scaling")
+    if scaling:
+        factors = scaling.get("process_scales") or {}
+        before, after = scaling.get("yields_before") or {}, scaling.get("yields_after") or {}
+        luminosity = scaling.get("luminosity")
+        rows = [html.Tr([html.Td(p), html.Td(formatting.number(factors.get(p)),
+                                             className="text-end"),
+                         html.Td(formatting.number(before.get(p)), className="text-end"),
+                         html.Td(formatting.number(after.get(p)), className="text-end")],
+                        id={"type": "datasets-scaled-row", "process": p})
+                for p in after]
+        head = html.Thead(html.Tr([html.Th("process"), html.Th("process factor"),
+                                   html.Th("yield before"), html.Th("yield after")]))
+        out.append(html.Div([
+            html.Small("Scale factors: luminosity "
+                       + (formatting.number(luminosity) if luminosity is not None else "1")
+                       + " × the process's factor."),
+            dbc.Table([head, html.Tbody(rows)], size="sm", className="small mb-1 w-auto",
+                      id="datasets-imported-scaling"),
+        ]))
+    systematics = (manifest.mapping or {}).get("systematics")
+    if systematics:
+        out.append(html.P("lnN systematics: " + "; ".join(
+            f"{name} " + ", ".join(f"{p} {100 * float(u):g} %" for p, u in per.items())
+            for name, per in systematics.items()), className="small mb-1",
+            id="datasets-imported-systematics"))
+    return out
 
 
 # ----- callbacks: the list --------------------------------------------------------------------

@@ -21,8 +21,8 @@ from plotly.subplots import make_subplots
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from gato_core import datasets as catalogue
-from gato_core.config import (DATASET_SCENARIO, MAX_SNAPSHOTS_PER_K, MODELS, PRESETS,
-                              ConfigError, RunConfig)
+from gato_core.config import (DATASET_SCENARIO, MAX_SNAPSHOTS_PER_K, MODELS, OBJECTIVES,
+                              PRESETS, ConfigError, RunConfig)
 from gato_core.initial import INITS
 from gato_core.evaluation import MAP_GRID, inclusive_summary
 from gato_core.scenarios import SCENARIOS, generate
@@ -74,6 +74,13 @@ GROUPS = [
         ("steepness_initial", "Sigmoid steepness, initial", "sigmoid-cut model only"),
         ("steepness_final", "Sigmoid steepness, final", "sigmoid-cut model only"),
     ]),
+    ("Objective", [
+        ("objective", "Training objective",
+         "Asimov Z, or the Asimov Z with a background uncertainty σb = u·b in every category "
+         "(keeps categories out of regions where a systematic would dominate)"),
+        ("bkg_rel_unc", "Relative background uncertainty u",
+         "for the objective with a background uncertainty, e.g. 0.1 for 10 %"),
+    ]),
     ("Penalties", [
         ("lam_yield", "Low-background λ", "0 switches the penalty off"),
         ("thr_yield", "Background-yield threshold", "penalise categories below this yield"),
@@ -82,7 +89,11 @@ GROUPS = [
     ]),
 ]
 FORM_FIELDS = [name for _, items in GROUPS for name, _, _ in items]
-SELECTS = {"model": MODELS, "lr_schedule": SCHEDULES, "t_schedule": SCHEDULES, "init": INITS}
+SELECTS = {"model": MODELS, "lr_schedule": SCHEDULES, "t_schedule": SCHEDULES, "init": INITS,
+           "objective": OBJECTIVES}
+#: What a select shows for a value (the value itself when not listed)
+SELECT_LABELS = {"asimov": "Asimov Z",
+                 "asimov_bkg_unc": "Asimov Z with a background uncertainty (σb)"}
 DEFAULT_SCENARIO = "one_d"
 #: What the scenario picker offers: the toy scenarios and the user's own datasets
 SCENARIO_CHOICES = (*SCENARIOS, DATASET_SCENARIO)
@@ -358,7 +369,8 @@ def _field(name: str, label: str, help_text: str, value: str, scenario: str):
                              placeholder="import one on the Datasets page first")
     elif name in SELECTS:
         control = dbc.Select(id=field_id, value=value, size="sm",
-                             options=[{"label": o, "value": o} for o in SELECTS[name]])
+                             options=[{"label": SELECT_LABELS.get(o, o), "value": o}
+                                      for o in SELECTS[name]])
     else:
         control = dbc.Input(id=field_id, value=value, type="text", size="sm",
                             autoComplete="off", debounce=False)
