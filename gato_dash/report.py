@@ -152,13 +152,13 @@ def build_report(run: dict, epochs: list[dict], results: list[dict]) -> str:
     if models:
         parts.append("<h2>Statistical model</h2>")
         parts.append("<p>What a fit of the exported workspace finds (pyhf, expected discovery "
-                     "significance; one channel per category, background MC statistics as "
-                     "staterror). The run page's analysis bundle holds the categoriser file, "
+                     "significance on the training sample; one channel per category, background "
+                     "MC statistics as staterror). The run page's analysis bundle holds the categoriser file, "
                      "yields, the pyhf workspace and a Combine datacard per K.</p>")
         parts.append(_table([
-            {"K": k, "signal": signal, "Asimov Z": model["asimov_z"].get(signal),
-             "pyhf Z (no MC stat)": (model.get("pyhf_z") or {}).get(signal),
-             "pyhf Z (MC stat)": (model.get("pyhf_z_mc_stat") or {}).get(signal),
+            {"K": k, "signal": signal, "Asimov Z, training": model["asimov_z"].get(signal),
+             "pyhf Z, training (no MC stat)": (model.get("pyhf_z") or {}).get(signal),
+             "pyhf Z, training (MC stat)": (model.get("pyhf_z_mc_stat") or {}).get(signal),
              "flagged categories": ", ".join(
                  str(f["category"]) for f in model.get("flags", [])
                  if f.get("tiny_background") or f.get("large_mc_uncertainty")) or "none"}

@@ -135,3 +135,17 @@ def test_report_without_results_or_run_info_still_renders():
     assert document.count("Plotly.newPlot(") == 1
     assert "No significance values yet." in document
     assert document.count("<p class='meta'>none</p>") == 2  # significance, trained K
+
+
+
+def test_the_report_says_which_sample_its_statistical_model_is_on():
+    """#22: every Z names its sample; the report's statistical model is on the training one."""
+    run, epochs, results = rf.run_record("one_d", n_cats=(5,), epochs=20)
+    results[0]["statistical_model"] = {
+        "signals": ["signal"], "asimov_z": {"signal": 1.61}, "pyhf_z": {"signal": 1.6},
+        "pyhf_z_mc_stat": {"signal": 1.5}, "flags": []}
+    document = build_report(run, epochs, results)
+    headings = re.findall(r"<th[^>]*>([^<]*)</th>", document)
+    assert {"Asimov Z, training", "pyhf Z, training (no MC stat)",
+            "pyhf Z, training (MC stat)"} <= set(headings), headings
+    assert "1.61" in document
