@@ -40,6 +40,7 @@ DATASET_DEFAULTS = ScenarioInfo(
     n_signal=100_000, n_bkg=300_000, noise=0.3,
     epochs=200, n_cats=(3, 5, 10), lr_initial=0.05, lr_final=0.001,
     t_initial=1.0, t_final=0.05, baseline_bins=(2, 5, 10), thr_yield=5.0, thr_unc=0.2,
+    quick_demo={"epochs": 60, "n_cats": (3,), "snapshot_interval": 10},
 )
 #: Held-out share of a dataset's events unless the run says otherwise.
 DATASET_HELD_OUT = 0.5

@@ -60,6 +60,12 @@ class ScenarioInfo:
     baseline_bins: tuple[int, ...]
     thr_yield: float
     thr_unc: float
+    # What the dashboard needs of a scenario, here so that a new scenario is added in one
+    # place: the "Quick demo" preset (RunConfig fields; small samples, few epochs, one K,
+    # done in well under 20 s end to end) and the preview sample's size (signal,
+    # background: smooth histograms for ~0.5 s of numpy).
+    quick_demo: dict = field(default_factory=dict, compare=False, hash=False)
+    preview_events: tuple[int, int] = (20_000, 60_000)
 
 
 SCENARIOS: dict[str, ScenarioInfo] = {
@@ -75,6 +81,9 @@ SCENARIOS: dict[str, ScenarioInfo] = {
         epochs=300, n_cats=(5, 10, 20), lr_initial=0.1, lr_final=0.001,
         t_initial=1.0, t_final=0.05, baseline_bins=(2, 5, 10, 20),
         thr_yield=5.0, thr_unc=0.2,
+        quick_demo={"n_signal": 5000, "n_bkg": 15000, "epochs": 80, "n_cats": (5,),
+                    "snapshot_interval": 10},
+        preview_events=(20_000, 60_000),
     ),
     "three_class": ScenarioInfo(
         key="three_class",
@@ -88,6 +97,9 @@ SCENARIOS: dict[str, ScenarioInfo] = {
         epochs=250, n_cats=(3, 5, 10), lr_initial=0.05, lr_final=0.001,
         t_initial=1.0, t_final=0.05, baseline_bins=(2, 5, 10),
         thr_yield=10.0, thr_unc=0.1,
+        quick_demo={"n_signal": 5000, "n_bkg": 50000, "epochs": 60, "n_cats": (3,),
+                    "snapshot_interval": 10},
+        preview_events=(20_000, 200_000),
     ),
     "bump_hunt": ScenarioInfo(
         key="bump_hunt",
@@ -101,6 +113,9 @@ SCENARIOS: dict[str, ScenarioInfo] = {
         epochs=400, n_cats=(5, 8), lr_initial=0.05, lr_final=0.001,
         t_initial=1.0, t_final=0.1, baseline_bins=(2, 5, 10),
         thr_yield=10.0, thr_unc=0.1,
+        quick_demo={"n_signal": 5000, "n_bkg": 50000, "epochs": 60, "n_cats": (3,),
+                    "snapshot_interval": 10, "rewt_interval": 20},
+        preview_events=(20_000, 200_000),
     ),
 }
 

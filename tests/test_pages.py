@@ -293,3 +293,20 @@ def test_reference_preset_is_the_reference_optimiser(pages):
     assert reference["n_starts"] == str(expected.n_starts) == "1"
     default = new_run.preset_values("bump_hunt", "default")
     assert default["n_starts"] == str(RunConfig.defaults("bump_hunt").n_starts)
+
+
+def test_a_new_scenario_brings_its_quick_demo_from_gato_core(pages, monkeypatch):
+    """#23: a scenario is added in gato_core.scenarios only; the New-run page takes its
+    "Quick demo" preset from there (it used to need an entry in new_run.py too)."""
+    from dataclasses import replace
+
+    from gato_core import scenarios
+
+    new_run = sys.modules["gato_dash.pages.new_run"]
+    copy = replace(scenarios.SCENARIOS["one_d"], key="one_d_copy",
+                   quick_demo={"epochs": 7, "n_cats": (4,), "n_signal": 1000},
+                   preview_events=(1000, 3000))
+    monkeypatch.setitem(scenarios.SCENARIOS, "one_d_copy", copy)
+    values = new_run.preset_values("one_d_copy", "quick")
+    assert (values["epochs"], values["n_cats"], values["n_signal"]) == ("7", "4", "1000")
+    assert new_run.preset_values("one_d", "quick")["epochs"] == "80"

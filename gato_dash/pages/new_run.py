@@ -21,8 +21,8 @@ from plotly.subplots import make_subplots
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from gato_core import datasets as catalogue
-from gato_core.config import (DATASET_SCENARIO, MAX_SNAPSHOTS_PER_K, MODELS, OBJECTIVES,
-                              PRESETS, ConfigError, RunConfig)
+from gato_core.config import (DATASET_DEFAULTS, DATASET_SCENARIO, MAX_SNAPSHOTS_PER_K, MODELS,
+                              OBJECTIVES, PRESETS, ConfigError, RunConfig)
 from gato_core.initial import INITS
 from gato_core.evaluation import MAP_GRID, inclusive_summary
 from gato_core.scenarios import SCENARIOS, generate
@@ -104,19 +104,6 @@ DATASET_ONLY = ("dataset", "held_out_fraction")
 #: (~2.5 bytes a cell), a 1-D frame a few boundaries, a 3-score frame only its epoch.
 SNAPSHOT_BYTES = {1: 400, 2: int(2.5 * MAP_GRID ** 2), 3: 60}
 
-#: "Quick demo": small samples, few epochs, one K: done in well under 20 s end to end.
-QUICK_DEMO = {
-    "one_d": {"n_signal": 5000, "n_bkg": 15000, "epochs": 80, "n_cats": "5",
-              "snapshot_interval": 10},
-    "three_class": {"n_signal": 5000, "n_bkg": 50000, "epochs": 60, "n_cats": "3",
-                    "snapshot_interval": 10},
-    "bump_hunt": {"n_signal": 5000, "n_bkg": 50000, "epochs": 60, "n_cats": "3",
-                  "snapshot_interval": 10, "rewt_interval": 20},
-    DATASET_SCENARIO: {"epochs": 60, "n_cats": "3", "snapshot_interval": 10},
-}
-#: Preview samples: big enough for smooth histograms, small enough for ~0.5 s of numpy.
-PREVIEW_SIZES = {"one_d": (20_000, 60_000), "three_class": (20_000, 200_000),
-                 "bump_hunt": (20_000, 200_000)}
 
 
 def form_values(config: RunConfig) -> dict[str, str]:
@@ -149,7 +136,9 @@ def preset_values(scenario: str, preset: str, dataset: str = "") -> dict[str, st
         config = replace(config.updated(**PRESETS["reference"], dataset="picked-later"),
                          dataset=dataset)
     if preset == "quick":
-        config = replace(config.updated(**QUICK_DEMO[scenario], dataset="picked-later"),
+        # each scenario brings its own (gato_core.scenarios.ScenarioInfo.quick_demo)
+        info = DATASET_DEFAULTS if scenario == DATASET_SCENARIO else SCENARIOS[scenario]
+        config = replace(config.updated(**info.quick_demo, dataset="picked-later"),
                          dataset=dataset)
     return form_values(config)
 
@@ -264,7 +253,7 @@ def query_string(scenario: str, values: dict[str, str], name: str) -> str:
 # ----- preview of the inclusive data (numpy only) -----------------------------------------
 @functools.lru_cache(maxsize=8)
 def inclusive(scenario: str) -> dict:
-    n_signal, n_bkg = PREVIEW_SIZES[scenario]
+    n_signal, n_bkg = SCENARIOS[scenario].preview_events
     return inclusive_summary(generate(scenario, n_signal, n_bkg, seed=42))
 
 
