@@ -58,7 +58,7 @@ def create_app(data_dir=None, settings: runtime.Settings | None = None,
     )
     security.install(app, password)
     uploads.install(app.server)
-    app.layout = _shell()
+    app.layout = page_shell()
     return app
 
 
@@ -89,18 +89,23 @@ def _dispatcher(data_dir: Path, broker: str | None, max_jobs: int):
     return dispatch.EmbeddedRunner(runtime.store(), data_dir, max_jobs)
 
 
-#: The navigation bar: (label, address, how the address marks the link active)
-NAVIGATION = (("Home", "/", "exact"), ("New run", "/new", "exact"), ("Runs", "/runs", "exact"),
-              ("Compare", "/compare", "partial"), ("Datasets", "/datasets", "exact"))
+def navigation() -> list[tuple[str, str, str]]:
+    """The navigation bar, from Dash's page registry: (name, address, how the address marks
+    the link active) of every page with a fixed address, in the pages' ``order``. A page
+    shown by an address template (a run) is reached from the others, not from the bar; a
+    page may say ``nav_active="partial"`` when addresses below its own belong to it."""
+    pages = [page for page in dash.page_registry.values() if not page.get("path_template")]
+    return [(page["name"], page["path"], page.get("nav_active", "exact"))
+            for page in sorted(pages, key=lambda page: page["order"])]
 
 
-def _shell() -> html.Div:
+def page_shell() -> html.Div:
     return html.Div([
         dbc.Navbar(
             dbc.Container([
                 dcc.Link("GATO Dashboard", href="/", className="navbar-brand"),
                 dbc.Nav([dbc.NavItem(dbc.NavLink(label, href=href, active=active))
-                         for label, href, active in NAVIGATION], navbar=True),
+                         for label, href, active in navigation()], navbar=True),
             ], fluid=True),
             color="dark", dark=True, className="mb-3",
         ),

@@ -310,3 +310,20 @@ def test_a_new_scenario_brings_its_quick_demo_from_gato_core(pages, monkeypatch)
     values = new_run.preset_values("one_d_copy", "quick")
     assert (values["epochs"], values["n_cats"], values["n_signal"]) == ("7", "4", "1000")
     assert new_run.preset_values("one_d", "quick")["epochs"] == "80"
+
+
+def test_the_navigation_bar_lists_the_registered_pages_in_their_order(tmp_path, monkeypatch):
+    """#23: navigation comes from dash.page_registry, not from a hand-kept list: a page
+    registered with an address and an order appears in the bar, a run's template does not."""
+    from gato_dash.app import page_shell, create_app, navigation
+
+    create_app(tmp_path / "data")
+    monkeypatch.setitem(dash.page_registry, "extra", {
+        "name": "Extra", "path": "/extra", "order": 3.5, "path_template": None})
+    bar = navigation()
+    assert [name for name, _, _ in bar] == ["Home", "New run", "Runs", "Compare", "Extra",
+                                            "Datasets"]
+    assert ("Compare", "/compare", "partial") in bar
+    assert not any(href.startswith("/runs/") for _, href, _ in bar)
+    layout = json.dumps(page_shell(), cls=plotly.utils.PlotlyJSONEncoder)
+    assert '"href": "/extra"' in layout

@@ -23,7 +23,9 @@ from gato_dash.figures import compare as figs
 
 log = logging.getLogger(__name__)
 
-dash.register_page(__name__, path="/compare", name="Compare", title="Compare runs · GATO")
+# nav_active: /compare?runs=... and its views are this page too (gato_dash.app.navigation)
+dash.register_page(__name__, path="/compare", name="Compare", title="Compare runs · GATO",
+                   order=3, nav_active="partial")
 
 #: Loaded runs shared by the page and its callbacks (controls redraw without re-reading).
 _RUN_CACHE = loading.RunCache(size=24)
