@@ -27,6 +27,9 @@ MAX_COUNTER = 2**53
 MAX_K = 1000
 #: Plain text typed into a field (names, notes, filters, paths)
 MAX_TEXT = 4096
+#: An address's path or query: a link carries a whole view (a compare view of six runs
+#: with its settings is a few KB; tests/browser/test_page_by_address.py opens one of 6 KB)
+MAX_ADDRESS = 64 * 1024
 #: An archive the Runs page imports arrives base64-encoded (importer: at most 64 MB)
 MAX_UPLOAD_TEXT = 96 * 1024 * 1024
 #: Rows a table component may send back (the Runs table has one per stored run)
@@ -150,7 +153,7 @@ PICKED = optional(one_of(text(), list_of(text(), 200)))
 #: a number typed into an <input type="number"> (a field being typed in may still be text)
 TYPED_NUMBER = optional(one_of(number(-1e300, 1e300), text(64)))
 #: the view a run page's link asked for (Dash Pages' parsed query: text, or a list of them)
-QUERY = optional(mapping(one_of(text(), list_of(text(), 20))))
+QUERY = optional(mapping(one_of(text(MAX_ADDRESS), list_of(text(MAX_ADDRESS), 20))))
 #: one Runs-table row as the table sends it back
 TABLE_ROWS = optional(list_of(mapping(one_of(scalar, list_of(scalar, 100)), 64), MAX_ROWS))
 #: what the Datasets page keeps about one source file
@@ -164,13 +167,13 @@ CONFIG_VALUE = optional(one_of(text(), number(-1e300, 1e300)))
 def path(value):
     """An address's path, as the browser's location gives it."""
     return None if isinstance(value, str) and value.startswith("/") \
-        and len(value) <= MAX_TEXT else "is not the path of an address"
+        and len(value) <= MAX_ADDRESS else "is not the path of an address"
 
 
 RULES: dict[tuple[str, str], Rule] = {
     # Dash Pages' router (the address bar)
     ("_pages_location", "pathname"): path,
-    ("_pages_location", "search"): TEXT,
+    ("_pages_location", "search"): optional(text(MAX_ADDRESS)),
     # run page
     ("run-poll", "n_intervals"): CLICKS,
     ("run-poll-watchdog", "n_intervals"): CLICKS,

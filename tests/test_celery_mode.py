@@ -11,6 +11,7 @@ restart comes late and the last test kills a worker: keep them in that order.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -344,8 +345,23 @@ def test_two_workers_train_two_runs_at_once_and_cancel_from_the_store(cluster):
 
 
 def job_worker(cluster, run_id: str) -> str:
+    """The worker that trained ``run_id``: by its job process while that lives, else by the
+    line the worker logs when the task ends (a short run's process may be gone already)."""
     (job_pid,), = _raw(cluster.store, "SELECT job_pid FROM runs WHERE id = ?", [run_id])
-    return cluster.workers.owner_of(job_pid)
+    try:
+        return cluster.workers.owner_of(job_pid)
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    ended_here = re.compile(rf"wake-up for run \S+: {re.escape(run_id)} ")
+
+    def owners():  # the task logs after the run's end is stored: wait for the line
+        return [name for name in cluster.workers.procs
+                if ended_here.search((cluster.workers.log_dir / f"{name}.log").read_text(
+                    errors="replace"))]
+
+    found = wait_until(owners, timeout_s=30, what=f"a worker's log line for run {run_id}")
+    assert len(found) == 1, f"run {run_id}: trained by {found}"
+    return found[0]
 
 
 def test_queued_runs_survive_a_broker_restart_and_go_to_the_idle_worker(cluster):
