@@ -40,6 +40,7 @@ import plotly
 import plotly.io as pio
 
 from .figures import catalogue
+from .runtime import run_facts
 
 if TYPE_CHECKING:
     from .runtime.run_store import RunStore
@@ -77,28 +78,31 @@ FIGURES_VERSION = _code_version()
 def k_figure_names(run: dict, result: dict) -> tuple[list[str], list[str]]:
     """(per-K figures that do not follow the log switch, per-K figures that do) of this
     run and result, as the catalogue lists them."""
-    return (catalogue.names(run, result, per_k=True, follows_log=False),
-            catalogue.names(run, result, per_k=True, follows_log=True))
+    dim = run_facts.dim_of(run)
+    return (catalogue.names(run, result, dim=dim, per_k=True, follows_log=False),
+            catalogue.names(run, result, dim=dim, per_k=True, follows_log=True))
 
 
 def build_k_figures(run: dict, epochs: list[dict], result: dict) -> dict:
     """The per-K figures that do not follow the log switch (density contours hidden)."""
     built = catalogue.build(k_figure_names(run, result)[0],
-                            catalogue.Inputs(run, epochs, result))
+                            catalogue.Inputs(run, run_facts.dim_of(run), epochs, result))
     return {name: fig.to_plotly_json() for name, fig in built.items()}
 
 
 def build_log_figures(run: dict, result: dict, log_scale: bool) -> dict:
     """The figures whose y axis follows the log switch, for one K (the run's inclusive
     mass spectrum included: it is drawn beside that K's spectra)."""
-    built = catalogue.build(catalogue.names(run, result, follows_log=True),
-                            catalogue.Inputs(run, result=result, log=log_scale))
+    dim = run_facts.dim_of(run)
+    built = catalogue.build(catalogue.names(run, result, dim=dim, follows_log=True),
+                            catalogue.Inputs(run, dim, result=result, log=log_scale))
     return {name: fig.to_plotly_json() for name, fig in built.items()}
 
 
 def build_run_figures(run: dict, results: list[dict]) -> dict:
-    built = catalogue.build(catalogue.names(run, per_k=False),
-                            catalogue.Inputs(run, results=results))
+    dim = run_facts.dim_of(run)
+    built = catalogue.build(catalogue.names(run, dim=dim, per_k=False),
+                            catalogue.Inputs(run, dim, results=results))
     return {name: fig.to_plotly_json() for name, fig in built.items()}
 
 

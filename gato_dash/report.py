@@ -20,6 +20,7 @@ from gato_dash import formatting, plotlyjs
 from gato_dash.figures import catalogue
 from gato_dash.figures.baselines import significance_table_rows
 from gato_dash.figures.category_numbers import category_table_rows
+from gato_dash.runtime import run_facts
 
 #: Plotly config for every embedded figure: no plotly.com logo link in the mode bar
 #: (the only link plotly would add), and PNG export from the mode bar still works offline.
@@ -103,11 +104,12 @@ def report_figures(run: dict, epochs: Sequence[dict],
     check that the report holds every figure.
     """
     out = []
-    for key, fig in catalogue.run_figures(run, results).items():
+    dim = run_facts.dim_of(run)
+    for key, fig in catalogue.run_figures(run, results, dim=dim).items():
         out.append((key, catalogue.title(key), fig))
     for result in results:
         k = int(result["n_cats"])
-        for key, fig in catalogue.result_figures(run, epochs, result).items():
+        for key, fig in catalogue.result_figures(run, epochs, result, dim=dim).items():
             out.append((f"{key}-k{k}", f"{catalogue.title(key)} (K = {k})", fig))
     return out
 

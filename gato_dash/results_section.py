@@ -46,6 +46,7 @@ from gato_dash.figures import catalogue
 from gato_dash.figures.baselines import significance_table_rows
 from gato_dash.figures.category_numbers import category_table_rows
 from gato_dash.figures.style import message_figure
+from gato_dash.runtime import run_facts
 
 GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 ID_PREFIX = "results"
@@ -260,7 +261,8 @@ def results_section(run_id: str, prefill: bool = False, training=None,
                         id=f"{ID_PREFIX}-empty")
     run_info = run.get("run_info") or {}
     k_default = default_k(results)
-    two_d = catalogue.scenario_dim(run) == 2
+    dim = run_facts.dim_of(run)
+    two_d = dim == 2
     shown, problems = view_state.parse(ResultsView(k=k_default), view or {},
                                        [r["n_cats"] for r in results])
     if shown.density and not two_d:
@@ -277,7 +279,7 @@ def results_section(run_id: str, prefill: bool = False, training=None,
         prewarm(run_id, k, len(results))
     selected = next(r for r in results if r["n_cats"] == k)
     def on_tab(tab):
-        return catalogue.names(run, selected, tab=tab)
+        return catalogue.names(run, selected, dim=dim, tab=tab)
 
     controls = dbc.Row([
         dbc.Col([

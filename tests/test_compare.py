@@ -158,7 +158,8 @@ def test_default_k_prefers_a_k_every_run_has():
     assert loading.default_k([make_run("a", ks=(3, 5)), make_run("b", ks=(3,)),
                               make_run("c", ks=(10,))]) == 3
     assert loading.default_k([make_run("a", ks=(3,)), make_run("b", ks=(10,))]) == 10
-    untrained = loading.ComparedRun(run={"id": "q"}, results=[], histories={})
+    untrained = loading.ComparedRun(run={"id": "q"}, results=[], histories={}, dim=1,
+                                    named_signals=["signal"])
     assert loading.default_k([untrained]) is None
 
 

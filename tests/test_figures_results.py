@@ -369,15 +369,15 @@ def test_nice_scale():
 
 def test_result_figures_sets_per_scenario(bump, one_d):
     run, epochs, results = bump
-    assert list(catalogue.result_figures(run, epochs, results[0])) == [
+    assert list(catalogue.result_figures(run, epochs, results[0], dim=2)) == [
         "category_map", "components", "mass_spectra", "category_statistics", "bias_history"]
-    assert list(catalogue.run_figures(run, results)) == ["significance_comparison", "inclusive_mass"]
+    assert list(catalogue.run_figures(run, results, dim=2)) == ["significance_comparison", "inclusive_mass"]
     run1, epochs1, results1 = one_d
-    assert list(catalogue.result_figures(run1, epochs1, results1[0])) == [
+    assert list(catalogue.result_figures(run1, epochs1, results1[0], dim=1)) == [
         "boundary_history", "stacked_histogram", "components", "category_statistics",
         "bias_history"]
     # a subset builds only what was asked for, in the same order
-    assert list(catalogue.result_figures(run, epochs, results[0],
+    assert list(catalogue.result_figures(run, epochs, results[0], dim=2,
                                     only=["bias_history", "category_map"])) == [
         "category_map", "bias_history"]
 
@@ -507,7 +507,7 @@ def test_real_bump_hunt_run(real_runs):
     (result,) = results
     snapshot_epochs = [e["epoch"] for e in epochs if e["snapshot"]]
     assert snapshot_epochs == [0, 5, 10, 15, 19]
-    figures = catalogue.result_figures(run, epochs, result)
+    figures = catalogue.result_figures(run, epochs, result, dim=2)
     anim = figures["category_map"]
     assert len(anim.frames) == len(snapshot_epochs)
     assert [f.name for f in anim.frames] == [str(e) for e in snapshot_epochs]
@@ -521,7 +521,7 @@ def test_real_bump_hunt_run(real_runs):
     comparison = baselines.significance_comparison(run["run_info"], results)
     gato = [t for t in comparison.data if t.legendgroup == "gato"]
     assert [list(t.x) for t in gato] == [[3], [3]]
-    assert "inclusive_mass" in catalogue.run_figures(run, results)
+    assert "inclusive_mass" in catalogue.run_figures(run, results, dim=2)
     from gato_dash.report import build_report
 
     document = build_report(run, epochs, results)
@@ -584,7 +584,7 @@ def test_real_one_d_run(real_runs):
     run, epochs, results = real_runs["one_d"]
     assert [r["n_cats"] for r in results] == [3, 4]
     for result in results:
-        figures = catalogue.result_figures(run, epochs, result)
+        figures = catalogue.result_figures(run, epochs, result, dim=1)
         k = result["n_cats"]
         assert len(figures["boundary_history"].data) == k - 1
         hist = figures["stacked_histogram"]

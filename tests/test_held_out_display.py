@@ -38,7 +38,8 @@ def test_no_held_out_row_for_runs_without_one():
 def test_compare_table_and_report_carry_the_held_out_significance():
     run = {"id": "r1", "name": "one", "scenario": "one_d", "status": "finished",
            "config": {"scenario": "one_d"}, "run_info": RUN_INFO}
-    compared = ComparedRun(run=run, results=[RESULT], histories={})
+    compared = ComparedRun(run=run, results=[RESULT], histories={}, dim=1,
+                           named_signals=["signal"])
     rows = {row.key: row for row in comparison_rows([compared])}
     assert rows["heldout.5.signal"].values == [1.41]
     report = build_report(run, [], [RESULT])

@@ -341,5 +341,6 @@ def test_the_compare_view_says_its_z_is_the_training_samples():
     run = {"id": "r1", "name": "one", "scenario": "one_d", "status": "finished",
            "config": {"scenario": "one_d"}, "run_info": SPLIT}
     figure = significance_vs_categories_figure(
-        [ComparedRun(run=run, results=[_result(3, 1.2, 1.1)], histories={})])
+        [ComparedRun(run=run, results=[_result(3, 1.2, 1.1)], histories={}, dim=1,
+                     named_signals=["signal"])])
     assert "training sample" in figure["layout"]["yaxis"]["title"]["text"]

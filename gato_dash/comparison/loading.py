@@ -6,6 +6,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterable
 
+from ..runtime import run_facts
 
 #: Epoch-record fields the compare view reads (a run stays cached: nothing more); snapshots (category maps) are dropped on load
 #: because they dominate a record's size and the histories never need them.
@@ -20,6 +21,12 @@ class ComparedRun:
     run: dict
     results: list[dict]  # TrainingResult dicts ordered by n_cats, without "parameters"
     histories: dict[int, list[dict]]  # K -> epoch records (HISTORY_FIELDS only)
+    #: What the run is about, as gato_dash.runtime.run_facts says when it is loaded (a
+    #: dataset run's may come from its manifest): the compare figures are drawn from
+    #: these and read nothing themselves. ``dim``: 1, 2 or 3 score dimensions;
+    #: ``named_signals``: recorded, the scenario's or the dataset's, never empty.
+    dim: int
+    named_signals: list[str]
 
     @property
     def id(self) -> str:
@@ -76,7 +83,8 @@ def load_compared_run(store, run_id: str) -> ComparedRun | None:
         histories.setdefault(int(record["n_cats"]), []).append(lighten_epoch(record))
     results = sorted((lighten_result(r) for r in store.results(run_id)),
                      key=lambda r: int(r["n_cats"]))
-    return ComparedRun(run=run, results=results, histories=histories)
+    return ComparedRun(run=run, results=results, histories=histories,
+                       dim=run_facts.dim_of(run), named_signals=run_facts.signals_of(run))
 
 
 class RunCache:
@@ -138,8 +146,3 @@ def default_k(runs: list[ComparedRun]) -> int | None:
             counts[k] = counts.get(k, 0) + 1
     return max(counts, key=lambda k: (counts[k], k))
 
-
-def shared_scenario(runs: list[ComparedRun]) -> str | None:
-    """The scenario all ``runs`` are about (the same dataset for dataset runs), or None."""
-    keys = {r.data_key for r in runs}
-    return runs[0].scenario if len(keys) == 1 and runs else None

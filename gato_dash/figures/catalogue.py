@@ -7,6 +7,10 @@ report (headings and order) all read, so that a figure added here appears everyw
 A figure is either per K (built from one ``TrainingResult`` and the epochs of its K) or
 per run (from the run's ``RunInfo`` and all its results). ``CATALOGUE`` is in reading
 order: the report shows the figures in it.
+
+Which figures a run has depends on the dimension of its scores (``dim``: 1, 2 or 3). The
+caller passes it in (it has it from ``gato_dash.runtime.run_facts``, which may read a
+dataset's manifest): this module only draws what it is given.
 """
 from __future__ import annotations
 
@@ -16,7 +20,6 @@ from typing import Callable
 
 import plotly.graph_objects as go
 
-from ..runtime import run_facts
 from .baselines import significance_comparison
 from .categories import (bias_temperature_history, boundary_history_1d,
                          category_map_animation, gaussian_components_1d,
@@ -28,16 +31,13 @@ from .spectra import category_mass_spectra, inclusive_mass_spectrum, stacked_his
 TABS = ("categories", "spectra", "baselines", "numbers", "training")
 
 
-def scenario_dim(run: dict) -> int:
-    """1, 2 or 3: the dimension of the run's scores (gato_dash.runtime.run_facts)."""
-    return run_facts.dim_of(run)
-
-
 @dataclass(frozen=True)
 class Inputs:
-    """What a builder may read: the run, and for a per-K figure its result and epochs."""
+    """What a builder may read: the run and the dimension of its scores, and for a per-K
+    figure its result and epochs."""
 
     run: dict
+    dim: int
     epochs: Sequence[dict] = ()
     result: dict | None = None
     results: Sequence[dict] = ()
@@ -60,28 +60,29 @@ class FigureSpec:
     #: its y axis follows the section's log switch
     follows_log: bool
     build: Callable[[Inputs], go.Figure]
-    #: (run, result) -> whether this run (and K) has the figure at all
-    exists: Callable[[dict, dict | None], bool] = field(default=lambda run, result: True)
+    #: (run, result, dim) -> whether this run (and K) has the figure at all
+    exists: Callable[[dict, dict | None, int], bool] = field(
+        default=lambda run, result, dim: True)
 
 
-def _one_d(run, result) -> bool:
-    return scenario_dim(run) == 1
+def _one_d(run, result, dim) -> bool:
+    return dim == 1
 
 
-def _two_d(run, result) -> bool:
-    return scenario_dim(run) == 2
+def _two_d(run, result, dim) -> bool:
+    return dim == 2
 
 
-def _has_inclusive_mass(run, result) -> bool:
+def _has_inclusive_mass(run, result, dim) -> bool:
     return bool(((run.get("run_info") or {}).get("inclusive") or {}).get("mass_hist"))
 
 
-def _has_mass_spectra(run, result) -> bool:
-    return _two_d(run, result) and bool((result or {}).get("mass_histograms"))
+def _has_mass_spectra(run, result, dim) -> bool:
+    return dim == 2 and bool((result or {}).get("mass_histograms"))
 
 
 def _components(i: Inputs) -> go.Figure:
-    if scenario_dim(i.run) == 1:
+    if i.dim == 1:
         return gaussian_components_1d(i.result)
     return gaussian_components_2d(i.result, i.run_info)
 
@@ -128,17 +129,18 @@ def title(name: str) -> str:
     return SPECS[name].title if name in SPECS else name
 
 
-def names(run: dict, result: dict | None = None, *, per_k: bool | None = None,
+def names(run: dict, result: dict | None = None, *, dim: int, per_k: bool | None = None,
           follows_log: bool | None = None, tab: str | None = None) -> list[str]:
     """The figures this run (and, for per-K figures, this result) has, in reading order,
     optionally only those per K or per run, following the log switch or not, on one tab.
-    Per-K figures are listed only when ``result`` is given."""
+    Per-K figures are listed only when ``result`` is given. ``dim``: the run's score
+    dimension."""
     return [spec.name for spec in CATALOGUE
             if (per_k is None or spec.per_k == per_k)
             and (follows_log is None or spec.follows_log == follows_log)
             and (tab is None or spec.tab == tab)
             and (result is not None or not spec.per_k)
-            and spec.exists(run, result)]
+            and spec.exists(run, result, dim)]
 
 
 def build(wanted: Iterable[str], inputs: Inputs) -> dict[str, go.Figure]:
@@ -147,17 +149,19 @@ def build(wanted: Iterable[str], inputs: Inputs) -> dict[str, go.Figure]:
     return {spec.name: spec.build(inputs) for spec in CATALOGUE if spec.name in wanted}
 
 
-def result_figures(run: dict, epochs: Sequence[dict], result: dict, log: bool = False,
-                   show_density: bool = False,
+def result_figures(run: dict, epochs: Sequence[dict], result: dict, *, dim: int,
+                   log: bool = False, show_density: bool = False,
                    only: Iterable[str] | None = None) -> dict[str, go.Figure]:
     """The per-K figures of one result, keyed by name, in reading order (``only``: build
     just these; a first tab needs 3 of the 5, and the others take ~0.2 s to build)."""
-    existing = names(run, result, per_k=True)
+    existing = names(run, result, dim=dim, per_k=True)
     if only is not None:
         existing = [name for name in existing if name in set(only)]
-    return build(existing, Inputs(run, epochs, result, log=log, show_density=show_density))
+    return build(existing, Inputs(run, dim, epochs, result, log=log,
+                                  show_density=show_density))
 
 
-def run_figures(run: dict, results: Sequence[dict], log: bool = False) -> dict[str, go.Figure]:
+def run_figures(run: dict, results: Sequence[dict], *, dim: int,
+                log: bool = False) -> dict[str, go.Figure]:
     """The run-level figures (independent of the selected K)."""
-    return build(names(run, per_k=False), Inputs(run, results=results, log=log))
+    return build(names(run, dim=dim, per_k=False), Inputs(run, dim, results=results, log=log))

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import html
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-
 from ..comparison.histories import HISTORY_METRICS, history_series, smooth
-from ..runtime import run_facts
-from ..comparison.loading import ComparedRun, shared_scenario
 # The run pages' category colours, map encoding and template: a category has the same colour
 # here as on its run's own page, and the compare view looks like the rest of the app.
 from ..formatting import z_value
@@ -28,6 +26,9 @@ from .categories import display_grid
 from .colours import (SUMMED_BACKGROUND_COLOUR, SUMMED_SIGNAL_COLOUR, category_colour,
                       category_colourscale, run_colour)
 from .style import TEMPLATE
+
+if TYPE_CHECKING:  # the runs come in loaded (comparison.loading, which reads the store)
+    from ..comparison.loading import ComparedRun
 
 #: Line styles tell the signals of a two-signal scenario apart within one run colour.
 SIGNAL_DASHES = ("solid", "dash", "dot", "dashdot")
@@ -184,6 +185,12 @@ def history_figure(runs: list[ComparedRun], n_cats: int, *, log_y: bool = False,
 
 
 # ----- significance against the number of categories -------------------------------------
+def shared_scenario(runs: list[ComparedRun]) -> str | None:
+    """The scenario all ``runs`` are about (the same dataset for dataset runs), or None."""
+    keys = {r.data_key for r in runs}
+    return runs[0].scenario if len(keys) == 1 and runs else None
+
+
 def _int_keys(mapping: dict | None) -> dict[int, float]:
     # JSON turns the integer K keys of baselines / optimum into strings.
     return {int(k): float(v) for k, v in (mapping or {}).items() if v is not None}
@@ -244,9 +251,9 @@ def significance_vs_categories_figure(runs: list[ComparedRun]) -> dict:
             "): each measures different signals on different data")
     if not any(r.results for r in runs):
         raise PanelNotApplicable("none of these runs has finished a category count yet")
-    signals = next((r.signals for r in runs if r.signals), run_facts.signals_of(runs[0].run))
+    signals = next((r.signals for r in runs if r.signals), runs[0].named_signals)
     grid = _Grid(1, len(signals), [f"Z({s})" for s in signals], h_spacing=0.08, height=440)
-    one_d = run_facts.dim_of(runs[0].run) == 1
+    one_d = runs[0].dim == 1
     baseline_name = "equidistant baseline" if one_d else "argmax + equidistant baseline"
     for col, signal in enumerate(signals, start=1):
         def baselines_of(run, signal=signal):
@@ -294,7 +301,7 @@ def category_figure(runs: list[ComparedRun], n_cats: int, *, log_y: bool = False
     total background), one shared y axis. 2-D: the hard category map on the simplex, with
     category n in the same colour in every panel.
     """
-    dims = {run_facts.dim_of(r.run) for r in runs}
+    dims = {r.dim for r in runs}
     if len(dims) != 1:
         raise PanelNotApplicable(
             "category layouts cannot be drawn side by side: these runs mix the 1-D "

@@ -3,6 +3,7 @@ rises linearly, results and baselines are round numbers a test can predict."""
 from __future__ import annotations
 
 from gato_core.config import RunConfig
+from gato_core.scenarios import SCENARIOS
 from gato_dash.comparison import loading
 
 
@@ -50,4 +51,5 @@ def make_run(run_id, scenario="one_d", epochs=20, ks=(3, 5), seed=42, name=None,
                run_info=dict(signal_names=signals, baselines=baselines,
                              optimum_1d={str(k): 1.6 + k / 100 for k in ks}
                              if scenario == "one_d" else None))
-    return loading.ComparedRun(run=run, results=results, histories=by_k)
+    return loading.ComparedRun(run=run, results=results, histories=by_k,
+                               dim=SCENARIOS[scenario].dim, named_signals=signals)
