@@ -34,7 +34,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import plotly
 import plotly.io as pio
@@ -75,37 +75,6 @@ FIGURES_VERSION = _code_version()
 # What is cached: per K (first tab), per K and log switch, per run and result count
 # --------------------------------------------------------------------------------------
 
-def k_figure_names(run: dict, result: dict) -> tuple[list[str], list[str]]:
-    """(per-K figures that do not follow the log switch, per-K figures that do) of this
-    run and result, as the catalogue lists them."""
-    dim = run_facts.dim_of(run)
-    return (catalogue.names(run, result, dim=dim, per_k=True, follows_log=False),
-            catalogue.names(run, result, dim=dim, per_k=True, follows_log=True))
-
-
-def build_k_figures(run: dict, epochs: list[dict], result: dict) -> dict:
-    """The per-K figures that do not follow the log switch (density contours hidden)."""
-    built = catalogue.build(k_figure_names(run, result)[0],
-                            catalogue.Inputs(run, run_facts.dim_of(run), epochs, result))
-    return {name: fig.to_plotly_json() for name, fig in built.items()}
-
-
-def build_log_figures(run: dict, result: dict, log_scale: bool) -> dict:
-    """The figures whose y axis follows the log switch, for one K (the run's inclusive
-    mass spectrum included: it is drawn beside that K's spectra)."""
-    dim = run_facts.dim_of(run)
-    built = catalogue.build(catalogue.names(run, result, dim=dim, follows_log=True),
-                            catalogue.Inputs(run, dim, result=result, log=log_scale))
-    return {name: fig.to_plotly_json() for name, fig in built.items()}
-
-
-def build_run_figures(run: dict, results: list[dict]) -> dict:
-    dim = run_facts.dim_of(run)
-    built = catalogue.build(catalogue.names(run, dim=dim, per_k=False),
-                            catalogue.Inputs(run, dim, results=results))
-    return {name: fig.to_plotly_json() for name, fig in built.items()}
-
-
 def k_key(run_id: str, n_cats: int) -> tuple:
     return ("k", run_id, int(n_cats))
 
@@ -118,6 +87,40 @@ def run_key(run_id: str, n_results: int) -> tuple:
     """The result count is in the key: a running run gains results, and the run-level
     figures made from n results never change."""
     return ("run", run_id, int(n_results))
+
+
+def build_figures(key: tuple, run: dict, results: Sequence[dict],
+                  epochs: Sequence[dict] = ()) -> dict:
+    """The figures that ``key`` names, built from the catalogue, as plotly JSON dicts.
+
+    - ``k_key``: K's figures that do not follow the log switch (density contours
+      hidden); the only ones that draw ``epochs``, which must be K's;
+    - ``log_key``: the figures that follow the log switch at K, the run's inclusive mass
+      spectrum included (it is drawn beside that K's spectra);
+    - ``run_key``: the run-level figures of ``results``.
+
+    ``results`` are the run's results, K's among them (LookupError if not). The run's
+    score dimension comes from gato_dash.runtime.run_facts: the figures are drawn from
+    what is passed in.
+    """
+    kind, run_id, count, *rest = key
+    dim = run_facts.dim_of(run)
+    if kind == "run":
+        wanted = catalogue.names(run, dim=dim, per_k=False)
+        inputs = catalogue.Inputs(run, dim, results=results)
+    else:
+        result = next((r for r in results if int(r["n_cats"]) == int(count)), None)
+        if result is None:
+            raise LookupError(f"run {run_id} has no result for K = {count}")
+        if kind == "k":
+            wanted = catalogue.names(run, result, dim=dim, per_k=True, follows_log=False)
+            inputs = catalogue.Inputs(run, dim, epochs, result)
+        elif kind == "log":
+            wanted = catalogue.names(run, result, dim=dim, follows_log=True)
+            inputs = catalogue.Inputs(run, dim, result=result, log=bool(rest[0]))
+        else:
+            raise ValueError(f"not a figure cache key: {key!r}")
+    return {name: fig.to_plotly_json() for name, fig in catalogue.build(wanted, inputs).items()}
 
 
 # --------------------------------------------------------------------------------------
@@ -256,10 +259,10 @@ def prebuild(cache: FigureCache, run: dict, epochs: list[dict], result: dict,
              results: list[dict]) -> None:
     """Build what a page asks for first when it learns of ``result`` (that K's figures,
     linear axes, and the run-level figures of ``results``, which include ``result``)."""
-    run_id = run["id"]
-    cache.put(k_key(run_id, result["n_cats"]), build_k_figures(run, epochs, result))
-    cache.put(log_key(run_id, result["n_cats"], False), build_log_figures(run, result, False))
-    cache.put(run_key(run_id, len(results)), build_run_figures(run, results))
+    run_id, n_cats = run["id"], result["n_cats"]
+    for key in (k_key(run_id, n_cats), log_key(run_id, n_cats, False),
+                run_key(run_id, len(results))):
+        cache.put(key, build_figures(key, run, results, epochs))
 
 
 def prebuild_figures(store: RunStore, run_id: str, result: dict, results: list[dict]) -> None:

@@ -271,7 +271,7 @@ def results_section(run_id: str, prefill: bool = False, training=None,
         shown.density = False
     k = shown.k
     if prefill:
-        figures = _k_figures(run_id, k)
+        figures = _figures(figure_cache.k_key(run_id, k))
         if shown.density and "category_map" in figures:
             figures = dict(figures, category_map=_with_density(figures["category_map"]))
     else:
@@ -401,37 +401,30 @@ def prewarm(run_id: str, n_cats: int, n_results: int) -> None:
     """
     def build():
         try:
-            _run_figures(run_id, n_results)
-            _log_figures(run_id, n_cats, False)
-            _k_figures(run_id, n_cats)
+            _figures(figure_cache.run_key(run_id, n_results))
+            _figures(figure_cache.log_key(run_id, n_cats, False))
+            _figures(figure_cache.k_key(run_id, n_cats))
         except Exception:  # the callbacks will retry and report; never kill a thread loudly
             log.exception("prewarming results figures of run %s failed", run_id)
 
     threading.Thread(target=build, name=f"results-prewarm-{run_id}", daemon=True).start()
 
 
-def _k_figures(run_id: str, n_cats: int) -> dict:
+def _figures(key: tuple) -> dict:
+    """The figures of a cache key (``figure_cache.k_key``, ``log_key``, ``run_key``) of a
+    stored run: from memory, from the run's folder, or built once from the store and kept.
+    No update at all for a run or K the store does not hold."""
     def build():
         store = current_store()
-        return figure_cache.build_k_figures(store.get_run(run_id),
-                                            store.epochs(run_id, n_cats=n_cats),
-                                            _result(store, run_id, n_cats))
-    return _CACHE.get(figure_cache.k_key(run_id, n_cats), build)
-
-
-def _log_figures(run_id: str, n_cats: int, log_scale: bool) -> dict:
-    def build():
-        store = current_store()
-        return figure_cache.build_log_figures(store.get_run(run_id),
-                                              _result(store, run_id, n_cats), log_scale)
-    return _CACHE.get(figure_cache.log_key(run_id, n_cats, log_scale), build)
-
-
-def _run_figures(run_id: str, n_results: int) -> dict:
-    def build():
-        store = current_store()
-        return figure_cache.build_run_figures(store.get_run(run_id), store.results(run_id))
-    return _CACHE.get(figure_cache.run_key(run_id, n_results), build)
+        kind, run_id, count = key[:3]
+        run = store.get_run(run_id)
+        results = store.results(run_id)
+        if run is None or (kind != "run" and count not in {int(r["n_cats"]) for r in results}):
+            raise dash.exceptions.PreventUpdate
+        # only the per-K figures (the animation, the histories) draw epochs: read just K's
+        epochs = store.epochs(run_id, n_cats=count) if kind == "k" else ()
+        return figure_cache.build_figures(key, run, results, epochs)
+    return _CACHE.get(key, build)
 
 
 def _result(store, run_id: str, n_cats: int) -> dict:
@@ -463,7 +456,7 @@ def _slug(run: dict) -> str:
 def show_comparison(run_id, k_options):
     if not run_id:
         raise dash.exceptions.PreventUpdate
-    return _run_figures(run_id, len(k_options or []))["significance_comparison"]
+    return _figures(figure_cache.run_key(run_id, len(k_options or [])))["significance_comparison"]
 
 
 @dash.callback(
@@ -483,7 +476,7 @@ def show_k(n_cats, show_density, run_id, prefilled):
     if n_cats is None or not run_id or (prefilled and dash.ctx.triggered_id is None):
         raise dash.exceptions.PreventUpdate
     names = [o["id"]["name"] for o in dash.ctx.outputs_list[0]]
-    figures = _k_figures(run_id, int(n_cats))
+    figures = _figures(figure_cache.k_key(run_id, n_cats))
     if dash.ctx.triggered_id == f"{ID_PREFIX}-density":
         # Flip the contour traces' visibility in the browser's copy of the animation
         # instead of re-sending its frames (~1 MB).
@@ -546,7 +539,7 @@ keep_query_in_address_bar(f"{ID_PREFIX}-view-query", f"{ID_PREFIX}-view-query-ap
 def show_log_figures(n_cats, log, run_id):
     if n_cats is None or not run_id:
         raise dash.exceptions.PreventUpdate
-    figures = _log_figures(run_id, int(n_cats), bool(log))
+    figures = _figures(figure_cache.log_key(run_id, n_cats, log))
     names = [o["id"]["name"] for o in dash.ctx.outputs_list]
     return [figures.get(name) or _empty(name) for name in names]
 

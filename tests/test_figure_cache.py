@@ -35,9 +35,8 @@ def finished(store):
 
 def built_from_store(store, run_id: str, n_cats: int) -> dict:
     """The K figures built directly from the store, as they look after plotly's JSON."""
-    result = next(r for r in store.results(run_id) if r["n_cats"] == n_cats)
-    figures = fc.build_k_figures(store.get_run(run_id), store.epochs(run_id, n_cats=n_cats),
-                                 result)
+    figures = fc.build_figures(fc.k_key(run_id, n_cats), store.get_run(run_id),
+                               store.results(run_id), store.epochs(run_id, n_cats=n_cats))
     return json.loads(pio.json.to_json_plotly(figures))
 
 
@@ -46,9 +45,8 @@ def cache_of(store, size=8) -> fc.FigureCache:
 
 
 def k_build(store, run_id, n_cats):
-    return lambda: fc.build_k_figures(store.get_run(run_id), store.epochs(run_id, n_cats=n_cats),
-                                      next(r for r in store.results(run_id)
-                                           if r["n_cats"] == n_cats))
+    return lambda: fc.build_figures(fc.k_key(run_id, n_cats), store.get_run(run_id),
+                                    store.results(run_id), store.epochs(run_id, n_cats=n_cats))
 
 
 class LookedUpBy(str):
@@ -181,7 +179,7 @@ def test_stored_records_can_come_with_their_figures(store, monkeypatch):
             built_from_store(store, run_id, k)
     run_figures = cache_of(store).get(fc.run_key(run_id, 2), never)
     assert run_figures == json.loads(pio.json.to_json_plotly(
-        fc.build_run_figures(store.get_run(run_id), store.results(run_id))))
+        fc.build_figures(fc.run_key(run_id, 2), store.get_run(run_id), store.results(run_id))))
 
 
 TRAIN_IN_A_FRESH_PROCESS = """
@@ -229,7 +227,7 @@ def test_figure_trouble_never_fails_the_storing(store, monkeypatch):
     def broken(*_):
         raise ValueError("a figure builder bug")
 
-    monkeypatch.setattr(fc, "build_k_figures", broken)
+    monkeypatch.setattr(fc, "build_figures", broken)
     stored = store_records(store, run_id, [run["run_info"], *epochs, results[0]],
                            on_result=fc.prebuild_figures)
     assert [r["n_cats"] for r in stored] == [5]

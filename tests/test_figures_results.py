@@ -424,11 +424,21 @@ class TestPageHelpers:
         run, _, results = bump
         assert section_module.default_k(results) == 8
         assert section_module.default_k([results[0], dict(results[1], status="cancelled")]) == 5
-        k_names, log_names = figure_cache.k_figure_names(run, results[0])
-        assert "category_map" in k_names and "mass_spectra" in log_names
-        assert set(log_names) <= set(catalogue.LOG_FIGURES)
-        k1, log1 = figure_cache.k_figure_names(one_d[0], one_d[2][0])
-        assert "boundary_history" in k1 and "stacked_histogram" in log1
+        # which figures go into which cache file (the first tab's, the log-able ones)
+        log_figures = figure_cache.build_figures(figure_cache.log_key(run["id"], 5, False),
+                                                 run, results)
+        assert set(log_figures) == {"inclusive_mass", "mass_spectra", "category_statistics"}
+        assert set(log_figures) <= set(catalogue.LOG_FIGURES)
+        run1, epochs1, results1 = one_d
+        k1 = figure_cache.build_figures(figure_cache.k_key(run1["id"], 5), run1, results1,
+                                        [e for e in epochs1 if e["n_cats"] == 5])
+        assert set(k1) == {"boundary_history", "components", "bias_history"}
+        log1 = figure_cache.build_figures(figure_cache.log_key(run1["id"], 5, True), run1,
+                                          results1)
+        assert set(log1) == {"stacked_histogram", "category_statistics"}
+        assert log1["stacked_histogram"]["layout"]["yaxis"]["type"] == "log"
+        with pytest.raises(LookupError):  # a K the run has no result for
+            figure_cache.build_figures(figure_cache.k_key(run1["id"], 7), run1, results1)
 
     def test_download_name_is_file_safe(self):
         from gato_dash import results_section as section_module
@@ -439,6 +449,7 @@ class TestPageHelpers:
 
     def test_section_from_a_store(self, bump, tmp_path, monkeypatch):
         """results_section reads the store and builds its layout; callbacks' data paths."""
+        from gato_dash import figure_cache
         from gato_dash import results_section as section_module
         from gato_dash.runtime.run_store import RunStore
 
@@ -459,15 +470,15 @@ class TestPageHelpers:
         assert '"value": 8' in text  # default K selected
         assert "results-significance-table" in text
 
-        k_figs = section_module._k_figures(run_id, 8)
+        k_figs = section_module._figures(figure_cache.k_key(run_id, 8))
         assert len(k_figs["category_map"]["frames"]) == 41
         # only the first tab's figures: the log-able ones are built by _log_figures
         assert set(k_figs) == {"category_map", "components", "bias_history"}
-        log_figs = section_module._log_figures(run_id, 8, True)
+        log_figs = section_module._figures(figure_cache.log_key(run_id, 8, True))
         assert log_figs["mass_spectra"]["layout"]["yaxis"]["type"] == "log"
         assert log_figs["inclusive_mass"]["layout"]["yaxis"]["type"] == "log"
 
-        run_figs = section_module._run_figures(run_id, 2)
+        run_figs = section_module._figures(figure_cache.run_key(run_id, 2))
         # baseline and GATO per signal (no optimum in 2-D)
         assert len(run_figs["significance_comparison"]["data"]) == 4
 
