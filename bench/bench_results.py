@@ -70,7 +70,7 @@ def figure_sizes() -> int:
 
     rows = [("significance_comparison", None,
              lambda: baselines.significance_comparison(info, results)),
-            ("inclusive_mass", None, lambda: spectra.inclusive_mass_spectrum(info))]
+            ("inclusive_mass", None, lambda: spectra.inclusive_mass_spectrum(info["inclusive"]))]
     for result in results:
         k = result["n_cats"]
         rows += [

@@ -280,13 +280,14 @@ class TestMassSpectra:
 
     def test_inclusive_spectrum(self, bump):
         run, _, _ = bump
-        fig = spectra.inclusive_mass_spectrum(run["run_info"])
+        fig = spectra.inclusive_mass_spectrum(run["run_info"]["inclusive"])
         assert [t.name for t in fig.data if t.stackgroup] == rf.BACKGROUNDS
         scaled = [t.name for t in fig.data if not t.stackgroup]
         assert scaled == ["signal1 x 50", "signal2 x 200"]
-        assert spectra.inclusive_mass_spectrum(run["run_info"], log=True).layout.yaxis.type == "log"
+        assert spectra.inclusive_mass_spectrum(run["run_info"]["inclusive"],
+                                               log=True).layout.yaxis.type == "log"
         assert "No inclusive mass" in spectra.inclusive_mass_spectrum(
-            rf.run_info("one_d")).layout.annotations[0].text
+            rf.run_info("one_d")["inclusive"]).layout.annotations[0].text
 
     def test_signal_scales_can_be_given(self, bump):
         _, _, results = bump

@@ -94,7 +94,8 @@ CATALOGUE: tuple[FigureSpec, ...] = (
                build=lambda i: significance_comparison(i.run_info, i.results)),
     FigureSpec("inclusive_mass", "Inclusive mass spectrum", "spectra", per_k=False,
                follows_log=True, exists=_has_inclusive_mass,
-               build=lambda i: inclusive_mass_spectrum(i.run_info, log=i.log)),
+               build=lambda i: inclusive_mass_spectrum(i.run_info.get("inclusive"),
+                                                       log=i.log)),
     # per K
     FigureSpec("boundary_history", "Bin boundaries over epochs", "categories", per_k=True,
                follows_log=False, exists=_one_d,

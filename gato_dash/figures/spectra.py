@@ -199,16 +199,21 @@ def category_mass_spectra(result: dict, log: bool = False,
                                     yanchor="bottom"))
 
 
-def inclusive_mass_spectrum(run_info: dict, log: bool = False,
+def inclusive_mass_spectrum(inclusive: dict | None, log: bool = False,
                             signal_scales: dict[str, float] | None = None) -> go.Figure:
-    """Inclusive diphoton mass spectrum (before categorisation) of a bump-hunt run."""
+    """Inclusive diphoton mass spectrum (before categorisation) of a bump-hunt sample.
+
+    ``inclusive`` is an inclusive summary (gato_core.evaluation.inclusive_summary): a run's
+    ``run_info["inclusive"]`` on its results, or the New-run preview's sample
+    (figures/previews.py), so both pages draw this one figure.
+    """
     title = "Inclusive mass spectrum"
-    hist = ((run_info or {}).get("inclusive") or {}).get("mass_hist")
+    hist = (inclusive or {}).get("mass_hist")
     if not hist:
         return message_figure(title, "No inclusive mass histogram (not a bump-hunt run).")
     edges = np.asarray(hist["edges"], dtype=float)
     counts = {p: np.asarray(v, dtype=float) for p, v in hist["counts"].items()}
-    signals = [s for s in signal_names(run_info) if s in counts]
+    signals = [s for s in signal_names(inclusive) if s in counts]
     if signal_scales is None:
         bkg = np.sum([v for p, v in counts.items() if p not in signals], axis=0)
         signal_scales = _auto_signal_scales(

@@ -15,9 +15,7 @@ from urllib.parse import urlencode
 
 import dash
 import dash_bootstrap_components as dbc
-import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from gato_core import datasets as catalogue
@@ -30,7 +28,7 @@ from gato_core.schedules import SCHEDULES
 from gato_dash import runtime
 from gato_dash.runtime import dispatch, run_facts
 from gato_dash.address_bar import keep_query_in_address_bar
-from gato_dash.figures.colours import process_colours
+from gato_dash.figures.previews import inclusive_preview
 from gato_dash.runtime.run_store import MAX_NAME_CHARS, TextTooLong
 
 log = logging.getLogger(__name__)
@@ -250,7 +248,7 @@ def query_string(scenario: str, values: dict[str, str], name: str) -> str:
     return urlencode(items)
 
 
-# ----- preview of the inclusive data (numpy only) -----------------------------------------
+# ----- the inclusive samples the preview draws (numpy only; figures/previews.py) ---------
 @functools.lru_cache(maxsize=8)
 def inclusive(scenario: str) -> dict:
     n_signal, n_bkg = SCENARIOS[scenario].preview_events
@@ -279,75 +277,6 @@ def dataset_inclusive(dataset_id: str) -> dict:
     """The inclusive summary of an imported dataset (cached while its content is the same)."""
     manifest = catalogue.get_dataset(catalogue.datasets_folder(runtime.data_dir()), dataset_id)
     return _dataset_inclusive(manifest.id, manifest.content_hash)
-
-
-def preview_figure(scenario: str, log_scale: bool = True) -> go.Figure:
-    return preview_figure_of(inclusive(scenario), log_scale)
-
-
-def preview_figure_of(summary: dict, log_scale: bool = True) -> go.Figure:
-    if "mass_hist" in summary:
-        fig = _stacked(summary["mass_hist"], summary, "diphoton mass m (GeV)", log_scale)
-        lo, hi = summary["mass_hist"]["window"]
-        fig.add_vrect(x0=lo, x1=hi, fillcolor="#ffd54f", opacity=0.3, line_width=0,
-                      annotation_text="signal window", annotation_position="top left")
-        title = "Inclusive diphoton mass spectrum"
-    elif "score_hist" in summary:
-        fig = _stacked(summary["score_hist"], summary, "discriminant", log_scale)
-        title = "Inclusive discriminant, stacked"
-    elif "score_density" in summary:  # 2-D: a score density instead of a histogram
-        fig = _densities(summary, log_scale)
-        title = "Score density on the (p1, p2) plane"
-    else:  # three scores: nothing flat to draw
-        fig = go.Figure()
-        title = "No inclusive preview for three score columns"
-    fig.update_layout(title={"text": title, "font": {"size": 14}}, height=330,
-                      margin={"l": 55, "r": 15, "t": 40, "b": 45}, template="plotly_white",
-                      legend={"font": {"size": 10}})
-    return fig
-
-
-def _stacked(hist: dict, summary: dict, xlabel: str, log_scale: bool) -> go.Figure:
-    edges = np.asarray(hist["edges"])
-    centres = 0.5 * (edges[1:] + edges[:-1])
-    widths = np.diff(edges)
-    fig = go.Figure()
-    # backgrounds first (bottom of the stack), signals on top
-    order = [p for p in summary["processes"] if p not in summary["signals"]] + summary["signals"]
-    colours = process_colours(summary["processes"], summary["signals"])
-    for process in order:
-        fig.add_trace(go.Bar(x=centres, y=np.round(hist["counts"][process], 4), width=widths,
-                             name=process, marker_color=colours[process],
-                             marker_line_width=0))
-    fig.update_layout(barmode="stack", bargap=0, xaxis_title=xlabel, yaxis_title="events",
-                      yaxis_type="log" if log_scale else "linear")
-    return fig
-
-
-def _densities(summary: dict, log_scale: bool) -> go.Figure:
-    density = summary["score_density"]
-    n = density["grid"]
-    centres = (np.arange(n) + 0.5) / n
-    inside = centres[None, :] + centres[:, None] <= 1.0  # [iy, ix]: the simplex
-    panels = [(s, np.asarray(density["counts"][s], float)) for s in summary["signals"]]
-    bkg = sum(np.asarray(density["counts"][p], float) for p in summary["processes"]
-              if p not in summary["signals"])
-    panels.append(("background", bkg))
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p for p, _ in panels],
-                        horizontal_spacing=0.06)
-    for col, (name, counts) in enumerate(panels, start=1):
-        z = counts.reshape(n, n)
-        z = np.where(inside & (z > 0), z, np.nan)
-        if log_scale:
-            z = np.log10(z)
-        fig.add_trace(go.Heatmap(x=centres, y=centres, z=np.round(z, 4), showscale=False,
-                                 colorscale="Viridis", name=name,
-                                 hovertemplate="p1 %{x:.2f}, p2 %{y:.2f}: %{z:.3g}<extra>"
-                                               + name + "</extra>"), row=1, col=col)
-        fig.update_xaxes(title_text="p1", range=[0, 1], row=1, col=col)
-        fig.update_yaxes(range=[0, 1], row=1, col=col, scaleanchor=f"x{col if col > 1 else ''}")
-    fig.update_yaxes(title_text="p2", row=1, col=1)
-    return fig
 
 
 # ----- layout ------------------------------------------------------------------------------
@@ -480,11 +409,11 @@ def show_scenario(scenario, log_scale, dataset):
         raise dash.exceptions.PreventUpdate
     try:
         if scenario == DATASET_SCENARIO:
-            figure = preview_figure_of(dataset_inclusive(dataset), bool(log_scale)) \
+            figure = inclusive_preview(dataset_inclusive(dataset), bool(log_scale)) \
                 if isinstance(dataset, str) and dataset else go.Figure(layout={
                     "title": "Pick a dataset", "height": 330, "template": "plotly_white"})
         else:
-            figure = preview_figure(scenario, bool(log_scale))
+            figure = inclusive_preview(inclusive(scenario), bool(log_scale))
     except Exception:
         log.exception("preview of %s failed", scenario)
         figure = go.Figure(layout={"title": "The preview could not be drawn", "height": 330})
