@@ -473,7 +473,7 @@ class TestPageHelpers:
 
         k_figs = section_module._figures(figure_cache.k_key(run_id, 8))
         assert len(k_figs["category_map"]["frames"]) == 41
-        # only the first tab's figures: the log-able ones are built by _log_figures
+        # only the first tab's figures: the log-able ones are under the log key
         assert set(k_figs) == {"category_map", "components", "bias_history"}
         log_figs = section_module._figures(figure_cache.log_key(run_id, 8, True))
         assert log_figs["mass_spectra"]["layout"]["yaxis"]["type"] == "log"
