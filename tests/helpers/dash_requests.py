@@ -5,24 +5,7 @@ itself; nothing of Dash is mocked.
 """
 from __future__ import annotations
 
-import importlib
 import json
-
-from gato_dash.app import create_app
-
-
-def app_answering_results_callbacks(data_dir, **create_app_arguments):
-    """An app on ``data_dir`` whose results-section callbacks answer requests.
-
-    Dash hands callbacks registered at import to the first app that starts in a process;
-    another test module may have made that app already, so the module that registers them
-    is imported again for this one (as tests/test_security.py does)."""
-    from gato_dash import results_section
-
-    importlib.reload(results_section)
-    app = create_app(data_dir, **create_app_arguments)
-    app.server.test_client().get("/")  # Dash registers its callbacks at the first request
-    return app
 
 
 def callback_body(app, first_output: str, values: dict, changed: list[str]) -> dict:
