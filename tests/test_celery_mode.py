@@ -108,14 +108,20 @@ class RestartableRedis:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import redis
 
-        deadline = time.monotonic() + 10
-        while True:
+        def answers() -> bool:
             try:
-                if redis.Redis.from_url(self.url).ping():
-                    return self
+                return redis.Redis.from_url(self.url).ping()
             except redis.exceptions.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.1)
+                return False
+
+        wait_until(answers, 10, "redis-server to answer")
+        return self
+
+    def waiting_messages(self, queue: str) -> int:
+        """How many messages wait in ``queue`` (kombu keeps a queue as a Redis list)."""
+        import redis
+
+        return redis.Redis.from_url(self.url).llen(queue)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -370,11 +376,12 @@ def test_queued_runs_survive_a_broker_restart_and_go_to_the_idle_worker(cluster)
     assert sorted(owners.values()) == ["w1", "w2"]
     before = store.create_run(SHORT)
     web.submit(before)  # its wake-up waits in Redis: every worker is busy
-    time.sleep(1.0)
+    wait_until(lambda: cluster.broker.waiting_messages(cluster.app.conf.task_default_queue),
+               10, "the wake-up of the run queued before to wait in Redis")
     cluster.broker.stop()
     during = store.create_run(SHORT)
     web.submit(during)  # cannot be sent now
-    time.sleep(12.0)
+    time.sleep(12.0)  # the outage itself: the sweeper's retries meet no broker meanwhile
     cluster.broker.start()
     assert [status_of(store, r) for r in (before, during)] == ["queued", "queued"]
     # one worker becomes idle; the other stays busy with its long run
