@@ -9,7 +9,7 @@ from pathlib import Path
 from gato_dash import runtime
 from gato_dash.app import create_app
 from helpers import records
-from helpers.dash_requests import post_callback
+from helpers.callback_requests import post_callback
 
 PACKAGE = Path(__file__).resolve().parents[1] / "gato_dash"
 #: Dash's process-wide registration, which a second app of the process never sees

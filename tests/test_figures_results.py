@@ -537,7 +537,7 @@ def test_downloaded_parameters_restore_the_drawn_map(real_runs, tmp_path):
     from gato_core.model import from_parameters
     from gato_dash import runtime
     from gato_dash.app import create_app
-    from helpers.dash_requests import post_callback
+    from helpers.callback_requests import post_callback
 
     run, _, (result,) = real_runs["bump_hunt"]
     app = create_app(tmp_path)

@@ -12,7 +12,7 @@ import pytest
 from gato_dash import runtime
 from gato_dash.app import create_app
 from gato_dash.runtime.jobs import run_training
-from helpers.dash_requests import post_callback
+from helpers.callback_requests import post_callback
 
 TINY = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 25, "n_cats": [3, 4],
         "snapshot_interval": 10}
