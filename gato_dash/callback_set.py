@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 class CallbackSet:
     def __init__(self) -> None:
-        #: in the order of declaration: each puts one callback on the app it is given
+        #: in the order of declaration: each puts its callbacks (one, or an included
+        #: set's) on the app it is given
         self._declared: list[Callable[[Any], None]] = []
 
     def callback(self, *args, **kwargs) -> Callable[[Callable], Callable]:
