@@ -1,6 +1,7 @@
 """The Dash app factory: ``create_app(data_dir)`` builds the web app.
 
-It wires Dash Pages (gato_dash/pages, shown in ``dash.page_container``), the Bootstrap theme
+It wires Dash Pages (gato_dash/pages, shown in ``dash.page_container``) and their callbacks
+(each page's ``CallbackSet``, put on this app: gato_dash.callback_set), the Bootstrap theme
 from assets/ (no CDN: the app must work offline) and the dispatcher that trains every
 queued run (gato_dash.runtime.dispatch: job processes of this machine, or Celery workers).
 The state the pages share (data folder, run store, settings) lives in
@@ -56,6 +57,10 @@ def create_app(data_dir=None, settings: runtime.Settings | None = None,
         compress=True,  # gzip (flask-compress): plotly.js is 4.8 MB raw, ~1.4 MB compressed
         on_error=security.callback_error,  # a refused write (read-only) becomes a notice
     )
+    # Dash has just imported the pages (again, for this app); a page names its callbacks
+    # in its registration, and they go on this app, not on Dash's process-wide list
+    for page in dash.page_registry.values():
+        page["callbacks"].register(app)
     security.install(app, password)
     uploads.install(app.server)
     app.layout = page_shell()

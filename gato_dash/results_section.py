@@ -2,8 +2,8 @@
 
 ``results_section(run_id)`` returns the component that the run page (pages/run.py) places
 inside ``html.Div(id="run-results")`` once the run has at least one result. Not a page: its
-callbacks are registered with the global ``dash.callback`` when the app imports it, before
-the first request.
+callbacks are declared in ``CALLBACKS``, which the run page includes in its own
+(gato_dash.callback_set).
 
 Payload: only the selected K's figures travel (the 2-D animation is ~0.9 MB for 41
 snapshots of 120 x 120, ~30 KB gzipped); the log switch re-sends only the small log-able
@@ -41,6 +41,7 @@ from gato_core.config import DATASET_SCENARIO
 from gato_core.datasets import datasets_folder, get_dataset
 from gato_dash import figure_cache, formatting, runtime, view_state
 from gato_dash.address_bar import keep_query_in_address_bar
+from gato_dash.callback_set import CallbackSet
 from gato_dash.view_state import view_field
 from gato_dash.figures import catalogue
 from gato_dash.figures.baselines import significance_table_rows
@@ -55,6 +56,9 @@ HEADERS = {"n_categories": "categories", "rel_unc": "σB/B", "background": "B",
            "category": "cat"}
 
 log = logging.getLogger(__name__)
+
+#: The section's callbacks; the run page includes them in its own (gato_dash.pages.run)
+CALLBACKS = CallbackSet()
 
 
 def _stored_run(run_id):
@@ -448,7 +452,7 @@ def _slug(run: dict) -> str:
 # Callbacks
 # --------------------------------------------------------------------------------------
 
-@dash.callback(
+@CALLBACKS.callback(
     Output(f"{ID_PREFIX}-significance", "figure"),
     Input(f"{ID_PREFIX}-run-id", "data"),
     State(f"{ID_PREFIX}-k", "options"),
@@ -459,7 +463,7 @@ def show_comparison(run_id, k_options):
     return _figures(figure_cache.run_key(run_id, len(k_options or [])))["significance_comparison"]
 
 
-@dash.callback(
+@CALLBACKS.callback(
     Output({"type": f"{ID_PREFIX}-kfig", "name": ALL}, "figure"),
     Output(f"{ID_PREFIX}-category-table", "children"),
     Output(f"{ID_PREFIX}-k-heading", "children"),
@@ -506,7 +510,7 @@ def _with_density(figure: dict) -> dict:
     return dict(figure, data=data)
 
 
-@dash.callback(
+@CALLBACKS.callback(
     Output(f"{ID_PREFIX}-view-query", "data"),
     Input(f"{ID_PREFIX}-k", "value"),
     Input(f"{ID_PREFIX}-tabs", "value"),
@@ -527,10 +531,10 @@ def keep_view_in_url(n_cats, tab, log, density, run_id, k_default):
     return view_state.query(shown, defaults)
 
 
-keep_query_in_address_bar(f"{ID_PREFIX}-view-query", f"{ID_PREFIX}-view-query-applied")
+keep_query_in_address_bar(CALLBACKS, f"{ID_PREFIX}-view-query", f"{ID_PREFIX}-view-query-applied")
 
 
-@dash.callback(
+@CALLBACKS.callback(
     Output({"type": f"{ID_PREFIX}-logfig", "name": ALL}, "figure"),
     Input(f"{ID_PREFIX}-k", "value"),
     Input(f"{ID_PREFIX}-log", "value"),
@@ -544,7 +548,7 @@ def show_log_figures(n_cats, log, run_id):
     return [figures.get(name) or _empty(name) for name in names]
 
 
-@dash.callback(
+@CALLBACKS.callback(
     Output(f"{ID_PREFIX}-dl-report", "data"),
     Input(f"{ID_PREFIX}-dl-report-btn", "n_clicks"),
     State(f"{ID_PREFIX}-run-id", "data"),
@@ -558,7 +562,7 @@ def download_report(_clicks, run_id):
     return dict(content=document, filename=f"{_slug(run)}-report.html", type="text/html")
 
 
-@dash.callback(
+@CALLBACKS.callback(
     Output(f"{ID_PREFIX}-dl-json", "data"),
     Input(f"{ID_PREFIX}-dl-json-btn", "n_clicks"),
     State(f"{ID_PREFIX}-run-id", "data"),
@@ -570,7 +574,7 @@ def download_json(_clicks, run_id):
                 filename=f"{_slug(run)}-results.json", type="application/json")
 
 
-@dash.callback(
+@CALLBACKS.callback(
     Output(f"{ID_PREFIX}-dl-csv", "data"),
     Input(f"{ID_PREFIX}-dl-csv-btn", "n_clicks"),
     State(f"{ID_PREFIX}-run-id", "data"),
@@ -582,7 +586,7 @@ def download_csv(_clicks, run_id):
                 filename=f"{_slug(run)}-categories.csv", type="text/csv")
 
 
-@dash.callback(
+@CALLBACKS.callback(
     Output(f"{ID_PREFIX}-dl-params", "data"),
     Input(f"{ID_PREFIX}-dl-params-btn", "n_clicks"),
     State(f"{ID_PREFIX}-k", "value"),
@@ -600,7 +604,7 @@ def download_parameters(_clicks, n_cats, run_id):
                 type="application/json")
 
 
-@dash.callback(
+@CALLBACKS.callback(
     Output(f"{ID_PREFIX}-dl-bundle", "data"),
     Output(f"{ID_PREFIX}-dl-bundle-message", "children"),
     Input(f"{ID_PREFIX}-dl-bundle-btn", "n_clicks"),

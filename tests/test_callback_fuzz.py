@@ -40,12 +40,9 @@ def hostile_ids(declared: dict) -> list:
 
 @pytest.fixture(scope="module")
 def fuzzed_app(tmp_path_factory):
-    from test_security import registered_anew
-
-    registered_anew()
     data_dir = tmp_path_factory.mktemp("data")
     app = create_app(data_dir)
-    app.server.test_client().get("/")  # Dash registers its callbacks at the first request
+    app.server.test_client().get("/")  # Dash adds its page-routing callback at the first request
     ids = requests.populate(runtime.store(), data_dir, tmp_path_factory.mktemp("files"))
     return app, ids
 

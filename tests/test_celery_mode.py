@@ -35,6 +35,7 @@ from gato_dash import live  # noqa: E402
 from gato_dash.runtime import backends, dispatch, worker_setup  # noqa: E402
 from gato_dash.runtime import run_store as store_module  # noqa: E402
 from gato_dash.runtime.run_store import RunStore  # noqa: E402
+from helpers.waiting import wait_until  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHORT = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 600, "n_cats": [3],
@@ -107,14 +108,20 @@ class RestartableRedis:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import redis
 
-        deadline = time.monotonic() + 10
-        while True:
+        def answers() -> bool:
             try:
-                if redis.Redis.from_url(self.url).ping():
-                    return self
+                return redis.Redis.from_url(self.url).ping()
             except redis.exceptions.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.1)
+                return False
+
+        wait_until(answers, 10, "redis-server to answer")
+        return self
+
+    def waiting_messages(self, queue: str) -> int:
+        """How many messages wait in ``queue`` (kombu keeps a queue as a Redis list)."""
+        import redis
+
+        return redis.Redis.from_url(self.url).llen(queue)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -157,16 +164,6 @@ def cluster(postgres_server, tmp_path_factory):
         store.close()
         broker.remove()
         local_servers.drop_database(postgres_server, db_name)
-
-
-def wait_until(check, timeout_s: float = WAIT_S, what: str = "condition", interval=0.05):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout_s} s"
-        time.sleep(interval)
 
 
 def status_of(store, run_id: str) -> str:
@@ -266,9 +263,9 @@ def test_run_trains_on_a_worker_and_streams(cluster):
     # streaming: the store shows epochs while the run is still running
     seen = wait_until(lambda: (lambda r: r if r["status"] == "running" and
                                0 < r["epochs_done"] < SHORT["epochs"] else None)(
-                          store.run_status(run_id)), what="a partly trained run")
+                          store.run_status(run_id)), WAIT_S, "a partly trained run")
     assert len(store.epochs(run_id, snapshots=False)) >= seen["epochs_done"] - 1
-    wait_until(lambda: ended(store, run_id), what="the run to end")
+    wait_until(lambda: ended(store, run_id), WAIT_S, "the run to end")
     # a restarted web process (a new store connection) loses nothing
     fresh = RunStore(cluster.store_url, cluster.data_dir)
     run = fresh.get_run(run_id)
@@ -300,7 +297,7 @@ def test_web_app_has_a_worker_train_a_run_that_no_page_shows(cluster, monkeypatc
         href, _ = form.start_run(1, list(values.values()),
                                  [{"type": "cfg", "name": k} for k in values], "one_d", "no page")
         run_id = href.rsplit("/", 1)[-1]
-        run = wait_until(lambda: ended(cluster.store, run_id), what="the run to end")
+        run = wait_until(lambda: ended(cluster.store, run_id), WAIT_S, "the run to end")
         assert run["status"] == "finished" and run["name"] == "no page"
         assert len(cluster.store.epochs(run_id, snapshots=False)) == 50
 
@@ -314,7 +311,7 @@ def test_web_app_has_a_worker_train_a_run_that_no_page_shows(cluster, monkeypatc
     finally:
         dispatch.configure(dispatch.NoDispatch())
     # ... and a sweeper sends it to a worker, since both are idle
-    wait_until(lambda: ended(cluster.store, queued), what="the unsent run to be trained")
+    wait_until(lambda: ended(cluster.store, queued), WAIT_S, "the unsent run to be trained")
 
 
 def test_two_workers_train_two_runs_at_once_and_cancel_from_the_store(cluster):
@@ -327,7 +324,7 @@ def test_two_workers_train_two_runs_at_once_and_cancel_from_the_store(cluster):
         status = [store.run_status(r) for r in runs]
         return all(s["status"] == "running" and s["epochs_done"] > 0 for s in status)
 
-    wait_until(both_training, what="two runs training at the same time")
+    wait_until(both_training, WAIT_S, "two runs training at the same time")
     pids = {row[0] for row in _raw(store, "SELECT job_pid FROM runs WHERE id IN (?, ?)", runs)}
     assert len(pids) == 2 and os.getpid() not in pids  # two worker processes
     # cancel from another "web process": a flag in the shared store, no signal
@@ -374,16 +371,17 @@ def test_queued_runs_survive_a_broker_restart_and_go_to_the_idle_worker(cluster)
     for run_id in busy:
         web.submit(run_id)
     wait_until(lambda: all(store.run_status(r)["epochs_done"] > 0 for r in busy),
-               what="both workers busy")
+               WAIT_S, "both workers busy")
     owners = {run_id: job_worker(cluster, run_id) for run_id in busy}
     assert sorted(owners.values()) == ["w1", "w2"]
     before = store.create_run(SHORT)
     web.submit(before)  # its wake-up waits in Redis: every worker is busy
-    time.sleep(1.0)
+    wait_until(lambda: cluster.broker.waiting_messages(cluster.app.conf.task_default_queue),
+               10, "the wake-up of the run queued before to wait in Redis")
     cluster.broker.stop()
     during = store.create_run(SHORT)
     web.submit(during)  # cannot be sent now
-    time.sleep(12.0)
+    time.sleep(12.0)  # the outage itself: the sweeper's retries meet no broker meanwhile
     cluster.broker.start()
     assert [status_of(store, r) for r in (before, during)] == ["queued", "queued"]
     # one worker becomes idle; the other stays busy with its long run
@@ -407,7 +405,7 @@ def test_queued_runs_survive_a_broker_restart_and_go_to_the_idle_worker(cluster)
         web.submit(run_id)
     try:
         wait_until(lambda: all(store.run_status(r)["epochs_done"] > 0 for r in again),
-                   what="both workers training again")
+                   WAIT_S, "both workers training again")
         assert sorted(job_worker(cluster, r) for r in again) == ["w1", "w2"]
     finally:
         for run_id in again:
@@ -423,7 +421,7 @@ def test_killed_worker_leaves_the_run_interrupted(cluster, monkeypatch):
     store = cluster.store
     run_id = store.create_run(LONG)
     cluster.web.submit(run_id)
-    wait_until(lambda: store.run_status(run_id)["epochs_done"] >= 3, what="a training run")
+    wait_until(lambda: store.run_status(run_id)["epochs_done"] >= 3, WAIT_S, "a training run")
     (job_pid,), = _raw(store, "SELECT job_pid FROM runs WHERE id = ?", [run_id])
     # judge as a web process on another machine would: by the heartbeat alone
     monkeypatch.setattr(store_module, "this_host", lambda: "the-web-machine")

@@ -25,21 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 5, "n_cats": [3]}
 
 
-def registered_anew():
-    """As in test_security: this module's app gets the callbacks registered at import."""
-    import importlib
-
-    from gato_dash import results_section
-
-    importlib.reload(results_section)
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    registered_anew()
-    app = create_app(tmp_path_factory.mktemp("data"), runtime.Settings(allow_server_paths=True))
-    app.server.test_client().get("/")  # Dash registers its callbacks at the first request
-    return app
+    return create_app(tmp_path_factory.mktemp("data"), runtime.Settings(allow_server_paths=True))
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from gato_dash import live, runtime
 from gato_dash.app import create_app
 from gato_dash.runtime import dispatch
 from gato_dash.runtime.run_store import RunStore
+from helpers.waiting import wait_until
 
 pytest.importorskip("tensorflow")
 
@@ -33,16 +34,6 @@ def no_dispatcher_left_behind():
     """The dispatcher is process-wide: other test modules must not inherit a runner."""
     yield
     dispatch.configure(dispatch.NoDispatch())
-
-
-def wait_until(check, timeout_s: float = WAIT_S, what: str = "condition", interval=0.1):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout_s} s"
-        time.sleep(interval)
 
 
 def ended(store, run_id):
@@ -64,7 +55,7 @@ def test_a_run_created_on_the_form_trains_with_no_browser(tmp_path):
     href, _ = new_run_form(TINY, "nobody looks")
     run_id = href.rsplit("/", 1)[-1]
     store = runtime.store()
-    run = wait_until(lambda: ended(store, run_id), what="the run to end")
+    run = wait_until(lambda: ended(store, run_id), WAIT_S, "the run to end")
     assert run["status"] == "finished", run["message"]
     assert run["name"] == "nobody looks"
     assert [r["epoch"] for r in store.epochs(run_id)] == list(range(20))
@@ -80,7 +71,7 @@ def test_runs_left_queued_start_in_order_one_at_a_time_when_the_app_starts(tmp_p
     before.close()
     create_app(data_dir)
     store = runtime.store()
-    runs = [wait_until(lambda r=r: ended(store, r), what=f"run {r} to end")
+    runs = [wait_until(lambda r=r: ended(store, r), WAIT_S, f"run {r} to end")
             for r in (first, second)]
     assert [r["status"] for r in runs] == ["finished", "finished"]
     assert runs[0]["started"] < runs[1]["started"]
@@ -95,7 +86,7 @@ def test_the_bound_on_jobs_holds_and_a_freed_slot_goes_to_the_next_run(tmp_path)
         def statuses():
             return [store.run_status(r)["status"] for r in runs]
 
-        wait_until(lambda: statuses()[:2] == ["running", "running"], what="two runs running")
+        wait_until(lambda: statuses()[:2] == ["running", "running"], WAIT_S, "two runs running")
         for _ in range(20):  # 2 s of scans: the third waits for a free slot
             assert statuses()[2] == "queued"
             time.sleep(0.1)
@@ -104,7 +95,7 @@ def test_the_bound_on_jobs_holds_and_a_freed_slot_goes_to_the_next_run(tmp_path)
         assert "Waiting for a free job slot (2 of 2 in use" in str(queued_page)
         store.request_cancel(runs[0])
         wait_until(lambda: store.run_status(runs[2])["status"] == "running",
-                   what="the third run to take the freed slot")
+                   WAIT_S, "the third run to take the freed slot")
         assert store.run_status(runs[0])["status"] == "cancelled"
     finally:
         for run_id in runs:
@@ -118,13 +109,13 @@ def test_a_job_process_that_dies_leaves_its_run_interrupted_and_the_next_one_sta
     store = runtime.store()
     doomed = new_run_form(LONG, "killed")[0].rsplit("/", 1)[-1]
     after = new_run_form(TINY, "after")[0].rsplit("/", 1)[-1]
-    wait_until(lambda: store.run_status(doomed)["epochs_done"] >= 3, what="a training run")
+    wait_until(lambda: store.run_status(doomed)["epochs_done"] >= 3, WAIT_S, "a training run")
     assert store.run_status(after)["status"] == "queued"
     job_pid = dispatch.current().jobs[doomed].pid
     os.kill(job_pid, signal.SIGKILL)
     run = wait_until(lambda: ended(store, doomed), timeout_s=10, what="the killed run to end")
     assert run["status"] == "interrupted"
-    assert wait_until(lambda: ended(store, after), what="the next run")["status"] == "finished"
+    assert wait_until(lambda: ended(store, after), WAIT_S, "the next run")["status"] == "finished"
 
 
 def test_viewer_mode_starts_nothing_not_even_by_a_crafted_request(tmp_path):

@@ -274,15 +274,11 @@ def test_figure_files_beside_a_run_are_bounded_oldest_first(store, finished):
 
 
 def test_crafted_callback_requests_leave_at_most_the_bound_in_viewer_mode(tmp_path):
-    import importlib
-
-    from gato_dash import results_section, runtime
+    from gato_dash import runtime
     from gato_dash.app import create_app
 
-    importlib.reload(results_section)  # register its callbacks with this test's app
     app = create_app(tmp_path, runtime.Settings(read_only=True))
     client = app.server.test_client()
-    client.get("/")
     store = runtime.store()
     run_id, _, _ = rf.store_finished_run(store, "one_d", n_cats=(3, 5))
     output = next(key for key in app.callback_map if key.startswith("results-significance."))

@@ -548,10 +548,11 @@ def test_downloaded_parameters_restore_the_drawn_map(real_runs, tmp_path):
     from gato_core.evaluation import hard_assign
     from gato_core.model import from_parameters
     from gato_dash import runtime
-    from helpers.dash_requests import app_answering_results_callbacks, post_callback
+    from gato_dash.app import create_app
+    from helpers.callback_requests import post_callback
 
     run, _, (result,) = real_runs["bump_hunt"]
-    app = app_answering_results_callbacks(tmp_path)
+    app = create_app(tmp_path)
     run_id = runtime.store().create_run(run["config"], name="parameters")
     runtime.store().put_result(run_id, result)
 

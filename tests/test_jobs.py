@@ -10,6 +10,7 @@ import pytest
 
 from gato_dash.runtime.jobs import run_training
 from gato_dash.runtime.run_store import RunStore
+from helpers.waiting import wait_until
 
 TINY = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 30, "n_cats": [3],
         "snapshot_interval": 10}
@@ -78,7 +79,9 @@ def test_cancel_between_epochs(store):
             calls["n"] += 1
             if calls["n"] == 4:
                 store.request_cancel(run_id)
-                time.sleep(0.15)  # let the job's throttled flag read see it
+                # the job reads the flag at most every CANCEL_POLL_S: ask until it has
+                return wait_until(should_stop, 5.0, "the job to read the cancel",
+                                  interval_s=0.01)
             return should_stop()
         return fake_train(50)(config, should_stop=stop_after_three)
 
@@ -149,15 +152,14 @@ def test_real_engine_cancel_within_two_seconds(store, tmp_path):
     job = multiprocessing.get_context("forkserver").Process(
         target=run_training, args=(store.path, run_id, tmp_path / "events"))
     job.start()
-    deadline = time.monotonic() + 120
-    while store.run_status(run_id)["epochs_done"] < 5:
-        assert time.monotonic() < deadline, "no epoch within 120 s"
-        time.sleep(0.05)
+    wait_until(lambda: store.run_status(run_id)["epochs_done"] >= 5, 120, "5 epochs",
+               interval_s=0.05)
     t0 = time.monotonic()
     store.request_cancel(run_id)
-    while store.run_status(run_id)["status"] == "running":
-        assert time.monotonic() - t0 < 2.0, "cancel took longer than 2 s"
-        time.sleep(0.02)
+    wait_until(lambda: store.run_status(run_id)["status"] != "running", 30,
+               "the cancelled run to stop", interval_s=0.02)
+    took = time.monotonic() - t0
+    assert took < 2.0, f"cancel took {took:.2f} s, longer than 2 s"
     job.join(30)
     run = store.get_run(run_id)
     assert job.exitcode == 0 and run["status"] == "cancelled"
@@ -178,10 +180,8 @@ def test_cancel_during_data_preparation_ends_the_job(store, tmp_path):
     job = multiprocessing.get_context("forkserver").Process(
         target=run_training, args=(store.path, run_id, tmp_path / "events", slow_data_train))
     job.start()
-    deadline = time.monotonic() + 60
-    while store.run_status(run_id)["status"] != "running":
-        assert time.monotonic() < deadline, "the job never claimed the run"
-        time.sleep(0.05)
+    wait_until(lambda: store.run_status(run_id)["status"] == "running", 60,
+               "the job to claim the run", interval_s=0.05)
     t0 = time.monotonic()
     store.request_cancel(run_id)
     job.join(20)  # far below the 60 s the data step would take
@@ -193,6 +193,20 @@ def test_cancel_during_data_preparation_ends_the_job(store, tmp_path):
     assert run["message"] == "cancelled while preparing the data"
 
 
+class FlagReads:
+    """The real store, counting how often the cancel flag is read."""
+
+    def __init__(self, store: RunStore):
+        self.store, self.count = store, 0
+
+    def cancel_requested(self, run_id: str) -> bool:
+        self.count += 1
+        return self.store.cancel_requested(run_id)
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
 def test_watchdog_leaves_an_engine_that_stops_by_itself_alone(store):
     from gato_dash.runtime.jobs import CancelWatchdog
 
@@ -200,9 +214,14 @@ def test_watchdog_leaves_an_engine_that_stops_by_itself_alone(store):
     store.claim(run_id)
     ended = []
     store.request_cancel(run_id)
-    with CancelWatchdog(store, run_id, grace_s=5.0, poll_s=0.01,
+    flag_reads = FlagReads(store)
+    with CancelWatchdog(flag_reads, run_id, grace_s=5.0, poll_s=0.01,
                         exit_process=lambda: ended.append(True)):
-        time.sleep(0.1)  # the watchdog has seen the cancel and waits out the grace
+        wait_until(lambda: flag_reads.count, 5.0, "the watchdog to read the cancel flag",
+                   interval_s=0.01)
+        # time passes well inside the 5 s grace: a watchdog that did not wait it out
+        # would end the job now
+        time.sleep(0.3)
     assert ended == []
     assert store.get_run(run_id)["status"] == "running"  # the job's own ending decides
 

@@ -10,8 +10,9 @@ import zipfile
 import pytest
 
 from gato_dash import runtime
+from gato_dash.app import create_app
 from gato_dash.runtime.jobs import run_training
-from helpers.dash_requests import app_answering_results_callbacks, post_callback
+from helpers.callback_requests import post_callback
 
 TINY = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 25, "n_cats": [3, 4],
         "snapshot_interval": 10}
@@ -24,7 +25,7 @@ def trained(tmp_path_factory):
     from gato_dash import results_section
 
     data_dir = tmp_path_factory.mktemp("data")
-    app = app_answering_results_callbacks(data_dir)
+    app = create_app(data_dir)
     store = runtime.store()
     run_id = store.create_run(TINY, name="exports")
     assert run_training(store.location, run_id, data_dir / "events",

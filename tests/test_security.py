@@ -13,22 +13,9 @@ from gato_dash.app import create_app
 CONFIG = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 5, "n_cats": [3]}
 
 
-def registered_anew():
-    """Dash hands callbacks registered at import to the first app that starts in a process;
-    these tests call them through this module's own app, so they register them again."""
-    import importlib
-
-    from gato_dash import results_section
-
-    importlib.reload(results_section)
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    registered_anew()
-    app = create_app(tmp_path_factory.mktemp("data"))
-    app.server.test_client().get("/")  # Dash registers its callbacks at the first request
-    return app
+    return create_app(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture
@@ -207,11 +194,10 @@ def stored_state(store, data_dir) -> tuple:
 def test_viewer_mode_refuses_every_state_changing_callback_and_route(tmp_path):
     from helpers import callback_requests as requests
 
-    registered_anew()
     data_dir = tmp_path / "data"
     app = create_app(data_dir, runtime.Settings(read_only=True))
     client = app.server.test_client()
-    client.get("/")
+    client.get("/")  # Dash adds its page-routing callback at the first request
     store = runtime.store()
     ids = requests.populate(store, data_dir, tmp_path)
     # an upload in progress, as the upload route leaves it
@@ -252,7 +238,6 @@ def test_viewer_mode_starts_no_training_from_a_crafted_job_request(tmp_path):
     training callback (when there is one) must not train a queued run."""
     import time
 
-    registered_anew()
     app = create_app(tmp_path, runtime.Settings(read_only=True))
     client = app.server.test_client()
     client.get("/")

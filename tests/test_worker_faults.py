@@ -29,6 +29,7 @@ import local_servers
 from gato_dash.runtime import backends, worker_setup
 from gato_dash.runtime.jobs import run_training
 from gato_dash.runtime.run_store import RunStore, this_host
+from helpers.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 #: The README's command, word for word
@@ -46,16 +47,6 @@ retry_s = float(sys.argv[4]) if len(sys.argv) > 4 else 30.0
 print("job ended:", run_training(RunStore(location, data_dir, retry_s=retry_s), run_id,
                                  data_dir + "/events"), flush=True)
 """
-
-
-def wait_until(check, timeout_s: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout_s} s"
-        time.sleep(interval)
 
 
 def fresh_checkout(target: Path) -> Path:

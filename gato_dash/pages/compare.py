@@ -13,19 +13,22 @@ import logging
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 
 from gato_dash import runtime
 from gato_dash.comparison import export, loading, parameters, selection
 from gato_dash import view_state
 from gato_dash.address_bar import keep_query_in_address_bar
 from gato_dash.figures import compare as figs
+from gato_dash.callback_set import CallbackSet
 
 log = logging.getLogger(__name__)
 
+#: This page's callbacks, put on each app by gato_dash.app.create_app
+CALLBACKS = CallbackSet()
 # nav_active: /compare?runs=... and its views are this page too (gato_dash.app.navigation)
 dash.register_page(__name__, path="/compare", name="Compare", title="Compare runs · GATO",
-                   order=3, nav_active="partial")
+                   order=3, nav_active="partial", callbacks=CALLBACKS)
 
 #: Loaded runs shared by the page and its callbacks (controls redraw without re-reading).
 _RUN_CACHE = loading.RunCache(size=24)
@@ -249,7 +252,7 @@ def parameter_table_view(runs, differences_only: bool) -> html.Table:
                       className="table table-sm compare-parameter-table mb-0")
 
 
-@callback(
+@CALLBACKS.callback(
     Output("compare-table", "children"),
     Input("compare-diff-only", "value"),
     State("compare-run-ids", "data"),
@@ -260,7 +263,7 @@ def toggle_differences(differences_only, run_ids):
     return parameter_table_view(runs, bool(differences_only))
 
 
-@callback(
+@CALLBACKS.callback(
     Output("compare-csv", "data"),
     Input("compare-csv-button", "n_clicks"),
     State("compare-diff-only", "value"),
@@ -277,7 +280,7 @@ def download_csv(_clicks, differences_only, run_ids):
                 type="text/csv")
 
 
-@callback(
+@CALLBACKS.callback(
     Output("compare-history-csv", "data"),
     Input("compare-history-csv-button", "n_clicks"),
     State("compare-history-k", "value"),
@@ -295,7 +298,7 @@ def download_history_csv(_clicks, n_cats, x_mode, run_ids):
 
 
 # ----- figure controls -------------------------------------------------------------------
-@callback(
+@CALLBACKS.callback(
     Output("compare-history-graph", "figure"),
     Output("compare-history-graph", "style"),
     Output("compare-history-reason", "children"),
@@ -316,7 +319,7 @@ def redraw_histories(n_cats, x_mode, log_y, smoothing, run_ids):
         x_mode=x_mode or "epoch"))
 
 
-@callback(
+@CALLBACKS.callback(
     Output("compare-categories-graph", "figure"),
     Output("compare-categories-graph", "style"),
     Output("compare-categories-reason", "children"),
@@ -334,7 +337,7 @@ def redraw_categories(n_cats, log_y, run_ids):
 
 
 # ----- the view in its URL ------------------------------------------------------------------
-@callback(
+@CALLBACKS.callback(
     Output("compare-view-query", "data"),
     Input("compare-tabs", "value"),
     Input("compare-diff-only", "value"),
@@ -361,4 +364,4 @@ def keep_view_in_url(tab, differences_only, history_k, x_mode, history_log, smoo
     return selection.view_query([r.id for r in runs], view, defaults)
 
 
-keep_query_in_address_bar("compare-view-query", "compare-view-query-applied")
+keep_query_in_address_bar(CALLBACKS, "compare-view-query", "compare-view-query-applied")

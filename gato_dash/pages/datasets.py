@@ -19,18 +19,21 @@ from pathlib import Path
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
 from gato_core import datasets as catalogue
 from gato_core import import_steps
 from gato_core.readers import DatasetError, Source, inspect_sources
 from gato_core.selection import parse_selection
 from gato_dash import formatting, runtime, uploads
+from gato_dash.callback_set import CallbackSet
 
 log = logging.getLogger(__name__)
 
+#: This page's callbacks, put on each app by gato_dash.app.create_app
+CALLBACKS = CallbackSet()
 dash.register_page(__name__, path="/datasets", title="Datasets · GATO Dashboard",
-                   name="Datasets", order=4)
+                   name="Datasets", order=4, callbacks=CALLBACKS)
 
 MAX_SOURCES = 20
 PREVIEW_ROWS = 5
@@ -417,7 +420,7 @@ def _short(value) -> str:
 
 
 # ----- callbacks: sources -----------------------------------------------------------------
-@callback(
+@CALLBACKS.callback(
     Output("datasets-sources", "data"),
     Output("datasets-import-message", "children", allow_duplicate=True),
     Input("datasets-upload-done", "data"),
@@ -461,7 +464,7 @@ def edit_sources(upload, _add, _remove, path, sources):
     return sources + [entry], None
 
 
-@callback(
+@CALLBACKS.callback(
     Output("datasets-sources-view", "children"),
     Input("datasets-sources", "data"),
 )
@@ -481,7 +484,7 @@ def show_sources(sources):
     ], id="datasets-source-list")
 
 
-@callback(
+@CALLBACKS.callback(
     Output("datasets-sources", "data", allow_duplicate=True),
     Input({"type": "datasets-source-process", "index": ALL}, "value"),
     State("datasets-sources", "data"),
@@ -501,7 +504,7 @@ def name_processes(names, sources):
 
 
 # ----- callbacks: preview and mapping ------------------------------------------------------
-@callback(
+@CALLBACKS.callback(
     Output("datasets-preview", "children"),
     Output("datasets-inspection", "data"),
     Output("datasets-mapping", "style"),
@@ -575,7 +578,7 @@ def _ordered(names: set, inspection: list[dict]) -> list[str]:
     return order
 
 
-@callback(
+@CALLBACKS.callback(
     Output("datasets-trees", "data"),
     Output("datasets-trees-view", "children"),
     Input("datasets-sources", "data"),
@@ -602,7 +605,7 @@ def list_root_trees(sources):
     return trees, trees_table(trees)
 
 
-@callback(
+@CALLBACKS.callback(
     Output({"type": "datasets-tree-columns", "index": ALL}, "children"),
     Input("datasets-scores", "value"),
     Input("datasets-weight", "value"),
@@ -632,7 +635,7 @@ def tree_columns(scores, weight, mass, trees):
     return [out] if grouped else out
 
 
-@callback(
+@CALLBACKS.callback(
     Output("datasets-selection", "invalid"),
     Output("datasets-luminosity", "invalid"),
     Output("datasets-scales", "invalid"),
@@ -659,7 +662,7 @@ def check_steps(selection, luminosity, scales, systematics, inspection):
     return (*[key in problems for key in keys], *[problems.get(key) for key in keys])
 
 
-@callback(
+@CALLBACKS.callback(
     Output("datasets-signals", "options"),
     Input("datasets-process", "value"),
     Input("datasets-inspection", "data"),
@@ -694,7 +697,7 @@ def signal_options(process_column, inspection, sources, tree_used=None, tree_pro
     return [{"label": n, "value": n} for n in unique]
 
 
-@callback(
+@CALLBACKS.callback(
     Output("datasets-import-message", "children"),
     Output("datasets-refresh", "data"),
     Output("datasets-sources", "data", allow_duplicate=True),
@@ -842,7 +845,7 @@ def analysis_steps_summary(manifest) -> list:
 
 
 # ----- callbacks: the list --------------------------------------------------------------------
-@callback(
+@CALLBACKS.callback(
     Output("datasets-list", "children"),
     Output("datasets-list-message", "children"),
     Input("datasets-refresh", "data"),

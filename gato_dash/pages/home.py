@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, dcc, html
 
 from gato_dash import formatting, runtime
 from gato_dash.runtime import run_facts
+from gato_dash.callback_set import CallbackSet
 
-dash.register_page(__name__, path="/", title="GATO Dashboard", name="Home", order=0)
+#: This page's callbacks, put on each app by gato_dash.app.create_app
+CALLBACKS = CallbackSet()
+dash.register_page(__name__, path="/", title="GATO Dashboard", name="Home", order=0,
+                   callbacks=CALLBACKS)
 
 STATUS_COLOURS = {
     "queued": "secondary", "running": "primary", "finished": "success",
@@ -64,7 +68,7 @@ def layout(**_query):
     ])
 
 
-@callback(
+@CALLBACKS.callback(
     Output("home-runs", "children"),
     Output("home-refresh", "disabled"),
     Input("home-refresh", "n_intervals"),

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import dash
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
 from gato_core import datasets as catalogue
 from gato_core.config import (DATASET_DEFAULTS, DATASET_SCENARIO, MAX_SNAPSHOTS_PER_K, MODELS,
@@ -30,11 +30,14 @@ from gato_dash.runtime import dispatch, run_facts
 from gato_dash.address_bar import keep_query_in_address_bar
 from gato_dash.figures.previews import inclusive_preview
 from gato_dash.runtime.run_store import MAX_NAME_CHARS, TextTooLong
+from gato_dash.callback_set import CallbackSet
 
 log = logging.getLogger(__name__)
 
+#: This page's callbacks, put on each app by gato_dash.app.create_app
+CALLBACKS = CallbackSet()
 dash.register_page(__name__, path="/new", title="New run · GATO Dashboard", name="New run",
-                   order=1)
+                   order=1, callbacks=CALLBACKS)
 
 # ----- the form's fields ------------------------------------------------------------------
 #: (field, label, help). Every RunConfig field but ``scenario`` (the picker) appears once.
@@ -365,7 +368,7 @@ def layout(**query):
 
 
 # ----- callbacks ---------------------------------------------------------------------------
-@callback(
+@CALLBACKS.callback(
     Output({"type": "cfg", "name": ALL}, "value"),
     Input("new-scenario", "value"),
     Input("preset-quick", "n_clicks"),
@@ -388,7 +391,7 @@ def load_preset(scenario, _quick, _reference, ids, dataset):
     return [values[i["name"]] for i in ids]
 
 
-@callback(
+@CALLBACKS.callback(
     Output({"type": "cfg-col", "name": ALL}, "style"),
     Input("new-scenario", "value"),
     State({"type": "cfg-col", "name": ALL}, "id"),
@@ -397,7 +400,7 @@ def show_fields(scenario, ids):
     return [field_style(i["name"], scenario) for i in ids]
 
 
-@callback(
+@CALLBACKS.callback(
     Output("new-scenario-description", "children"),
     Output("new-preview", "figure"),
     Input("new-scenario", "value"),
@@ -420,7 +423,7 @@ def show_scenario(scenario, log_scale, dataset):
     return scenario_description(scenario), figure
 
 
-@callback(
+@CALLBACKS.callback(
     Output({"type": "cfg", "name": ALL}, "invalid"),
     Output({"type": "cfg-msg", "name": ALL}, "children"),
     Output("new-run-button", "disabled"),
@@ -448,10 +451,10 @@ def check_form(raw_values, scenario, name, ids):
 
 # Mirror the form into the address bar without a navigation: the page is not rebuilt
 # while the user types.
-keep_query_in_address_bar("new-query", "new-url-synced")
+keep_query_in_address_bar(CALLBACKS, "new-query", "new-url-synced")
 
 
-@callback(
+@CALLBACKS.callback(
     Output("new-redirect", "href"),
     Output("new-problems", "children", allow_duplicate=True),
     Input("new-run-button", "n_clicks"),

@@ -18,19 +18,24 @@ from urllib.parse import urlencode
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 
 from gato_dash import formatting, live, run_summary, runtime
 from gato_dash.runtime import dispatch, run_facts
 from gato_dash.runtime.run_store import DAMAGED, DamagedRecord
 from gato_dash.figures import history
 from gato_dash.pages.home import STATUS_COLOURS, status_badge
-from gato_dash.results_section import results_section
+from gato_dash.results_section import CALLBACKS as RESULTS_SECTION_CALLBACKS, results_section
+from gato_dash.callback_set import CallbackSet
 
 log = logging.getLogger(__name__)
 
+#: This page's callbacks and its results section's, put on each app by
+#: gato_dash.app.create_app
+CALLBACKS = CallbackSet()
+CALLBACKS.include(RESULTS_SECTION_CALLBACKS)
 dash.register_page(__name__, path_template="/runs/<run_id>", title="Run · GATO Dashboard",
-                   name="Run")
+                   name="Run", callbacks=CALLBACKS)
 
 POLL_MS = 400
 #: How often the watchdog looks at the poll; it re-arms one that has waited for an answer
@@ -250,7 +255,7 @@ def _nothing_new() -> dict:
             for key, value in POLL_OUTPUTS.items()}
 
 
-@callback(
+@CALLBACKS.callback(
     output=POLL_OUTPUTS,
     # the first poll runs when the page opens (it fills a queued or running run's page)
     prevent_initial_call="initial_duplicate",
@@ -345,7 +350,7 @@ def _shown_if(visible: bool) -> dict:
 
 # The browser tab's title says how the run stands, so a run left in another tab can be
 # followed from the tab strip.
-dash.clientside_callback(
+CALLBACKS.clientside_callback(
     """function (status, name) {
         document.title = (name || "Run") + " · " + status + " · GATO";
         return window.dash_clientside.no_update;
@@ -356,7 +361,7 @@ dash.clientside_callback(
 )
 
 # The poll watchdog (assets/run_poll.js): re-arms a poll whose answer never came.
-dash.clientside_callback(
+CALLBACKS.clientside_callback(
     ClientsideFunction(namespace="gato", function_name="pollWatchdog"),
     Output("run-poll", "max_intervals", allow_duplicate=True),
     Output("run-poll-health", "data"),
@@ -377,7 +382,7 @@ def alert_for(status: str, text: str):
 
 
 # ----- cancel ------------------------------------------------------------------------------
-@callback(
+@CALLBACKS.callback(
     Output("run-cancel-feedback", "children"),
     Input("run-cancel", "n_clicks"),
     State("run-state", "data"),
@@ -398,7 +403,7 @@ def cancel_run(n_clicks, state):
 #: copied into "run-view" so that a section the poll rebuilds keeps what the controls show.
 RESULTS_VIEW_QUERY = "results-view-query"
 
-dash.clientside_callback(
+CALLBACKS.clientside_callback(
     """function (query) {
         if (query === null || query === undefined) {
             return window.dash_clientside.no_update;

@@ -11,7 +11,7 @@ import sqlite3
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, ctx, dash_table, dcc, html, no_update
+from dash import Input, Output, State, ctx, dash_table, dcc, html, no_update
 
 from gato_core.config import DATASET_SCENARIO
 from gato_core.scenarios import SCENARIOS
@@ -26,10 +26,14 @@ from gato_dash.runtime.importer import (
     import_upload,
 )
 from gato_dash.runtime.run_store import DAMAGED, STATUSES, TextTooLong
+from gato_dash.callback_set import CallbackSet
 
 log = logging.getLogger(__name__)
 
-dash.register_page(__name__, path="/runs", name="Runs", title="Runs · GATO", order=2)
+#: This page's callbacks, put on each app by gato_dash.app.create_app
+CALLBACKS = CallbackSet()
+dash.register_page(__name__, path="/runs", name="Runs", title="Runs · GATO", order=2,
+                   callbacks=CALLBACKS)
 
 #: Editable columns and the store method that persists each.
 EDITABLE = ("name", "note", "tags")
@@ -161,7 +165,7 @@ def table_rows(store) -> list[dict]:
     return rows
 
 
-@callback(
+@CALLBACKS.callback(
     Output("runs-table", "data"),
     Output("runs-table", "selected_rows"),
     Output("runs-empty", "children"),
@@ -186,7 +190,7 @@ def refresh_table(scenarios, statuses, text, _refresh, selected_ids):
     return rows, selected, empty
 
 
-@callback(
+@CALLBACKS.callback(
     Output("runs-compare", "href"),
     Output("runs-compare", "disabled"),
     Output("runs-delete", "disabled"),
@@ -210,7 +214,7 @@ def selection_changed(selected_rows, data):
 
 
 # ----- edits -----------------------------------------------------------------------------
-@callback(
+@CALLBACKS.callback(
     Output("runs-edit-status", "children"),
     Input("runs-table", "data_timestamp"),
     State("runs-table", "data"),
@@ -254,7 +258,7 @@ def save_edits(_timestamp, data, previous):
 
 
 # ----- delete ----------------------------------------------------------------------------
-@callback(
+@CALLBACKS.callback(
     Output("runs-delete-modal", "is_open"),
     Output("runs-delete-body", "children"),
     Output("runs-refresh", "data"),
@@ -302,7 +306,7 @@ def write_problem(exc: Exception) -> str:
 
 
 # ----- import ----------------------------------------------------------------------------
-@callback(
+@CALLBACKS.callback(
     Output("runs-import-message", "children"),
     Output("runs-refresh", "data", allow_duplicate=True),
     Input("runs-import-upload", "contents"),

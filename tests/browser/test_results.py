@@ -183,6 +183,7 @@ class SectionApp:
         app = dash.Dash(__name__, assets_folder=str(REPO / "assets"),
                         suppress_callback_exceptions=True)
         app.layout = html.Div([dcc.Location(id="url"), dbc.Container(id="section")])
+        section_module.CALLBACKS.register(app)  # what the run page does for its app
 
         @app.callback(dash.Output("section", "children"), dash.Input("url", "search"))
         def mount(search):

@@ -6,6 +6,11 @@ running run, and one imported dataset; ``plausible_values(ids)`` is what a page 
 for each (component, property); ``request_body(app, output, values, ...)`` is the JSON of
 one call, with a placeholder to splice a raw JSON fragment (NaN, 100 000-deep lists) in.
 Shared by tests/test_callback_fuzz.py and tests/test_security.py.
+
+``post_callback(app, first_output, values, changed)`` calls one callback of plain
+component ids the way the browser does: a POST to /_dash-update-component through Flask's
+test client, so a test sees what the browser gets (the JSON answer, or a status code),
+with Dash choosing ``dash.ctx`` itself; nothing of Dash is mocked.
 """
 from __future__ import annotations
 
@@ -300,3 +305,43 @@ def encode(body: dict, fragment: str | None = None) -> str:
     if fragment is not None:
         text = text.replace(json.dumps(HOLE), fragment, 1)
     return text
+
+
+# ----- one call of a callback, as a test of its answer makes it -----------------------------
+def output_key(app, first_output: str) -> str:
+    """The callback_map key of the callback whose first output is ``first_output``
+    ("component-id.property")."""
+    return next(key for key in app.callback_map
+                if prop_id(*split_output(key)[0]) == first_output)
+
+
+def callback_body(app, first_output: str, values: dict, changed: list[str]) -> dict:
+    """The request body for the callback whose first output is ``first_output``: every
+    input and state gets ``values["id.property"]`` (None if not given), ``changed`` lists
+    the "id.property" that triggered it. Plain ids only: a pattern-matching dependency
+    needs ``request_body``."""
+    output = output_key(app, first_output)
+    callback = app.callback_map[output]
+    outputs = [{"id": component, "property": prop} for component, prop in split_output(output)]
+
+    def dependencies(kind):
+        return [{"id": dep["id"], "property": dep["property"],
+                 "value": values.get(f"{dep['id']}.{dep['property']}")}
+                for dep in callback.get(kind, [])]
+
+    return {"output": output, "outputs": outputs if output.startswith("..") else outputs[0],
+            "inputs": dependencies("inputs"), "state": dependencies("state"),
+            "changedPropIds": list(changed)}
+
+
+def post_callback(app, first_output: str, values: dict, changed: list[str]):
+    """POST the callback (see ``callback_body``); returns (status code, {"id.property":
+    value} of the answer)."""
+    body = callback_body(app, first_output, values, changed)
+    response = app.server.test_client().post("/_dash-update-component", data=encode(body),
+                                             content_type="application/json")
+    if response.status_code != 200:
+        return response.status_code, {}
+    answer = response.get_json()["response"]
+    return 200, {f"{component}.{prop}": value
+                 for component, props in answer.items() for prop, value in props.items()}
