@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+#: How the training of one category count ended (``TrainingResult.status``)
+RESULT_STATUSES = ("finished", "cancelled", "diverged")
+
 
 @dataclass
 class RunInfo:
@@ -74,7 +77,7 @@ class TrainingResult:
 
     kind = "result"
     n_cats: int
-    status: str  # "finished" | "cancelled" | "diverged"
+    status: str  # one of RESULT_STATUSES
     message: str
     epochs_done: int
     significance: dict[str, float]  # hard Z per signal

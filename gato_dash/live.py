@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from . import formatting
 from .runtime import run_facts
 from .figures import history
-from .runtime.run_store import TERMINAL, RunStore
+from .runtime.run_fields import ACTIVE, TERMINAL
+from .runtime.run_store import RunStore
 
 #: Bounds one update to ~40 KB of JSON (about 130 bytes per epoch across the 4 figures).
 MAX_EPOCHS_PER_UPDATE = 300
 #: The whole history of an ended run in its page response, up to ~650 KB of JSON; longer
 #: ones arrive in the usual chunks after it.
 MAX_EPOCHS_ENDED = 5000
-ACTIVE = ("queued", "running")
 
 
 @dataclass

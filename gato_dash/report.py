@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 import plotly.offline
 
 from gato_dash import formatting, plotlyjs
+from gato_dash.status_colours import status_text_colours
 from gato_dash.figures import catalogue
 from gato_dash.figures.baselines import significance_table_rows
 from gato_dash.figures.category_numbers import category_table_rows
@@ -42,10 +43,11 @@ table { border-collapse: collapse; margin: .5rem 0 1rem; background: #fff; font-
 th, td { border: 1px solid #ddd; padding: .25rem .6rem; text-align: right; }
 th { background: #f0f0f0; } td.text, th.text { text-align: left; }
 .figure { background: #fff; border: 1px solid #e3e3e3; margin: .8rem 0; padding: .3rem; }
-.status-finished { color: #1a7f37; } .status-cancelled, .status-diverged { color: #b35900; }
 details { margin: .5rem 0; } summary { cursor: pointer; color: #345; }
 footer { color: #888; font-size: .8rem; margin-top: 3rem; }
-"""
+""" + "".join(
+    f".status-{status} {{ color: {colour}; }}\n"
+    for status, colour in status_text_colours().items())
 
 
 @lru_cache(maxsize=1)

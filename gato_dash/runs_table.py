@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import formatting as fmt
 from .run_summary import best_significance, duration_seconds
-from .runtime.run_store import DAMAGED
+from .runtime.run_fields import DAMAGED, MAX_TAG_CHARS, MAX_TAGS
 
 
 #: Parameters shown in the runs table (the rest are in the compare view).
@@ -25,10 +25,10 @@ def parse_tags(text: str | None) -> list[str]:
     """Comma-separated tags, trimmed, de-duplicated, empty ones dropped."""
     out: list[str] = []
     for tag in (text or "").split(","):
-        tag = tag.strip()[:40]
+        tag = tag.strip()[:MAX_TAG_CHARS]
         if tag and tag not in out:
             out.append(tag)
-    return out[:20]
+    return out[:MAX_TAGS]
 
 
 def damage_of(run: dict, results: list[dict]) -> str | None:

@@ -8,21 +8,16 @@ from dash import Input, Output, dcc, html
 from gato_dash import formatting, runtime
 from gato_dash.runtime import run_facts
 from gato_dash.callback_set import CallbackSet
+from gato_dash.runtime.run_fields import ACTIVE, DAMAGED
+from gato_dash.status_colours import status_colour
 
 #: This page's callbacks, put on each app by gato_dash.app.create_app
 CALLBACKS = CallbackSet()
 dash.register_page(__name__, path="/", title="GATO Dashboard", name="Home", order=0,
                    callbacks=CALLBACKS)
 
-STATUS_COLOURS = {
-    "queued": "secondary", "running": "primary", "finished": "success",
-    "cancelled": "warning", "diverged": "danger", "failed": "danger",
-    "interrupted": "dark", "damaged": "danger",
-}
-
-
 def status_badge(status: str, **props):
-    return dbc.Badge(status, color=STATUS_COLOURS.get(status, "secondary"),
+    return dbc.Badge(status, color=status_colour(status),
                      className="status-badge", **props)
 
 
@@ -41,7 +36,7 @@ def runs_table(runs: list[dict]):
             html.Td(run_facts.title_of(run)),
             # a damaged run says why when pointed at; its page says it too
             html.Td(status_badge(run["status"], title=run["message"])
-                    if run["status"] == "damaged" else status_badge(run["status"])),
+                    if run["status"] == DAMAGED else status_badge(run["status"])),
             html.Td(", ".join(str(k) for k in run["n_cats"])),
             html.Td(formatting.timestamp(run["created"])),
         ], id={"type": "home-run-row", "run": run["id"]}))
@@ -64,7 +59,7 @@ def layout(**_query):
         html.Div(runs_table(runs), id="home-runs"),
         # refresh while something is queued or running, so statuses do not go stale
         dcc.Interval(id="home-refresh", interval=3000,
-                     disabled=not any(r["status"] in ("queued", "running") for r in runs)),
+                     disabled=not any(r["status"] in ACTIVE for r in runs)),
     ])
 
 
@@ -76,4 +71,4 @@ def layout(**_query):
 )
 def refresh_runs(_n):
     runs = runtime.store().list_runs()
-    return runs_table(runs), not any(r["status"] in ("queued", "running") for r in runs)
+    return runs_table(runs), not any(r["status"] in ACTIVE for r in runs)

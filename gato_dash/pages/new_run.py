@@ -29,7 +29,7 @@ from gato_dash import runtime
 from gato_dash.runtime import dispatch, run_facts
 from gato_dash.address_bar import keep_query_in_address_bar
 from gato_dash.figures.previews import inclusive_preview
-from gato_dash.runtime.run_store import MAX_NAME_CHARS, TextTooLong
+from gato_dash.runtime.run_fields import MAX_NAME_CHARS, TextTooLong
 from gato_dash.callback_set import CallbackSet
 
 log = logging.getLogger(__name__)

@@ -22,11 +22,13 @@ from dash import ClientsideFunction, Input, Output, State, ctx, dcc, html, no_up
 
 from gato_dash import formatting, live, run_summary, runtime
 from gato_dash.runtime import dispatch, run_facts
-from gato_dash.runtime.run_store import DAMAGED, DamagedRecord
+from gato_dash.runtime.run_fields import DAMAGED
+from gato_dash.runtime.run_store import DamagedRecord
 from gato_dash.figures import history
-from gato_dash.pages.home import STATUS_COLOURS, status_badge
+from gato_dash.pages.home import status_badge
 from gato_dash.results_section import CALLBACKS as RESULTS_SECTION_CALLBACKS, results_section
 from gato_dash.callback_set import CallbackSet
+from gato_dash.status_colours import status_colour
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +44,6 @@ POLL_MS = 400
 #: longer than its backoff (assets/run_poll.js)
 WATCHDOG_MS = 1000
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
-ALERT_COLOURS = {"cancelled": "warning", "diverged": "danger", "failed": "danger",
-                 "interrupted": "secondary", "finished": "success", "missing": "secondary"}
 
 
 # ----- layout ------------------------------------------------------------------------------
@@ -301,7 +301,7 @@ def render_update(update: live.LiveUpdate, n_intervals: int = 0, view=None) -> d
         "state": state,
         "status": status_text,
         "badge": update.status,
-        "badge_colour": STATUS_COLOURS.get(update.status, "secondary"),
+        "badge_colour": status_colour(update.status),
         "progress": update.progress,
         "progress_label": update.progress_label,
         "progress_animated": update.status in live.ACTIVE,
@@ -376,7 +376,7 @@ CALLBACKS.clientside_callback(
 
 def alert_for(status: str, text: str):
     if status in ("cancelled", "diverged", "failed", "interrupted", "missing"):
-        return dbc.Alert(text, color=ALERT_COLOURS[status], className="py-2",
+        return dbc.Alert(text, color=status_colour(status), className="py-2",
                          id="run-alert-message")
     return None
 

@@ -25,8 +25,9 @@ from gato_dash.runtime.importer import (
     import_result_dir,
     import_upload,
 )
-from gato_dash.runtime.run_store import DAMAGED, STATUSES, TextTooLong
+from gato_dash.runtime.run_fields import DAMAGED, STATUSES, TextTooLong
 from gato_dash.callback_set import CallbackSet
+from gato_dash.status_colours import status_text_colours
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +98,8 @@ def layout(**_query):
             style_header={"fontWeight": "600"},
             style_data_conditional=[
                 {"if": {"column_editable": True}, "backgroundColor": "#fbfbf4"},
-                {"if": {"filter_query": '{status} = "failed" || {status} = "diverged"',
-                        "column_id": "status"}, "color": "#b00020"},
-                {"if": {"filter_query": '{status} = "running"', "column_id": "status"},
-                 "color": "#0a6"},
+                *({"if": {"filter_query": f'{{status}} = "{status}"', "column_id": "status"},
+                   "color": colour} for status, colour in status_text_colours().items()),
             ],
             style_cell_conditional=[{"if": {"column_id": "best_z"}, "minWidth": "240px"}],
             markdown_options={"link_target": "_self"},

@@ -40,6 +40,7 @@ from gato_core.scenarios import SCENARIOS
 from gato_core.significance import objective_value
 
 from .recording import final_status, store_records
+from .run_fields import MAX_NAME_CHARS
 
 RESULT_FILE = "result.json"
 RECORDS_FILE = "records.jsonl"
@@ -86,7 +87,7 @@ def import_result_dir(result_dir, store, name: str | None = None, on_result=None
         raise ImportProblem(f"{RESULT_FILE} lists no trained category count (\"trainings\")")
 
     run_name = (name or "").strip() or f"imported {folder.name}"
-    run_id = store.create_run(config.to_dict(), name=run_name[:120])
+    run_id = store.create_run(config.to_dict(), name=run_name[:MAX_NAME_CHARS])
     try:
         # queued -> running -> terminal, the same lifecycle as a trained run. Claimed at
         # once: a queued run is what the dispatcher trains (gato_dash.runtime.dispatch).
@@ -323,7 +324,6 @@ _UNKNOWN_WITHOUT_RECORDS = {"epoch_ms_median"}
 #: the largest whole number a record may hold: SQLite's integers are 64-bit, and JSON
 #: readers elsewhere (browsers) are exact only to 2**53
 _MAX_WHOLE = 2 ** 53
-_RESULT_STATUSES = ("finished", "cancelled", "diverged")
 
 _Number = float  # an int or a float, never a bool (NaN and inf allowed: a diverged run)
 _SNAPSHOT = {"epoch": int, "temperature": float, "boundaries": list[float], "grid": int,
@@ -489,9 +489,9 @@ def check_record(record: dict, where: str, config: RunConfig,
     if kind == "epoch" and not 0 <= record["epoch"] < max(record["epochs"], 1):
         raise ImportProblem(f"{where}: epoch record: epoch {record['epoch']} is outside "
                             f"0..{record['epochs'] - 1}")
-    if kind == "result" and record["status"] not in _RESULT_STATUSES:
+    if kind == "result" and record["status"] not in record_types.RESULT_STATUSES:
         raise ImportProblem(f"{where}: result record: status must be one of "
-                            f"{', '.join(_RESULT_STATUSES)}, got {record['status'][:40]!r}")
+                            f"{', '.join(record_types.RESULT_STATUSES)}, got {record['status'][:40]!r}")
     if kind == "run_info" and record["scenario"] != config.scenario:
         raise ImportProblem(
             f"{where}: records are of scenario {record['scenario'][:40]!r} but the "

@@ -46,10 +46,11 @@ import time
 import uuid
 from pathlib import Path
 
+from .run_fields import (DAMAGED, MAX_NAME_CHARS, MAX_NOTE_CHARS, MAX_TAG_CHARS, MAX_TAGS,
+                         STATUSES, TERMINAL, TextTooLong, checked_text)
+
 log = logging.getLogger(__name__)
 
-STATUSES = ("queued", "running", "finished", "cancelled", "diverged", "failed", "interrupted")
-TERMINAL = frozenset({"finished", "cancelled", "diverged", "failed", "interrupted"})
 #: A running run without a heartbeat for this long has lost its job process.
 HEARTBEAT_TIMEOUT_S = 15.0
 BUSY_TIMEOUT_S = 15.0
@@ -64,24 +65,10 @@ RETRY_MAX_DELAY_S = 2.0
 #: it every reader that would mark the run interrupted. Shorter than BUSY_TIMEOUT_S, the
 #: longest a statement waits for a lock; the store's transactions take milliseconds.
 IDLE_IN_TRANSACTION_S = 10.0
-#: Longest texts the store keeps, whatever sends them (the forms say so too)
-MAX_NAME_CHARS = 120
-MAX_NOTE_CHARS = 2000
-MAX_TAG_CHARS = 40
-MAX_TAGS = 20
-
-
-#: What a run is shown as when its stored row cannot be read back (never written as a
-#: status: it is how ``get_run`` / ``list_runs`` report a row whose JSON is broken)
-DAMAGED = "damaged"
 
 
 class DamagedRecord(ValueError):
     """A stored record that is not valid JSON; the message names the run and the record."""
-
-
-class TextTooLong(ValueError):
-    """A name, note or tag over its limit; the message says which and the limit."""
 
 
 class FencedOut(RuntimeError):
@@ -115,11 +102,6 @@ def _retried(doing: str):
     return decorate
 
 
-def _checked_text(what: str, value, limit: int) -> str:
-    text = "" if value is None else str(value)
-    if len(text) > limit:
-        raise TextTooLong(f"{what} may have at most {limit} characters, got {len(text)}")
-    return text
 
 # {real}: a float8 (PostgreSQL's REAL is single precision: unix times would lose seconds);
 # {serial}: an auto-incrementing integer key, in training order.
@@ -299,7 +281,7 @@ class RunStore:
     def create_run(self, config: dict, name: str | None = None) -> str:
         """Store a new queued run; returns its new unique id."""
         scenario = str(config.get("scenario", "one_d"))
-        name = _checked_text("a run name", name, MAX_NAME_CHARS).strip() or None
+        name = checked_text("a run name", name, MAX_NAME_CHARS).strip() or None
         blob = _dumps(config)
         now = time.time()
         for _ in range(5):
@@ -611,19 +593,19 @@ class RunStore:
     # ----- user edits -------------------------------------------------------------------
     @_retried("renaming a run")
     def rename(self, run_id: str, name: str | None) -> None:
-        name = _checked_text("a run name", name, MAX_NAME_CHARS).strip() or None
+        name = checked_text("a run name", name, MAX_NAME_CHARS).strip() or None
         with self._write() as conn:
             conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
 
     @_retried("saving a note")
     def set_note(self, run_id: str, note: str) -> None:
-        note = _checked_text("a note", note, MAX_NOTE_CHARS)
+        note = checked_text("a note", note, MAX_NOTE_CHARS)
         with self._write() as conn:
             conn.execute("UPDATE runs SET note = ? WHERE id = ?", (note, run_id))
 
     @_retried("saving tags")
     def set_tags(self, run_id: str, tags) -> None:
-        clean = sorted({_checked_text("a tag", t, MAX_TAG_CHARS).strip() for t in (tags or [])
+        clean = sorted({checked_text("a tag", t, MAX_TAG_CHARS).strip() for t in (tags or [])
                         if str(t).strip()})
         if len(clean) > MAX_TAGS:
             raise TextTooLong(f"a run may have at most {MAX_TAGS} tags, got {len(clean)}")
