@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import local_servers  # noqa: E402
-from gato_dash.runtime.run_store import STORE_RETRY_S, RunStore  # noqa: E402
+from gato_dash.runtime.run_store import RunStore  # noqa: E402
+from gato_dash.runtime.store_retry import STORE_RETRY_S  # noqa: E402
 
 CONFIG = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 10**6, "n_cats": [3]}
 

@@ -33,7 +33,7 @@ from dash import html  # noqa: E402
 from gato_dash import runtime  # noqa: E402
 from gato_dash import live  # noqa: E402
 from gato_dash.runtime import backends, dispatch, worker_setup  # noqa: E402
-from gato_dash.runtime import run_store as store_module  # noqa: E402
+from gato_dash.runtime import liveness  # noqa: E402
 from gato_dash.runtime.run_store import RunStore  # noqa: E402
 from helpers.waiting import wait_until  # noqa: E402
 
@@ -424,8 +424,8 @@ def test_killed_worker_leaves_the_run_interrupted(cluster, monkeypatch):
     wait_until(lambda: store.run_status(run_id)["epochs_done"] >= 3, WAIT_S, "a training run")
     (job_pid,), = _raw(store, "SELECT job_pid FROM runs WHERE id = ?", [run_id])
     # judge as a web process on another machine would: by the heartbeat alone
-    monkeypatch.setattr(store_module, "this_host", lambda: "the-web-machine")
-    monkeypatch.setattr(store_module, "HEARTBEAT_TIMEOUT_S", 4.0)
+    monkeypatch.setattr(liveness, "this_host", lambda: "the-web-machine")
+    monkeypatch.setattr(liveness, "HEARTBEAT_TIMEOUT_S", 4.0)
     cluster.workers.kill_group_of(job_pid)
     killed = time.monotonic()
     assert store.run_status(run_id)["status"] == "running"  # the heartbeat is still fresh

@@ -18,7 +18,7 @@ import pytest
 from gato_core.readers import DatasetError, Source, inspect_sources, read_source
 from gato_dash import runtime
 from gato_dash.app import create_app
-from gato_dash.runtime import run_store
+from gato_dash.runtime import stored_records
 from gato_dash.runtime.run_store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +100,7 @@ def test_a_result_with_broken_json_is_reported_not_raised_as_json_error(any_stor
     raw_sql(any_store, "UPDATE results SET record = ? WHERE run_id = ?", (GARBAGE, run_id))
     (summary,) = any_store.result_summaries()[run_id]
     assert summary["n_cats"] == 3 and "not valid JSON" in summary["damaged"]
-    with pytest.raises(run_store.DamagedRecord, match=r"K=3.*not valid JSON"):
+    with pytest.raises(stored_records.DamagedRecord, match=r"K=3.*not valid JSON"):
         any_store.results(run_id)
 
 

@@ -14,7 +14,10 @@ import time
 
 import pytest
 
-from gato_dash.runtime import run_store as store_module
+from gato_dash.runtime import liveness
+from gato_dash.runtime.databases import schema
+from gato_dash.runtime.databases.connection import BUSY_TIMEOUT_S
+from gato_dash.runtime.databases.sqlite import SQLite
 from gato_dash.runtime.run_store import RunStore
 from helpers.records import epoch_record
 
@@ -246,11 +249,11 @@ def test_claim_race_between_processes(store_location):
 
 
 def test_heartbeat_timeout_is_about_15_s():
-    assert 10 <= store_module.HEARTBEAT_TIMEOUT_S <= 20
+    assert 10 <= liveness.HEARTBEAT_TIMEOUT_S <= 20
 
 
 def test_text_fields_have_limits_whatever_sends_them(store):
-    from gato_dash.runtime.run_store import MAX_NAME_CHARS, MAX_NOTE_CHARS, MAX_TAGS, TextTooLong
+    from gato_dash.runtime.run_fields import MAX_NAME_CHARS, MAX_NOTE_CHARS, MAX_TAGS, TextTooLong
 
     with pytest.raises(TextTooLong, match="at most 120 characters, got 5000"):
         store.create_run(CONFIG, name="x" * 5000)
@@ -276,14 +279,14 @@ def test_job_on_another_machine_is_judged_by_its_heartbeat(store, monkeypatch):
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                               capture_output=True, text=True, check=True)
     run_id = store.create_run(CONFIG)
-    monkeypatch.setattr(store_module, "this_host", lambda: "gpu-node-7")
+    monkeypatch.setattr(liveness, "this_host", lambda: "gpu-node-7")
     assert store.claim(run_id, pid=int(finished.stdout))  # a pid dead *here*
     monkeypatch.undo()
     store.append_epoch(run_id, epoch_record(3, 0))
     store.append_epoch(run_id, epoch_record(3, 1))
     assert store.run_status(run_id)["status"] == "running"
     raw_execute(store, "UPDATE runs SET heartbeat = ? WHERE id = ?",
-                (time.time() - store_module.HEARTBEAT_TIMEOUT_S - 1, run_id))
+                (time.time() - liveness.HEARTBEAT_TIMEOUT_S - 1, run_id))
     run = store.get_run(run_id)
     assert run["status"] == "interrupted" and "epoch 2 of K=3" in run["message"]
     assert [r["epoch"] for r in store.epochs(run_id)] == [0, 1]
@@ -306,14 +309,14 @@ def test_postgresql_store_needs_the_data_folder():
 def test_sqlite_store_of_an_older_version_gains_the_host_column(tmp_path):
     path = tmp_path / "runs.sqlite"
     with sqlite3.connect(path) as raw:  # the schema before runs knew their machine
-        raw.executescript(store_module._SCHEMA.format(real="REAL", serial=store_module._SQLite.SERIAL)
+        raw.executescript(schema.SCHEMA.format(real="REAL", serial=SQLite.SERIAL)
                           .replace(",\n    job_host TEXT", ""))
         raw.execute("INSERT INTO runs (id, scenario, status, config, created) "
                     "VALUES ('old', 'one_d', 'queued', '{}', 1.0)")
     store = RunStore(path)
     assert store.claim("old") and store.get_run("old")["status"] == "running"
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT job_host FROM runs").fetchone()[0] == store_module.this_host()
+        assert raw.execute("SELECT job_host FROM runs").fetchone()[0] == liveness.this_host()
 
 
 def test_postgresql_connections_are_reused_by_later_threads(postgres_url, tmp_path):
@@ -324,7 +327,8 @@ def test_postgresql_connections_are_reused_by_later_threads(postgres_url, tmp_pa
     backends = []
 
     def request():
-        backends.append(store._conn().execute("SELECT pg_backend_pid()").fetchone()[0])
+        with store._connection() as conn:
+            backends.append(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
         assert len(store.list_runs()) == 1
 
     for _ in range(20):
@@ -334,9 +338,37 @@ def test_postgresql_connections_are_reused_by_later_threads(postgres_url, tmp_pa
     assert len(backends) == 20 and len(set(backends)) <= 2
 
 
+def _use_in_forked_child(store: RunStore, out) -> None:
+    with store._connection() as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    out.put((backend, len(store.list_runs()), store.create_run(CONFIG)))
+
+
+def test_a_forked_child_opens_connections_of_its_own(postgres_url, tmp_path):
+    """A pool's connections and threads are its parent's: a child of a process that used
+    the store (as a job forked by a worker is) gets a pool of its own, and the parent's
+    connections keep working."""
+    store = RunStore(postgres_url, tmp_path)
+    first = store.create_run(CONFIG)
+    with store._connection() as conn:
+        parent_backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=_use_in_forked_child, args=(store, out))
+    child.start()
+    child_backend, listed, made = out.get(timeout=60)
+    child.join(60)
+    assert child.exitcode == 0 and listed == 1
+    assert child_backend != parent_backend  # never the parent's connection
+    with store._connection() as conn:
+        assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] == parent_backend
+    assert {r["id"] for r in store.list_runs()} == {first, made}
+    store.close()
+
+
 # ----- fencing: a job that lost its run writes nothing more ------------------------------------
 def _all_job_writes_refused(job: RunStore, run_id: str) -> None:
-    from gato_dash.runtime.run_store import FencedOut
+    from gato_dash.runtime.liveness import FencedOut
 
     for write in (lambda: job.append_epoch(run_id, epoch_record(3, 7)),
                   lambda: job.put_result(run_id, {"kind": "result", "n_cats": 3,
@@ -385,10 +417,10 @@ def test_a_second_claim_fences_out_the_first(store_location):
 
 def _old_schema(sqlite_style: bool) -> str:
     """The schema before claims had tokens (and, for SQLite, before runs knew their host)."""
-    schema = store_module._SCHEMA.format(
+    text = schema.SCHEMA.format(
         real="REAL" if sqlite_style else "DOUBLE PRECISION",
-        serial=store_module._SQLite.SERIAL if sqlite_style else "BIGSERIAL PRIMARY KEY")
-    return schema.replace(",\n    claim_token TEXT", "")
+        serial=SQLite.SERIAL if sqlite_style else "BIGSERIAL PRIMARY KEY")
+    return text.replace(",\n    claim_token TEXT", "")
 
 
 def test_a_store_of_an_older_version_gains_the_claim_token_in_place(store_location):
@@ -429,7 +461,8 @@ def test_a_lost_postgresql_connection_is_retried(postgres_url, tmp_path):
     run_id = store.create_run(CONFIG)
     assert store.claim(run_id, pid=None)
     store.append_epoch(run_id, epoch_record(3, 0))
-    backend = store._conn().execute("SELECT pg_backend_pid()").fetchone()[0]
+    with store._connection() as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
     with psycopg.connect(postgres_url, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
     store.append_epoch(run_id, epoch_record(3, 1))
@@ -445,7 +478,7 @@ def test_an_unreachable_store_gives_up_after_its_bound_and_says_for_how_long(pos
     import psycopg
 
     import local_servers
-    from gato_dash.runtime.run_store import StoreUnreachable
+    from gato_dash.runtime.store_retry import StoreUnreachable
 
     url = f"postgresql://gato@127.0.0.1:{local_servers.free_port()}/nothing_listens_here"
     started = time.monotonic()
@@ -496,7 +529,7 @@ def test_a_job_frozen_inside_a_write_does_not_hold_its_run(postgres_url, tmp_pat
             run = reader.get_run(run_id)
             waited = time.monotonic() - started
     assert run["status"] == "interrupted" and run["epochs_done"] == 0
-    assert waited < store_module.BUSY_TIMEOUT_S
+    assert waited < BUSY_TIMEOUT_S
     assert reader.get_run(run_id)["epochs_done"] == 0
     job.close()
     reader.close()

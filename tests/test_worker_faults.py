@@ -28,7 +28,8 @@ import pytest
 import local_servers
 from gato_dash.runtime import backends, worker_setup
 from gato_dash.runtime.jobs import run_training
-from gato_dash.runtime.run_store import RunStore, this_host
+from gato_dash.runtime.liveness import this_host
+from gato_dash.runtime.run_store import RunStore
 from helpers.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]

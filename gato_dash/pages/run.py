@@ -23,7 +23,7 @@ from dash import ClientsideFunction, Input, Output, State, ctx, dcc, html, no_up
 from gato_dash import formatting, live, run_summary, runtime
 from gato_dash.runtime import dispatch, run_facts
 from gato_dash.runtime.run_fields import DAMAGED
-from gato_dash.runtime.run_store import DamagedRecord
+from gato_dash.runtime.stored_records import DamagedRecord
 from gato_dash.figures import history
 from gato_dash.pages.home import status_badge
 from gato_dash.results_section import CALLBACKS as RESULTS_SECTION_CALLBACKS, results_section

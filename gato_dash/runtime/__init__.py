@@ -19,7 +19,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from .run_store import RunStore, is_database_url
+from .databases import is_database_url
+from .run_store import RunStore
 
 DEFAULT_DATA_DIR = "gato_data"
 STORE_FILE = "runs.sqlite"

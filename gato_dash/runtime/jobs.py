@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .recording import final_status, store_records
-from .run_store import FencedOut, RunStore, StoreUnreachable
+from .liveness import FencedOut
+from .run_store import RunStore
+from .store_retry import StoreUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ CANCEL_GRACE_S = 1.2
 #: should_stop() is called once per epoch; epochs can take a millisecond, so the store is
 #: read at most this often (well inside the 2 s cancel budget).
 CANCEL_POLL_S = 0.1
-#: A job that gave up on an unreachable store (after run_store.STORE_RETRY_S) keeps trying
+#: A job that gave up on an unreachable store (after store_retry.STORE_RETRY_S) keeps trying
 #: this much longer to record why it ended; after that its run is marked interrupted.
 RECORD_OUTAGE_S = 600.0
 
@@ -65,20 +67,15 @@ class CancelFlag:
 
 
 class _JobThread:
-    """A daemon thread beside the training for as long as the ``with`` block runs; it
-    closes its own store connection when it ends (a worker runs many jobs)."""
+    """A daemon thread beside the training for as long as the ``with`` block runs. It
+    shares the job's store: each store operation borrows a connection and gives it back,
+    so the thread leaves none behind (the job closes the store when it ends)."""
 
     def __init__(self, store: RunStore, run_id: str, name: str):
         self.store, self.run_id = store, run_id
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run_then_close, name=f"{name}-{run_id}",
+        self._thread = threading.Thread(target=self._run, name=f"{name}-{run_id}",
                                         daemon=True)
-
-    def _run_then_close(self):
-        try:
-            self._run()
-        finally:
-            self.store.close()
 
     def _run(self):
         raise NotImplementedError

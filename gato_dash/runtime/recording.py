@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Callable, Iterable
 
-from .run_store import RunStore, as_stored
+from .run_store import RunStore
+from .stored_records import as_stored
 
 log = logging.getLogger(__name__)
 

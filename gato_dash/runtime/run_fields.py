@@ -7,7 +7,7 @@ from __future__ import annotations
 from gato_core.records import RESULT_STATUSES
 
 #: queued -> running (a job's claim) -> how the training ended, "failed" (an error) or
-#: "interrupted" (its job went away)
+#: "interrupted" (its job went away: gato_dash.runtime.liveness)
 STATUSES = ("queued", "running", *RESULT_STATUSES, "failed", "interrupted")
 #: Waiting for a job or training: pages keep polling
 ACTIVE = ("queued", "running")

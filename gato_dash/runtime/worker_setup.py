@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .run_store import this_host
+from .liveness import this_host
 
 log = logging.getLogger(__name__)
 
