@@ -185,6 +185,32 @@ def test_delete_removes_rows_and_files(store):
     assert not store.delete(run_id)
 
 
+def test_numpy_values_are_stored_as_numbers_and_lists(store):
+    """The engine's records may hold numpy scalars and arrays (a strided view too); they
+    come back as plain numbers and lists, integer keys as strings, and a number that is
+    not finite as None (JSON has no NaN)."""
+    import numpy as np
+
+    run_id = store.create_run(CONFIG)
+    assert store.claim(run_id)
+    matrix = np.arange(6, dtype=np.float64).reshape(2, 3)
+    store.set_run_info(run_id, {"kind": "run_info", "n_events": np.int64(8000),
+                                "baselines": {"signal": {3: np.float32(1.25), 5: float("nan")}},
+                                "column": matrix[:, 1], "weights": np.array([0.5, 2.0])})
+    store.put_result(run_id, {"kind": "result", "n_cats": np.int64(3), "status": "finished",
+                              "significance": {"signal": np.float64(1.5)},
+                              "order": (2, 0, 1), "loss": float("inf")})
+    info = store.get_run(run_id)["run_info"]
+    assert info["n_events"] == 8000 and type(info["n_events"]) is int
+    assert info["baselines"] == {"signal": {"3": 1.25, "5": None}}
+    assert info["column"] == [1.0, 4.0] and info["weights"] == [0.5, 2.0]
+    result, = store.results(run_id)
+    assert result["n_cats"] == 3 and result["significance"] == {"signal": 1.5}
+    assert result["order"] == [2, 0, 1] and result["loss"] is None
+    assert store.result_summaries()[run_id] == [
+        {"n_cats": 3, "significance": {"signal": 1.5}, "objective": None}]
+
+
 def test_user_edits(store):
     run_id = store.create_run(CONFIG, name="a")
     store.rename(run_id, "<script>alert(1)</script>")

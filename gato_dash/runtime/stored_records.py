@@ -1,8 +1,10 @@
 """What the run store writes and reads back: the engine's records as JSON text, and a
 stored run row as the run dict pages read.
 
-Numpy scalars and arrays (they come from the engine now and then) are written as
-numbers and lists, tuples as lists, keys as strings. A record that cannot be read back is damaged: ``decoded`` raises DamagedRecord naming
+Records are written with orjson: numpy scalars and arrays (they come from the engine now
+and then) are written as numbers and lists, tuples as lists, keys as strings; a number
+that is not finite (NaN, inf: JSON has none) is written as null and comes back as None.
+A record that cannot be read back is damaged: ``decoded`` raises DamagedRecord naming
 it, and a run row with a damaged column comes back as a run with status DAMAGED, so one
 bad row never hides the others.
 """
@@ -10,7 +12,11 @@ from __future__ import annotations
 
 import json
 
+import orjson
+
 from .run_fields import DAMAGED
+
+_WRITE_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 class DamagedRecord(ValueError):
@@ -19,25 +25,27 @@ class DamagedRecord(ValueError):
 
 def dumps(obj) -> str:
     """``obj`` as the JSON text the store keeps."""
-    return json.dumps(obj, default=_json_default, separators=(",", ":"))
+    return orjson.dumps(obj, default=_numpy_fallback, option=_WRITE_OPTIONS).decode()
 
 
-def _json_default(obj):
-    # numpy scalars/arrays sneak in from the engine now and then
+def _numpy_fallback(obj):
+    # orjson writes C-contiguous arrays of the common dtypes itself and hands the others
+    # (a strided view, float16) here
     if hasattr(obj, "tolist"):
         return obj.tolist()
-    if hasattr(obj, "item"):
-        return obj.item()
     raise TypeError(f"cannot store {type(obj).__name__}")
 
 
 def as_stored(record: dict) -> dict:
     """``record`` as the store hands it back (numpy to lists, tuples to lists, JSON keys)."""
-    return json.loads(dumps(record))
+    return orjson.loads(dumps(record))
 
 
 def decoded(text, what: str, kind: type):
-    """``text`` read back as JSON of ``kind``, or DamagedRecord naming ``what``."""
+    """``text`` read back as JSON of ``kind``, or DamagedRecord naming ``what``.
+
+    Read with the standard library: a record stored by an older version may hold NaN,
+    which it reads and orjson refuses."""
     try:
         value = json.loads(text)
     except (TypeError, ValueError, RecursionError):

@@ -39,8 +39,9 @@ SERVER_GONE = frozenset({"57P01", "57P02", "57P03", "25P03"})
 
 class Postgres:
     REAL, SERIAL = "DOUBLE PRECISION", "BIGSERIAL PRIMARY KEY"
-    # A record with NaN in it is not JSON PostgreSQL can read: _gato_jsonb gives NULL
-    # there instead of failing the whole query, and the record is read in full.
+    # A record with NaN in it (stored before records were written by orjson) is not JSON
+    # PostgreSQL can read: _gato_jsonb gives NULL there instead of failing the whole query,
+    # and the record is read in full.
     SUMMARY_SQL = (
         "SELECT run_id, n_cats, doc IS NOT NULL, doc -> 'significance', doc -> 'objective', "
         "CASE WHEN doc IS NULL THEN record END "
