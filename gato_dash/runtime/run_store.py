@@ -168,8 +168,8 @@ class RunStore:
         """queued -> running, atomically: True for exactly one caller per run (also across
         machines: the conditional UPDATE is one statement under the database's row lock).
 
-        The winner's later writes to the run are fenced by a fresh claim token (see the
-        module doc). A retry after a lost connection whose first try did commit finds its
+        The winner's later writes to the run are fenced by a fresh claim token (see
+        ``liveness``). A retry after a lost connection whose first try did commit finds its
         own token and still wins."""
         token = self._claims.new_token()
         now = time.time()
