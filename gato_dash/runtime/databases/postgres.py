@@ -27,11 +27,14 @@ IDLE_IN_TRANSACTION_S = 10.0
 #: Most connections one process keeps (the web server's request threads share them)
 MAX_CONNECTIONS = 10
 #: How long an operation waits for a connection before it counts as a lost one (and the
-#: store retries it). The pool also stops trying to reconnect a lost connection after
-#: this long; the next operation starts a fresh attempt. Together they keep the attempts
-#: at most this far apart while the server is away, so a job is back within seconds of a
-#: restart (the store's RETRY_MAX_DELAY_S does the same for the operations).
-CONNECTION_WAIT_S = 2.0
+#: store retries it, store_retry). Connections take milliseconds to make and to use:
+#: waiting longer would only put off the next attempt while the server is away.
+CONNECTION_WAIT_S = 0.25
+#: The pool gives up re-making a lost connection in the background after this long (its
+#: own backoff starts at 1 s); while the server is away, each retried operation that
+#: finds no connection starts a new attempt, so the store's retry (50 ms doubling up to
+#: 2 s) paces them and a job is back within a fraction of a second of a restart.
+RECONNECT_S = 0.1
 #: SQLSTATEs of a session the server ended: admin shutdown, crash shutdown, cannot
 #: connect now, idle in a transaction too long (see IDLE_IN_TRANSACTION_S)
 SERVER_GONE = frozenset({"57P01", "57P02", "57P03", "25P03"})
@@ -96,7 +99,7 @@ class Postgres:
             self._pool = ConnectionPool(
                 self.url, kwargs=self._connect_options(), configure=self._configure,
                 min_size=0, max_size=MAX_CONNECTIONS, timeout=CONNECTION_WAIT_S,
-                reconnect_timeout=CONNECTION_WAIT_S, name=f"run store {self.describe()}",
+                reconnect_timeout=RECONNECT_S, name=f"run store {self.describe()}",
                 open=True)
             self._pool_pid = os.getpid()
             return self._pool
