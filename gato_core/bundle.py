@@ -229,10 +229,10 @@ def export_files(config, result, events=None, cache_dir=None, score_columns=None
             statmodel.summary(held_table, systematics, "held_out"), indent=1).encode()
     if events.mass is not None:
         hists = shapes.mass_histograms(events, category, cat["n_categories"])
-        files["mass_histograms.csv"] = shapes.to_csv(hists).encode()
+        files["mass_histograms.csv"] = shapes.to_csv(hists, events.process_names).encode()
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "mass_histograms.root"
-            shapes.write_root(hists, path)
+            shapes.write_root(hists, events.process_names, path)
             files["mass_histograms.root"] = path.read_bytes()
     return files
 
