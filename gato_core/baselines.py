@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import binning
 from .scenarios import EventSample
 from .significance import asimov_z, objective_value, significance_per_signal
 
@@ -48,7 +49,7 @@ def equidistant_1d(events: EventSample, n_bins: int, score_range=(0.0, 1.0)) -> 
 def equidistant_1d_per_signal(events: EventSample, n_bins: int,
                               score_range=(0.0, 1.0)) -> dict[str, float]:
     edges = np.linspace(*score_range, n_bins + 1)
-    category = np.clip(np.searchsorted(edges, events.scores[:, 0], side="right") - 1, 0, n_bins - 1)
+    category = binning.bin_index(edges, events.scores[:, 0])
     signal, background, _ = category_yields(events, category, n_bins)
     z = significance_per_signal(signal, background)
     return {name: float(z[j]) for j, name in enumerate(events.signal_names)}
@@ -67,7 +68,7 @@ def argmax_assignment(events: EventSample, n_bins: int, signal_index: int) -> np
         full = np.concatenate([p, 1.0 - p.sum(axis=1, keepdims=True)], axis=1)
     own = p[:, signal_index]
     edges = np.linspace(ARGMAX_LOW_EDGE, 1.0, n_bins + 1)
-    bins = np.clip(np.searchsorted(edges, own, side="right") - 1, 0, n_bins - 1)
+    bins = binning.bin_index(edges, own)
     return np.where(np.argmax(full, axis=1) == signal_index, bins, -1)
 
 
@@ -84,7 +85,7 @@ def argmax_baseline(events: EventSample, n_bins: int) -> dict[str, float]:
 def fine_histograms(events: EventSample, n_fine: int = FINE_BINS, score_range=(0.0, 1.0)):
     """Signal and background yields, and background MC event counts, in equal fine bins."""
     edges = np.linspace(*score_range, n_fine + 1)
-    category = np.clip(np.searchsorted(edges, events.scores[:, 0], side="right") - 1, 0, n_fine - 1)
+    category = binning.bin_index(edges, events.scores[:, 0])
     signal, background, _ = category_yields(events, category, n_fine)
     keep = events.background_mask() & events.in_window()
     counts = np.bincount(category[keep], minlength=n_fine)

@@ -5,9 +5,11 @@ Per K: ``categoriser.json`` (apply with ``gato_core.apply.apply``), ``yields.csv
 ``workspace.json`` (pyhf), ``datacard.txt`` (Combine), ``statistical_model.json`` and, for
 the bump hunt, ``mass_histograms.csv`` / ``.root``; plus a README for the whole bundle.
 
-Entry points:
-- ``export_files(config, result, events=None, cache_dir=None)`` -> {file name: bytes}, one K
-- ``bundle_bytes(config, results, n_cats=None, ...)`` -> zip as bytes (one K or all)
+The one entry every front end calls (the CLI's ``run --export`` and ``export``, the run
+page's downloads): ``export(config, results, n_cats=None, name=None, ...)`` -> bytes, the
+zip or one file of one K, the trained parameters (``PARAMETERS_FILE``) included. Each file
+is made by one function here. Around it:
+- ``export_files(config, result, ...)`` -> {file name: bytes}, the bundle's files of one K
 - ``write_bundle(path, config, results, n_cats=None, ...)`` -> the zip, written atomically
 - ``bundle_from_run_dir(run_dir, path=None, n_cats=None, cache_dir=None)``: from a finished
   ``python -m gato_core run --out DIR`` folder (``result.json`` + ``params/<K>_cats.json``)
@@ -34,11 +36,15 @@ from .config import ConfigError, RunConfig
 from .scenarios import SCENARIOS, EventSample
 from .yields import YieldsTable, table_from_categories, yields_table
 
-__all__ = ["ExportError", "export_files", "bundle_bytes", "write_bundle", "bundle_from_run_dir",
-           "statistical_model", "select_results", "load_run_events"]
+__all__ = ["ExportError", "export", "export_files", "write_bundle", "bundle_from_run_dir",
+           "parameters_file", "statistical_model", "select_results", "load_run_events",
+           "PARAMETERS_FILE"]
 
 FINISHED = "finished"
 BUNDLE_NAME = "gato_analysis.zip"
+#: the trained model's parameters (not in the zip: the run page's download and the CLI
+#: folder's ``params/<K>_cats.json``); gato_core.model.from_parameters restores them
+PARAMETERS_FILE = "parameters.json"
 
 
 def _run_config(config) -> RunConfig:
@@ -66,22 +72,11 @@ def select_results(results, n_cats=None) -> list:
     ExportError when the run has none, when K is unknown, or when that K did not finish.
     """
     results = [r for r in (results or []) if r is not None]
-    trained = sorted(int(_get(r, "n_cats")) for r in results)
     if n_cats is not None:
-        try:
-            n_cats = int(n_cats)
-        except (TypeError, ValueError):
-            raise ExportError(f"the number of categories must be an integer, got {n_cats!r}") \
-                from None
-        match = [r for r in results if int(_get(r, "n_cats")) == n_cats]
-        if not match:
-            known = ", ".join(map(str, trained)) or "none yet"
-            raise ExportError(f"this run has no categorisation with K={n_cats} "
-                              f"(trained K: {known})")
-        result = match[0]
+        result = _result_with(results, n_cats)
         if _get(result, "status") != FINISHED:
             why = _get(result, "message") or _get(result, "status")
-            raise ExportError(f"K={n_cats} did not finish ({why}); only finished "
+            raise ExportError(f"K={_k(n_cats)} did not finish ({why}); only finished "
                               "categorisations can be exported")
         return [result]
     finished = [r for r in results if _get(r, "status") == FINISHED]
@@ -229,10 +224,10 @@ def export_files(config, result, events=None, cache_dir=None, score_columns=None
             statmodel.summary(held_table, systematics, "held_out"), indent=1).encode()
     if events.mass is not None:
         hists = shapes.mass_histograms(events, category, cat["n_categories"])
-        files["mass_histograms.csv"] = shapes.to_csv(hists).encode()
+        files["mass_histograms.csv"] = shapes.to_csv(hists, events.process_names).encode()
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "mass_histograms.root"
-            shapes.write_root(hists, path)
+            shapes.write_root(hists, events.process_names, path)
             files["mass_histograms.root"] = path.read_bytes()
     return files
 
@@ -241,8 +236,62 @@ def folder_name(n_cats: int) -> str:
     return f"K{int(n_cats)}"
 
 
-def bundle_bytes(config, results, n_cats=None, events=None, cache_dir=None,
-                 score_columns=None, mc_stat: str = "lnN", datasets_dir=None) -> bytes:
+def export(config, results, n_cats=None, name: str | None = None, *, events=None,
+           cache_dir=None, datasets_dir=None, score_columns=None,
+           mc_stat: str = "lnN") -> bytes:
+    """The analysis export as bytes, for every front end.
+
+    ``name`` None: the zip (README.md + one folder ``K<n>/`` per finished K, or only
+    ``n_cats``). ``name`` one of ``export_files``' names: that file of K = ``n_cats``
+    (finished). ``PARAMETERS_FILE``: K's trained parameters, whatever its status (a
+    cancelled K's model is still a model). ``config``: RunConfig or the stored dict;
+    ``results``: every result of the run (records or stored dicts)."""
+    if name is None:
+        return _zip(config, results, n_cats, events, cache_dir, score_columns, mc_stat,
+                    datasets_dir)
+    if n_cats is None:
+        raise ExportError(f"{name} is a file of one K: say which number of categories")
+    if name == PARAMETERS_FILE:
+        return parameters_file(_result_with(results, n_cats))
+    (result,) = select_results(results, n_cats)
+    files = export_files(config, result, events, cache_dir, score_columns, mc_stat,
+                         datasets_dir)
+    if name not in files:
+        raise ExportError(f"K={n_cats} has no file {name!r} (it has {', '.join(files)})")
+    return files[name]
+
+
+def _result_with(results, n_cats):
+    """The result of K = ``n_cats``, finished or not; ExportError without one."""
+    results = [r for r in (results or []) if r is not None]
+    k = _k(n_cats)
+    match = [r for r in results if int(_get(r, "n_cats")) == k]
+    if not match:
+        known = ", ".join(str(n) for n in sorted(int(_get(r, "n_cats")) for r in results))
+        raise ExportError(f"this run has no categorisation with K={k} "
+                          f"(trained K: {known or 'none yet'})")
+    return match[0]
+
+
+def _k(n_cats) -> int:
+    try:
+        return int(n_cats)
+    except (TypeError, ValueError):
+        raise ExportError(f"the number of categories must be an integer, got {n_cats!r}") \
+            from None
+
+
+def parameters_file(result) -> bytes:
+    """The parameters of one trained K as JSON: exactly the engine's dict, so
+    ``gato_core.model.from_parameters(json.load(f))`` restores the model."""
+    parameters = _get(result, "parameters")
+    if not parameters:
+        raise ExportError(f"the result for K={_get(result, 'n_cats')} holds no model parameters")
+    return json.dumps(parameters, indent=1).encode()
+
+
+def _zip(config, results, n_cats, events, cache_dir, score_columns, mc_stat,
+         datasets_dir) -> bytes:
     """The zip (README.md + one folder ``K<n>/`` per exported K) as bytes."""
     config = _run_config(config)
     chosen = select_results(results, n_cats)
@@ -266,8 +315,8 @@ def write_bundle(path, config, results, n_cats=None, events=None, cache_dir=None
                  score_columns=None, mc_stat: str = "lnN", datasets_dir=None) -> Path:
     """Write the zip to ``path`` (temp file, then rename: never a half-written bundle)."""
     path = Path(path)
-    content = bundle_bytes(config, results, n_cats, events, cache_dir, score_columns, mc_stat,
-                           datasets_dir)
+    content = export(config, results, n_cats, events=events, cache_dir=cache_dir,
+                     datasets_dir=datasets_dir, score_columns=score_columns, mc_stat=mc_stat)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "wb") as f:

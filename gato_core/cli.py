@@ -275,7 +275,7 @@ def run_command(args) -> int:
 
     interrupted = []
     signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
-    from .model import save_parameters
+    from .bundle import parameters_file
     from .training import train  # TensorFlow is imported only once the flags are valid
 
     records = []
@@ -298,7 +298,8 @@ def run_command(args) -> int:
                       f"loss={record.loss:.4f} {z} T={record.temperature:.3g} "
                       f"lr={record.learning_rate:.3g}", flush=True)
             elif record.kind == "result":
-                save_parameters(record.parameters, out / "params" / f"{record.n_cats}_cats.json")
+                (out / "params" / f"{record.n_cats}_cats.json").write_bytes(
+                    parameters_file(record))
                 z = " ".join(f"Z({s})={v:.3f}" for s, v in record.significance.items())
                 print(f"[K={record.n_cats}] {record.status}: hard {z} "
                       f"({record.epoch_ms_median:.1f} ms/epoch)", flush=True)

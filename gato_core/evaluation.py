@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import geometry, massfit, yields
+from . import binning, geometry, massfit, yields
 from .baselines import category_yields
 from .scenarios import EventSample
 from .significance import asimov_z, objective_value, significance_per_signal
@@ -105,18 +105,12 @@ def mass_histograms(events: EventSample, category: np.ndarray, n_cats: int,
     """Per displayed category, per process mass histograms plus the exponential background fit."""
     lo, hi = events.mass_limits
     edges = np.linspace(lo, hi, MASS_HIST_BINS + 1)
-    bins = np.clip(np.searchsorted(edges, events.mass, side="right") - 1, 0, MASS_HIST_BINS - 1)
-    n_proc = len(events.process_names)
-    flat = (category * n_proc + events.process) * MASS_HIST_BINS + bins
-    counts = np.bincount(flat, weights=events.weight.astype(np.float64),
-                         minlength=n_cats * n_proc * MASS_HIST_BINS)
-    counts = counts.reshape(n_cats, n_proc, MASS_HIST_BINS)
+    counts = binning.weighted(edges, events.mass, events.weight, by=(
+        (category, n_cats), (events.process, len(events.process_names)))).values()
     fit_edges = np.linspace(lo, hi, massfit.FIT_BINS + 1)
     is_bkg = events.background_mask()
-    bkg_counts = np.zeros((n_cats, massfit.FIT_BINS))
-    fit_bins = np.clip(np.searchsorted(fit_edges, events.mass[is_bkg], side="right") - 1, 0,
-                       massfit.FIT_BINS - 1)
-    np.add.at(bkg_counts, (category[is_bkg], fit_bins), events.weight[is_bkg])
+    bkg_counts = binning.weighted(fit_edges, events.mass[is_bkg], events.weight[is_bkg],
+                                  by=((category[is_bkg], n_cats),)).values()
     amplitude, slope, ok = massfit.fit_exponential(bkg_counts, fit_edges)
     by_display = sorted(range(n_cats), key=lambda comp: order[comp])
     return {
@@ -231,13 +225,11 @@ def inclusive_summary(events: EventSample) -> dict:
     names = events.process_names
     if events.dim == 1:
         edges = np.linspace(0.0, 1.0, 51)
+        counts = binning.weighted(edges, events.scores[:, 0], w, outside=binning.DROP,
+                                  by=((events.process, len(names)),)).values()
         out["score_hist"] = {
             "edges": edges.tolist(),
-            "counts": {
-                p: np.histogram(events.scores[events.process == i, 0], edges,
-                                weights=w[events.process == i])[0].tolist()
-                for i, p in enumerate(names)
-            },
+            "counts": {p: counts[i].tolist() for i, p in enumerate(names)},
         }
     else:
         grid = 40
@@ -254,13 +246,11 @@ def inclusive_summary(events: EventSample) -> dict:
         }
     if events.mass is not None:
         edges = np.linspace(*events.mass_limits, 81)
+        counts = binning.weighted(edges, events.mass, w, outside=binning.DROP,
+                                  by=((events.process, len(names)),)).values()
         out["mass_hist"] = {
             "edges": edges.tolist(),
-            "counts": {
-                p: np.histogram(events.mass[events.process == i], edges,
-                                weights=w[events.process == i])[0].tolist()
-                for i, p in enumerate(names)
-            },
+            "counts": {p: counts[i].tolist() for i, p in enumerate(names)},
             "window": list(events.signal_window),
         }
     return out

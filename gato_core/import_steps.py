@@ -78,18 +78,10 @@ def list_trees(path) -> list[TreeInfo]:
 def clean_trees(value) -> dict[str, str] | None:
     """``{tree: process}`` from a dict, a list of tree names (process = tree name) or text
     ``"ttbar=tt sig"``; empty process names mean the tree's name."""
-    if value is None or value == "" or value == [] or value == {}:
+    value = _text_pairs("trees", value, value_optional=True,
+                        not_a_map="trees must map tree names to process names")
+    if value is None:
         return None
-    if isinstance(value, str):
-        value = value.replace(",", " ").split()
-    if isinstance(value, (list, tuple)):
-        pairs = {}
-        for item in value:
-            tree, _, process = str(item).partition("=")
-            pairs[tree.strip()] = process.strip()
-        value = pairs
-    if not isinstance(value, dict):
-        raise DatasetError({"trees": "trees must map tree names to process names"})
     out = {}
     for tree, process in value.items():
         tree, process = str(tree).strip(), str(process or "").strip() or str(tree).strip()
@@ -215,7 +207,7 @@ def clean_luminosity(value) -> float | None:
 
 def clean_process_scales(value) -> dict[str, float] | None:
     """``{process: factor}`` (cross-section x normalisation) from a dict or ``"a=2 b=0.5"``."""
-    pairs = _pairs("process_scales", value)
+    pairs = _text_pairs("process_scales", value)
     if pairs is None:
         return None
     out = {}
@@ -318,7 +310,13 @@ def _yields(events) -> list[float]:
     return [float(v) for v in sums]
 
 
-def _pairs(key: str, value) -> dict | None:
+def _text_pairs(key: str, value, *, value_optional: bool = False,
+                not_a_map: str | None = None) -> dict | None:
+    """``{name: value}`` from a dict, a list of ``"name=value"`` items or the same as text
+    (``"a=1 b=2"``, commas allowed); None when empty. Values stay as given (text from
+    text); the caller checks them. ``value_optional``: ``"name"`` alone means an empty
+    value (the caller picks the default) and an empty name is left for the caller to
+    refuse; otherwise both are refused here as not NAME=NUMBER."""
     if value is None or value == "" or value == {} or value == []:
         return None
     if isinstance(value, str):
@@ -326,13 +324,13 @@ def _pairs(key: str, value) -> dict | None:
     if isinstance(value, (list, tuple)):
         out = {}
         for item in value:
-            name, sep, number = str(item).partition("=")
-            if not sep or not name.strip():
+            name, sep, given = str(item).partition("=")
+            if not value_optional and (not sep or not name.strip()):
                 raise DatasetError({key: f"{item!r}: write PROCESS=NUMBER"})
-            out[name.strip()] = number.strip()
+            out[name.strip()] = given.strip()
         return out
     if not isinstance(value, dict):
-        raise DatasetError({key: f"{key} must map process names to numbers"})
+        raise DatasetError({key: not_a_map or f"{key} must map process names to numbers"})
     return {str(k).strip(): v for k, v in value.items()}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import binning
 from .scenarios import MASS_RANGE
 
 FIT_BINS = 10
@@ -95,9 +96,7 @@ def reweight_factors(
     bkg_cat = category[is_background]
     bkg_mass = mass[is_background]
     bkg_w = weight[is_background]
-    bins = np.clip(np.searchsorted(edges, bkg_mass, side="right") - 1, 0, FIT_BINS - 1)
-    counts = np.zeros((n_cats, FIT_BINS))
-    np.add.at(counts, (bkg_cat, bins), bkg_w)
+    counts = binning.weighted(edges, bkg_mass, bkg_w, by=((bkg_cat, n_cats),)).values()
     in_window = (bkg_mass >= window[0]) & (bkg_mass <= window[1])
     window_bkg = np.bincount(bkg_cat[in_window], weights=bkg_w[in_window], minlength=n_cats)
     _, slope, ok = fit_exponential(counts, edges)

@@ -256,9 +256,5 @@ def from_parameters(parameters: dict):
     return model
 
 
-def save_parameters(parameters: dict, path) -> None:
-    Path(path).write_text(json.dumps(parameters, indent=1))
-
-
 def load_parameters(path) -> dict:
     return json.loads(Path(path).read_text())

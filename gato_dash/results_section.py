@@ -596,10 +596,14 @@ def download_csv(_clicks, run_id):
 def download_parameters(_clicks, n_cats, run_id):
     if n_cats is None:
         raise dash.exceptions.PreventUpdate
+    from gato_core.bundle import PARAMETERS_FILE
+
     store, run = _stored_run(run_id)
-    result = _result(store, run_id, n_cats)
-    # Exactly the engine's parameter dict, so from_parameters(json.load(f)) restores it.
-    return dict(content=json.dumps(result["parameters"], indent=1),
+    try:
+        content = analysis_export(run, store.results(run_id), n_cats, PARAMETERS_FILE)
+    except ExportError:  # a K never trained (or without parameters): nothing to download
+        raise dash.exceptions.PreventUpdate from None
+    return dict(content=content.decode(),
                 filename=f"{_slug(run)}-K{int(n_cats)}-parameters.json",
                 type="application/json")
 
@@ -619,7 +623,7 @@ def download_bundle(_all, _one, n_cats, run_id):
         raise dash.exceptions.PreventUpdate
     store, run = _stored_run(run_id)
     try:
-        content = analysis_bundle(run, store.results(run_id), n_cats if one_k else None)
+        content = analysis_export(run, store.results(run_id), n_cats if one_k else None)
     except ExportError as exc:
         return dash.no_update, dbc.Alert(f"No bundle: {exc}", color="warning",
                                          className="py-1", id=f"{ID_PREFIX}-dl-bundle-problem")
@@ -631,14 +635,16 @@ def download_bundle(_all, _one, n_cats, run_id):
     return dcc.send_bytes(content, f"{_slug(run)}{suffix}-analysis.zip"), None
 
 
-def analysis_bundle(run: dict, results: list[dict], n_cats: int | None) -> bytes:
-    """The zip of gato_core.bundle for a stored run (events from the data folder's caches).
-    pyhf and uproot are imported on the first bundle, not when the app starts."""
-    from gato_core.bundle import bundle_bytes
+def analysis_export(run: dict, results: list[dict], n_cats: int | None,
+                    name: str | None = None) -> bytes:
+    """gato_core.bundle.export for a stored run (events from the data folder's caches):
+    the zip, or the file ``name`` of K = ``n_cats``. pyhf and uproot are imported on the
+    first bundle, not when the app starts."""
+    from gato_core.bundle import export
 
     data_dir = runtime.data_dir()
-    return bundle_bytes(run["config"], results, n_cats, cache_dir=data_dir / "events",
-                        datasets_dir=datasets_folder(data_dir))
+    return export(run["config"], results, n_cats, name, cache_dir=data_dir / "events",
+                  datasets_dir=datasets_folder(data_dir))
 
 
 # --------------------------------------------------------------------------------------

@@ -418,13 +418,33 @@ def test_bundle_holds_every_file_and_root_histograms_match(trained, tmp_path):
             np.testing.assert_allclose(f[f"cat{k}/data_obs"].values(), total, rtol=1e-12)
 
 
+def test_one_entry_gives_the_zip_or_any_one_of_its_files(trained):
+    config, events, results = trained["three_class-gmm"]
+    dicts = [r.to_dict() for r in results]
+    zipped = zipfile.ZipFile(io.BytesIO(bundle.export(config, dicts, 5, events=events)))
+    assert {n.split("/")[0] for n in zipped.namelist()} == {"README.md", "K5"}
+    for name in ("workspace.json", "datacard.txt", "yields.csv", "categoriser.json"):
+        assert bundle.export(config, dicts, 5, name, events=events) == zipped.read(f"K5/{name}")
+    with pytest.raises(ExportError, match="no file 'nope.txt'"):
+        bundle.export(config, dicts, 5, "nope.txt", events=events)
+    with pytest.raises(ExportError, match="one K"):
+        bundle.export(config, dicts, None, "workspace.json", events=events)
+    # the parameters of any trained K, finished or not (the CLI folder keeps a cancelled
+    # K's too); no events needed
+    cancelled = [dict(dicts[0], status="cancelled"), dicts[1]]
+    content = bundle.export(config, cancelled, 3, bundle.PARAMETERS_FILE)
+    assert json.loads(content) == json.loads(json.dumps(dicts[0]["parameters"]))
+    with pytest.raises(ExportError, match=r"no categorisation with K=4 \(trained K: 3, 5\)"):
+        bundle.export(config, cancelled, 4, bundle.PARAMETERS_FILE)
+
+
 def test_bad_requests_raise_export_error_with_a_message(trained, tmp_path):
     config, events, results = trained["three_class-gmm"]
     dicts = [r.to_dict() for r in results]
     with pytest.raises(ExportError, match=r"no categorisation with K=7 \(trained K: 3, 5\)"):
         bundle.select_results(dicts, 7)
     with pytest.raises(ExportError, match="no finished categorisation yet"):
-        bundle.bundle_bytes(config, [], events=events)
+        bundle.export(config, [], events=events)
     cancelled = dict(dicts[0], status="cancelled", message="cancelled at epoch 4")
     with pytest.raises(ExportError, match=r"K=3 did not finish \(cancelled at epoch 4\)"):
         bundle.export_files(config, cancelled, events)

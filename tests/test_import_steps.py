@@ -102,6 +102,29 @@ def test_chosen_trees_declaring_too_many_events_are_refused_before_decoding(tmp_
     assert events.n_events == 500
 
 
+def test_tree_choices_as_text_list_or_dict_read_alike():
+    from gato_core.import_steps import clean_trees
+    expected = {"ttbar": "tt", "sig": "sig", "wjets": "wjets"}
+    # the process name may be left out (then it is the tree's name), in every form
+    assert clean_trees("ttbar=tt, sig wjets=") == expected
+    assert clean_trees(["ttbar=tt", " sig ", "wjets="]) == expected
+    assert clean_trees({" ttbar ": "tt", "sig": None, "wjets": ""}) == expected
+    assert clean_trees("") is None and clean_trees([]) is None
+    with pytest.raises(DatasetError, match="needs a name"):
+        clean_trees("=tt")
+    with pytest.raises(DatasetError, match="must map tree names"):
+        clean_trees(3)
+
+
+def test_process_scales_as_text_need_a_number_for_each_process():
+    mapping = DatasetMapping.from_dict(dict(MAPPING, process_scales="sig=0.5, ttbar=1.2"))
+    assert mapping.process_scales == {"sig": 0.5, "ttbar": 1.2}
+    for text in ("sig=0.5 ttbar", "=2"):
+        with pytest.raises(DatasetError) as err:
+            DatasetMapping.from_dict(dict(MAPPING, process_scales=text))
+        assert "PROCESS=NUMBER" in err.value.problems["process_scales"]
+
+
 def test_trees_and_per_file_process_names_together_are_refused():
     with pytest.raises(DatasetError) as err:
         DatasetMapping.from_dict(dict(MAPPING, trees={"sig": ""}, process_names=["a"]))

@@ -8,7 +8,8 @@ import tensorflow_probability as tfp
 
 from gato_core import geometry
 from gato_core.evaluation import hard_assign
-from gato_core.model import GMMCategoriser, SigmoidCutCategoriser, from_parameters, save_parameters
+from gato_core.bundle import parameters_file
+from gato_core.model import GMMCategoriser, SigmoidCutCategoriser, from_parameters
 
 
 def trained_looking_gmm(dim, n_cats, mode, seed=0):
@@ -57,7 +58,7 @@ def test_hard_assignment_is_soft_argmax_as_temperature_goes_to_zero(dim, mode):
 def test_save_restore_round_trip(tmp_path):
     model = trained_looking_gmm(2, 5, "softmax", seed=4)
     path = tmp_path / "params.json"
-    save_parameters(model.parameters(), path)
+    path.write_bytes(parameters_file({"n_cats": 5, "parameters": model.parameters()}))
     restored = from_parameters(path)
     assert restored.parameters() == json.loads(path.read_text())
     x = np.random.default_rng(5).dirichlet(np.ones(3), 5000)[:, :2]

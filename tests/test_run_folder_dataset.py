@@ -40,8 +40,8 @@ def import_and_bundle(out, tmp_path):
     store = RunStore(tmp_path / "app" / "runs.sqlite")
     run_id = import_result_dir(out, store)
     run = store.get_run(run_id)
-    data = bundle.bundle_bytes(run["config"], store.results(run_id),
-                               datasets_dir=datasets_folder(store.data_dir()))
+    data = bundle.export(run["config"], store.results(run_id),
+                         datasets_dir=datasets_folder(store.data_dir()))
     return run, zipfile.ZipFile(io.BytesIO(data))
 
 
