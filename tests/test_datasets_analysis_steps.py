@@ -8,45 +8,17 @@ import sys
 
 import numpy as np
 import pytest
-import uproot
 
 from gato_core import datasets as catalogue
-from gato_dash import runtime, uploads
+from gato_dash import runtime
 from gato_dash.app import create_app
+from helpers.dataset_files import analysis_root, finished_upload
 
 
 @pytest.fixture
 def page(tmp_path):
     create_app(tmp_path / "data", runtime.Settings())
     return sys.modules["gato_dash.pages.datasets"]
-
-
-def analysis_root(path, seed=7) -> dict:
-    """signal, bkg, meta and bkg_JESup trees; returns the arrays written."""
-    rng = np.random.default_rng(seed)
-    arrays = {}
-    with uproot.recreate(path) as f:
-        for tree, n, centre in (("signal", 400, 0.7), ("bkg", 1600, 0.3),
-                                ("bkg_JESup", 1600, 0.32)):
-            columns = {"nn_score": np.clip(rng.normal(centre, 0.2, n), 0, 1),
-                       "njets": rng.integers(0, 5, n).astype(np.int32),
-                       "w": rng.uniform(0.5, 1.5, n)}
-            f.mktree(tree, {k: v.dtype for k, v in columns.items()})
-            f[tree].extend(columns)
-            arrays[tree] = columns
-        f.mktree("meta", {"version": np.int32})
-        f["meta"].extend({"version": np.array([3], np.int32)})
-    return arrays
-
-
-def uploaded(path, token="c" * 32) -> dict:
-    folder = uploads.uploads_folder() / token
-    folder.mkdir(parents=True)
-    data = path.read_bytes()
-    (folder / "upload.json").write_text(
-        f'{{"filename": "{path.name}", "size": {len(data)}, "started": 0}}')
-    (folder / path.name).write_bytes(data)
-    return {"kind": "upload", "token": token, "filename": path.name, "process": ""}
 
 
 def run_import(page, source, trees, used, processes, signals, selection=None, luminosity=None,
@@ -57,7 +29,8 @@ def run_import(page, source, trees, used, processes, signals, selection=None, lu
 
 
 def test_the_trees_of_a_root_file_are_listed_with_their_entries(page, tmp_path):
-    source = uploaded(analysis_root(tmp_path / "analysis.root") and tmp_path / "analysis.root")
+    analysis_root(tmp_path / "analysis.root")
+    source = finished_upload(tmp_path / "analysis.root")
     trees, view = page.list_root_trees([source])
     assert [(t["tree"], t["entries"]) for t in trees] == [
         ("signal", 400), ("bkg", 1600), ("bkg_JESup", 1600), ("meta", 1)]
@@ -68,7 +41,7 @@ def test_the_trees_of_a_root_file_are_listed_with_their_entries(page, tmp_path):
 def test_without_a_choice_the_variation_tree_is_refused_with_the_engines_message(page,
                                                                                  tmp_path):
     analysis_root(tmp_path / "analysis.root")
-    source = uploaded(tmp_path / "analysis.root")
+    source = finished_upload(tmp_path / "analysis.root")
     trees, _ = page.list_root_trees([source])
     message, refresh, _ = run_import(page, source, trees, [False] * 4,
                                      [t["tree"] for t in trees], ["signal"])
@@ -79,7 +52,7 @@ def test_without_a_choice_the_variation_tree_is_refused_with_the_engines_message
 
 def test_ticked_trees_named_scaled_cut_and_with_systematics_match_numpy(page, tmp_path):
     arrays = analysis_root(tmp_path / "analysis.root")
-    source = uploaded(tmp_path / "analysis.root")
+    source = finished_upload(tmp_path / "analysis.root")
     trees, _ = page.list_root_trees([source])
     used = [t["tree"] in ("signal", "bkg") for t in trees]
     processes = [{"signal": "hh", "bkg": "ttbar"}.get(t["tree"], t["tree"]) for t in trees]

@@ -14,6 +14,7 @@ from gato_core.readers import DatasetError
 from gato_core.scenarios import generate
 from gato_dash import runtime, uploads
 from gato_dash.app import create_app
+from helpers.dataset_files import finished_upload
 
 
 @pytest.fixture
@@ -29,18 +30,6 @@ def toy_parquet(path):
     return path
 
 
-def uploaded(path) -> dict:
-    """A finished upload of ``path``, as the chunked route leaves it."""
-    token = "a" * 32
-    folder = uploads.uploads_folder() / token
-    folder.mkdir(parents=True)
-    data = path.read_bytes()
-    (folder / "upload.json").write_text(
-        f'{{"filename": "{path.name}", "size": {len(data)}, "started": 0}}')
-    (folder / path.name).write_bytes(data)
-    return {"kind": "upload", "token": token, "filename": path.name, "process": ""}
-
-
 def test_server_paths_are_refused_unless_allowed(page, tmp_path):
     path = toy_parquet(tmp_path / "toy.parquet")
     with pytest.raises(DatasetError, match="--allow-server-paths"):
@@ -52,7 +41,7 @@ def test_server_paths_are_refused_unless_allowed(page, tmp_path):
 
 
 def test_import_through_the_page_and_delete_refused_while_a_run_uses_it(page, tmp_path):
-    source = uploaded(toy_parquet(tmp_path / "toy.parquet"))
+    source = finished_upload(toy_parquet(tmp_path / "toy.parquet"))
     message, refresh, sources = page.import_dataset(
         1, [source], ["score"], "weight", "process", ["signal"], None, None, None, None, None,
         False, "my toy", 0)
@@ -72,7 +61,7 @@ def test_import_through_the_page_and_delete_refused_while_a_run_uses_it(page, tm
 
 
 def test_a_refused_import_says_why_and_stores_nothing(page, tmp_path):
-    source = uploaded(toy_parquet(tmp_path / "toy.parquet"))
+    source = finished_upload(toy_parquet(tmp_path / "toy.parquet"))
     message, refresh, sources = page.import_dataset(
         1, [source], ["no_such_column"], None, "process", ["signal"], None, None, None, None,
         None, False, "", 0)

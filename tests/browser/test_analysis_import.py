@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
-import uproot
 
+from helpers.dataset_files import analysis_root
 from test_own_events import pick
 
 pytestmark = pytest.mark.browser
@@ -18,23 +17,6 @@ pytestmark = pytest.mark.browser
 CUT = "nn_score > 0.2 & njets >= 1"
 LUMINOSITY = 138.0
 SCALES = {"signal": 0.031, "bkg": 1.05}
-
-
-def analysis_root(path) -> dict:
-    rng = np.random.default_rng(11)
-    arrays = {}
-    with uproot.recreate(path) as f:
-        for tree, n, centre in (("signal", 3000, 0.7), ("bkg", 12000, 0.3),
-                                ("bkg_JESup", 12000, 0.32)):
-            columns = {"nn_score": np.clip(rng.normal(centre, 0.2, n), 0, 1),
-                       "njets": rng.integers(0, 5, n).astype(np.int32),
-                       "w": rng.uniform(0.5, 1.5, n)}
-            f.mktree(tree, {k: v.dtype for k, v in columns.items()})
-            f[tree].extend(columns)
-            arrays[tree] = columns
-        f.mktree("meta", {"version": np.int32})
-        f["meta"].extend({"version": np.array([3], np.int32)})
-    return arrays
 
 
 def by_id(kind: str, index: int) -> str:
@@ -47,7 +29,8 @@ def number(text: str) -> float:
 
 
 def test_choose_trees_scale_cut_and_systematics_of_a_root_file(server, page, tmp_path):
-    arrays = analysis_root(tmp_path / "analysis.root")
+    arrays = analysis_root(tmp_path / "analysis.root", seed=11, signal_events=3000,
+                           background_events=12000)
     page.goto(server.url + "/datasets")
     page.set_input_files("#datasets-upload", str(tmp_path / "analysis.root"))
     page.wait_for_selector("#datasets-trees-table", timeout=30_000)
