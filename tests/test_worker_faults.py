@@ -84,6 +84,17 @@ def start_readme_worker(cwd: Path, env: dict, log_path: Path) -> subprocess.Pope
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def worker_exit(env: dict, log_path: Path, timeout_s: float) -> tuple[int, str]:
+    """Start the README worker on this checkout and wait for it to exit by itself: its exit
+    code and log (a worker still running after ``timeout_s`` fails the test)."""
+    worker = start_readme_worker(REPO, env, log_path)
+    try:
+        code = worker.wait(timeout_s)
+    finally:
+        stop_group(worker)
+    return code, log_path.read_text(errors="replace")
+
+
 def stop_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -134,13 +145,8 @@ def test_the_readme_worker_command_trains_a_run_from_its_checkout(broker, postgr
 # ----- item 5: a worker that could not train refuses to start --------------------------------------
 def test_a_worker_without_its_data_folder_exits_before_serving(broker, postgres_url, tmp_path):
     missing = tmp_path / "not-mounted" / "gato_data"
-    worker = start_readme_worker(REPO, worker_env(broker, postgres_url, missing),
-                                 tmp_path / "worker.log")
-    try:
-        code = worker.wait(120)
-    finally:
-        stop_group(worker)
-    log = (tmp_path / "worker.log").read_text(errors="replace")
+    code, log = worker_exit(worker_env(broker, postgres_url, missing), tmp_path / "worker.log",
+                            timeout_s=120)
     assert code == worker_setup.EXIT_NOT_READY, log[-3000:]
     assert f"the data folder {missing} does not exist on {this_host()}" in log
     assert "refuses to serve" in log and not missing.exists()  # not created behind our back
@@ -154,13 +160,8 @@ def test_a_worker_that_cannot_import_tensorflow_exits_before_serving(broker, pos
         "raise ImportError('simulated broken TensorFlow install')\n")
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    worker = start_readme_worker(REPO, worker_env(broker, postgres_url, data_dir, str(shadow)),
-                                 tmp_path / "worker.log")
-    try:
-        code = worker.wait(180)
-    finally:
-        stop_group(worker)
-    log = (tmp_path / "worker.log").read_text(errors="replace")
+    code, log = worker_exit(worker_env(broker, postgres_url, data_dir, str(shadow)),
+                            tmp_path / "worker.log", timeout_s=180)
     assert code == worker_setup.EXIT_NOT_READY, log[-3000:]
     assert "cannot import tensorflow: ImportError: simulated broken TensorFlow install" in log
 
