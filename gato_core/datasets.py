@@ -31,7 +31,7 @@ import numpy as np
 
 from . import import_steps
 from .mapping import DatasetMapping, ImportReport, build_events
-from .readers import (DEFAULT_MAX_FILE_BYTES, DatasetError, Source, check_size, parse_source,
+from .readers import (DEFAULT_MAX_FILE_BYTES, DatasetError, as_source, check_size,
                       read_source)
 from .selection import parse_selection
 from .scenarios import EventSample
@@ -99,7 +99,7 @@ def read_events(sources, mapping: DatasetMapping | dict, name: str = "dataset",
     if isinstance(mapping, dict):
         mapping = DatasetMapping.from_dict(mapping)
     mapping = mapping.validated()
-    sources = [s if isinstance(s, Source) else parse_source(s) for s in sources]
+    sources = [as_source(s) for s in sources]
     if not sources:
         raise DatasetError({"data": "give at least one input file"})
     for source in sources:
@@ -247,7 +247,7 @@ def _process_summary(events: EventSample) -> dict[str, dict]:
 
 
 def _default_name(sources) -> str:
-    names = [Path(s.path if isinstance(s, Source) else parse_source(s).path).stem for s in sources]
+    names = [Path(as_source(s).path).stem for s in sources]
     return ", ".join(dict.fromkeys(names)) or "dataset"
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .readers import DatasetError, Source, Table, _open_trees, check_rows, parse_source
+from .readers import DatasetError, Source, Table, _open_trees, check_rows
 
 #: Tree names ending like a systematic variation: ``_JESup``, ``_jer_Down``, ``Up``, ...
 VARIATION_SUFFIX = re.compile(r"[_\-.]?[A-Za-z0-9]*(up|down)$", re.IGNORECASE)
@@ -345,7 +345,3 @@ def _number(key: str, raw, what: str | None = None) -> float:
     if not math.isfinite(number):
         raise DatasetError({key: f"{what} must be a finite number, got {raw!r}"})
     return number
-
-
-def parse_sources(sources) -> list[Source]:
-    return [s if isinstance(s, Source) else parse_source(s) for s in sources]

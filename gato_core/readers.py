@@ -84,6 +84,11 @@ class Source:
         return f"{name}:{self.tree}" if self.tree else name
 
 
+def as_source(source) -> Source:
+    """``source`` as a Source: one already is, a text (path[:process]) is parsed."""
+    return source if isinstance(source, Source) else parse_source(source)
+
+
 def parse_source(text: str, process: str | None = None) -> Source:
     """``file.root:tree`` names one tree of a ROOT file; any other text is a path."""
     path, sep, tree = str(text).rpartition(":")
@@ -519,7 +524,7 @@ def inspect_sources(sources, n_rows: int = PREVIEW_ROWS,
     """
     out = []
     for source in sources:
-        source = source if isinstance(source, Source) else parse_source(source)
+        source = as_source(source)
         check_size(source, max_bytes)
         if source.format == "root":
             out += _inspect_root(source, n_rows, max_rows)
