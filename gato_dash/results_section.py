@@ -322,7 +322,7 @@ def results_section(run_id: str, prefill: bool = False, training=None,
                             "bundle holds the categoriser file (gato_core.apply), the yields, "
                             "a pyhf workspace and a Combine datacard, with a README.",
                             className="text-muted")),
-        dcc.Loading(html.Div(id=f"{ID_PREFIX}-dl-bundle-message"), type="dot"),
+        dcc.Loading(html.Div(id=f"{ID_PREFIX}-dl-bundle-message"), type="dot", delay_show=300),
     ], className="mb-3")
 
     def k_graph(name):

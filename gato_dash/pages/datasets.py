@@ -167,10 +167,15 @@ def layout(**_query):
             ], md=6),
         ]),
         html.Div(id="datasets-sources-view", className="mt-2"),
-        dcc.Loading(html.Div(id="datasets-preview", className="mt-2"), type="dot"),
+        # delay_show: a Loading hides what it wraps while any callback writing into it
+        # runs; a quick one (the sources editor firing as the source list empties after
+        # an import) must not blank the import summary the user is reading
+        dcc.Loading(html.Div(id="datasets-preview", className="mt-2"), type="dot",
+                    delay_show=300),
         html.Div(id="datasets-mapping", children=_mapping_form([], []), className="mt-2",
                  style={"display": "none"}),
-        dcc.Loading(html.Div(id="datasets-import-message", className="mt-2"), type="dot"),
+        dcc.Loading(html.Div(id="datasets-import-message", className="mt-2"), type="dot",
+                    delay_show=300),
     ]), className="mb-3")
     return html.Div([
         html.H3("Datasets"),

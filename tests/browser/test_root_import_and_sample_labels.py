@@ -73,6 +73,20 @@ HEADINGS_SPLIT_INSIDE_A_WORD = """(selector) => {
 }"""
 
 
+WATCH_SUMMARY_VISIBILITY = """() => {
+    // counts animation frames in which the import summary exists but is not visible
+    window.summaryHidden = 0;
+    const watch = () => {
+        const summary = document.querySelector('#datasets-imported-yields');
+        if (summary && !summary.checkVisibility({visibilityProperty: true})) {
+            window.summaryHidden += 1;
+        }
+        requestAnimationFrame(watch);
+    };
+    requestAnimationFrame(watch);
+}"""
+
+
 def test_root_import_shows_weighted_yields_and_headings_keep_their_words(server, page,
                                                                           tmp_path):
     sums = write_root(tmp_path / "ntuple.root", seed=11)
@@ -84,8 +98,14 @@ def test_root_import_shows_weighted_yields_and_headings_keep_their_words(server,
     pick(page, "datasets-weight", "weight")
     pick(page, "datasets-signals", "ggH")
     page.fill("#datasets-name", "root ntuple")
+    page.evaluate(WATCH_SUMMARY_VISIBILITY)
     page.click("#datasets-import")
     page.wait_for_selector("#datasets-imported", timeout=60_000)
+    # the summary stays readable while the page settles (the source list empties and
+    # its editor runs): a Loading wrapper once hid it for that quick callback
+    page.wait_for_timeout(1_500)  # deliberate: watch the settling, there is no event for it
+    hidden = page.evaluate("() => window.summaryHidden")
+    assert hidden == 0, f"the import summary was hidden in {hidden} frames after it appeared"
 
     # the summary: events and weighted yield per process, as numpy sums them
     cells = page.evaluate("""() => Array.from(
