@@ -44,7 +44,6 @@ def test_segments_are_won_by_the_components_in_position_order():
 
 
 def test_components_figure_names_each_component_by_the_category_it_wins():
-    pytest.importorskip("plotly")
     from gato_dash.figures.categories import gaussian_components_1d
 
     parameters = shuffled_parameters()

@@ -20,8 +20,6 @@ from gato_dash.runtime import dispatch
 from gato_dash.runtime.run_store import RunStore
 from helpers.waiting import wait_until
 
-pytest.importorskip("tensorflow")
-
 TINY = {"scenario": "one_d", "n_signal": 2000, "n_bkg": 6000, "epochs": 20, "n_cats": [3],
         "snapshot_interval": 10}
 #: Long enough to be caught running; every test that starts one cancels it.

@@ -129,7 +129,6 @@ def test_deleted_mid_run_stops(store):
 
 # ----- the real engine ----------------------------------------------------------------------
 def test_real_engine_tiny_run(store, tmp_path):
-    pytest.importorskip("tensorflow")
     run_id = store.create_run(TINY)
     assert run_training(store.path, run_id, tmp_path / "events") == "finished"
     epochs = store.epochs(run_id)
@@ -144,7 +143,6 @@ def test_real_engine_tiny_run(store, tmp_path):
 
 
 def test_real_engine_cancel_within_two_seconds(store, tmp_path):
-    pytest.importorskip("tensorflow")
     run_id = store.create_run({**TINY, "epochs": 100000, "n_cats": [3, 5]})
     # A process of its own from a fork server, as in the app. (A "spawn" child that ran TF
     # and was cancelled aborts in interpreter finalisation; fork-server children end with
@@ -232,7 +230,6 @@ def test_a_worker_job_claims_the_oldest_queued_run_from_the_store_its_environmen
     $GATO_DATA_DIR (here a PostgreSQL store), never from the message, which is only a
     wake-up: it trains the oldest queued run, whichever run the message names, and a
     wake-up that finds nothing queued does nothing."""
-    pytest.importorskip("tensorflow")
     from gato_dash.runtime import backends
     from gato_dash.runtime.jobs import train_next_queued
 

@@ -13,13 +13,11 @@ import numpy as np
 import pytest
 import uproot
 
-pytest.importorskip("tensorflow")
-
-from gato_core import bundle  # noqa: E402
-from gato_core.cli import main  # noqa: E402
-from gato_core.datasets import datasets_folder, get_dataset  # noqa: E402
-from gato_dash.runtime.importer import import_result_dir  # noqa: E402
-from gato_dash.runtime.run_store import RunStore  # noqa: E402
+from gato_core import bundle
+from gato_core.cli import main
+from gato_core.datasets import datasets_folder, get_dataset
+from gato_dash.runtime.importer import import_result_dir
+from gato_dash.runtime.run_store import RunStore
 
 TRAIN = ["--epochs", "3", "--gato-bins", "3", "--starts", "1", "--quiet"]
 
