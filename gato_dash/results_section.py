@@ -42,6 +42,7 @@ from gato_core.datasets import datasets_folder, get_dataset
 from gato_dash import figure_cache, formatting, runtime, view_state
 from gato_dash.address_bar import keep_query_in_address_bar
 from gato_dash.callback_set import CallbackSet
+from gato_dash.spinner import spinner
 from gato_dash.view_state import view_field
 from gato_dash.figures import catalogue
 from gato_dash.figures.baselines import significance_table_rows
@@ -322,12 +323,12 @@ def results_section(run_id: str, prefill: bool = False, training=None,
                             "bundle holds the categoriser file (gato_core.apply), the yields, "
                             "a pyhf workspace and a Combine datacard, with a README.",
                             className="text-muted")),
-        dcc.Loading(html.Div(id=f"{ID_PREFIX}-dl-bundle-message"), type="dot", delay_show=300),
+        spinner(html.Div(id=f"{ID_PREFIX}-dl-bundle-message")),
     ], className="mb-3")
 
     def k_graph(name):
         figure = (figures.get(name) or _empty(name)) if prefill else None
-        return dcc.Loading(_graph("kfig", name, figure), type="circle", delay_show=300)
+        return spinner(_graph("kfig", name, figure), kind="circle")
 
     # Tabs, because dcc.Tabs mounts only the selected tab: opening a run draws the first
     # tab's three figures, not all seven (Plotly draws one figure at a time, ~0.1-0.3 s

@@ -27,6 +27,7 @@ from gato_core.readers import DatasetError, Source, inspect_sources
 from gato_core.selection import parse_selection
 from gato_dash import formatting, runtime, uploads
 from gato_dash.callback_set import CallbackSet
+from gato_dash.spinner import spinner
 
 log = logging.getLogger(__name__)
 
@@ -167,15 +168,10 @@ def layout(**_query):
             ], md=6),
         ]),
         html.Div(id="datasets-sources-view", className="mt-2"),
-        # delay_show: a Loading hides what it wraps while any callback writing into it
-        # runs; a quick one (the sources editor firing as the source list empties after
-        # an import) must not blank the import summary the user is reading
-        dcc.Loading(html.Div(id="datasets-preview", className="mt-2"), type="dot",
-                    delay_show=300),
+        spinner(html.Div(id="datasets-preview", className="mt-2")),
         html.Div(id="datasets-mapping", children=_mapping_form([], []), className="mt-2",
                  style={"display": "none"}),
-        dcc.Loading(html.Div(id="datasets-import-message", className="mt-2"), type="dot",
-                    delay_show=300),
+        spinner(html.Div(id="datasets-import-message", className="mt-2")),
     ]), className="mb-3")
     return html.Div([
         html.H3("Datasets"),
